@@ -1,0 +1,5 @@
+"""``python -m stagebox``: the same as the ``stagebox`` command."""
+
+from stagebox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""The audio sink interface: where the engine's blocks go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+SAMPLE_FORMATS = ("S16_LE", "S24_3LE", "S24_LE", "S32_LE", "FLOAT_LE")
+
+
+class DeviceLost(Exception):
+    """The audio interface has gone (unplugged, or the driver gave up)."""
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """What an opened device actually runs at, read back after negotiation."""
+
+    device: str
+    rate: int
+    channels: int
+    sample_format: str
+    """One of :data:`SAMPLE_FORMATS`."""
+    period_frames: int
+    buffer_frames: int
+
+    @property
+    def latency_s(self) -> float:
+        """How long a frame waits in the device's buffer when it is full."""
+        return self.buffer_frames / self.rate
+
+
+class AudioSink(Protocol):
+    """An opened playback device. Only the output thread calls :meth:`write`."""
+
+    config: SinkConfig
+    xruns: int
+    """Underruns seen and recovered from since the sink was opened."""
+
+    def write(self, block: np.ndarray) -> None:
+        """Play ``block``, float32 of shape ``(frames, config.channels)`` in [-1, 1].
+
+        Blocks until the device has room (a real device) or until the simulated clock
+        has moved on by the block's length (the simulator). Recovers from an underrun
+        by itself, counting it in :attr:`xruns`. Raises :class:`DeviceLost` when the
+        device is gone.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the device. Safe to call twice."""
+        ...

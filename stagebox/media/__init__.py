@@ -1,0 +1,1 @@
+"""What is on a USB stick: songs, setlists and their options."""

@@ -1,0 +1,53 @@
+"""The values a stick scan produces; the player and the screens read these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+AfterSong = Literal["stop", "next"]
+
+
+@dataclass(frozen=True)
+class Song:
+    """One entry of a setlist, resolved to a file inside the stick."""
+
+    path: Path
+    """Absolute path of the audio file, checked to lie inside the stick."""
+    rel_path: str
+    """The path relative to the stick's root, as the user would recognise it."""
+    title: str
+    """From the tags where present, else the file name without its extension."""
+    gain_db: float = 0.0
+    """Per-song gain from the setlist (``gain=-1.5dB``)."""
+    then: AfterSong | None = None
+    """What happens when the song ends; ``None`` means the configured default."""
+
+
+@dataclass(frozen=True)
+class Setlist:
+    """An ordered list of songs and what was wrong while reading it."""
+
+    name: str
+    """How the menu names it: ``setlist.txt``, ``setlists/acoustic.txt``, ``gig.m3u``, ``All songs``."""
+    songs: tuple[Song, ...]
+    warnings: tuple[str, ...] = ()
+    """One short, human message per problem (a missing file, a bad option, ...)."""
+
+
+@dataclass(frozen=True)
+class Library:
+    """Everything a scan found on a stick."""
+
+    root: Path
+    setlists: tuple[Setlist, ...]
+    """The default setlist first, then the others a user may choose in the menu."""
+    warnings: tuple[str, ...] = ()
+    label: str = ""
+    """A name for the stick (volume label, else the mount folder's name)."""
+
+    @property
+    def default(self) -> Setlist:
+        """The setlist the box cues when the stick is inserted."""
+        return self.setlists[0]

@@ -1,0 +1,1 @@
+"""What the performer sees and presses: gestures, the menu and the screens."""
