@@ -1,0 +1,293 @@
+"""The engine: a pull function that mixes the songs into fixed blocks.
+
+:meth:`Engine.render` is called by the output thread in real life and by the simulator in
+step with its virtual clock. Everything it needs arrives ahead of time: the decoded frames
+from each song's :class:`~stagebox.audio.track.TrackStream`, and commands from the main
+loop through a deque (``append`` and ``popleft`` are atomic in CPython, so neither side
+ever waits on a lock held by the other). News goes back the same way; the main loop
+collects it with :meth:`Engine.take_notices`.
+
+Click-free by construction: every start, resume and gain change ramps, every pause, stop
+and skip fades, and a song that goes straight on into the next one joins in the same
+block, sample by sample.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from stagebox import events as ev
+
+START_RAMP_S = 0.005
+"""Ramp-in at a start or resume: long enough to hide a step, short enough to keep a hit."""
+VOLUME_RAMP_S = 0.05
+
+
+class FrameSource(Protocol):
+    """What the engine reads a song from (a TrackStream, or a test double)."""
+
+    def read(self, out: np.ndarray) -> int:
+        """Copy up to ``len(out)`` stereo float32 frames into ``out``; return how many."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """True when the song has no more frames, ever."""
+        ...
+
+    @property
+    def error(self) -> str | None:
+        """Why the song ended early, if it did."""
+        ...
+
+
+@dataclass
+class _Voice:
+    """One song in the engine."""
+
+    load_id: int
+    source: FrameSource
+    gain: float
+    start_frames: int = 0
+    frames_played: int = 0
+    playing: bool = False
+    started: bool = False
+    fade_step: float = 0.0
+    """Per-frame change of ``fade``: negative while fading out, positive while ramping in."""
+    fade: float = 0.0
+    retire_when_silent: bool = False
+
+
+class Engine:
+    """Mixes the current song (and one fading out) into blocks of stereo float32.
+
+    ``max_frames`` bounds the block size; buffers of that size are allocated once.
+    """
+
+    def __init__(self, rate: int, max_frames: int = 4096, fade_s: float = 0.5,
+                 volume_db: float = 0.0) -> None:
+        self.rate = rate
+        self.fade_s = fade_s
+        self._max_frames = max_frames
+        self._out = np.zeros((max_frames, 2), np.float32)
+        self._scratch = np.zeros((max_frames, 2), np.float32)
+        self._ramp = np.zeros(max_frames, np.float32)
+        self._steps = np.arange(1, max_frames + 1, dtype=np.float32)
+        self._commands: collections.deque[tuple] = collections.deque()
+        self._notices: collections.deque[object] = collections.deque()
+        self._current: _Voice | None = None
+        self._next: _Voice | None = None
+        self._outgoing: list[_Voice] = []
+        self._volume = _db_to_gain(volume_db)
+        self._volume_target = self._volume
+        self._volume_step = 0.0
+        self.late_frames = 0
+        """Frames rendered as silence because a decoder had fallen behind."""
+
+    # --- main loop side ------------------------------------------------------------------
+
+    def cue(self, load_id: int, source: FrameSource, gain_db: float,
+            start_frames: int = 0) -> None:
+        """Make ``source`` the current song, silent until :meth:`play`."""
+        self._commands.append(("cue", _Voice(load_id, source, _db_to_gain(gain_db),
+                                             start_frames)))
+
+    def queue_next(self, load_id: int, source: FrameSource, gain_db: float) -> None:
+        """Go straight on into ``source`` when the current song ends."""
+        self._commands.append(("next", _Voice(load_id, source, _db_to_gain(gain_db))))
+
+    def play(self) -> None:
+        """Start or resume the current song with a short ramp."""
+        self._commands.append(("play",))
+
+    def pause(self) -> None:
+        """Fade the current song out over ``fade_s`` and hold its place."""
+        self._commands.append(("pause",))
+
+    def stop(self) -> None:
+        """Fade the current song out and drop it, and the queued next one."""
+        self._commands.append(("stop",))
+
+    def discard(self, load_id: int) -> None:
+        """Drop the song of ``load_id`` (fading it out if it is sounding)."""
+        self._commands.append(("discard", load_id))
+
+    def set_volume(self, volume_db: float) -> None:
+        """Ramp the master volume to ``volume_db``."""
+        self._commands.append(("volume", _db_to_gain(volume_db)))
+
+    def take_notices(self) -> list[object]:
+        """Events and retired load ids since the last call (main loop)."""
+        notices = []
+        while self._notices:
+            notices.append(self._notices.popleft())
+        return notices
+
+    def position_s(self, load_id: int | None) -> float:
+        """Seconds into the song of ``load_id``, if the engine holds it, else 0."""
+        for voice in (self._current, self._next):
+            if voice is not None and voice.load_id == load_id:
+                return (voice.start_frames + voice.frames_played) / self.rate
+        return 0.0
+
+    # --- output thread side --------------------------------------------------------------
+
+    def render(self, frames: int) -> np.ndarray:
+        """Return the next ``frames`` frames, shape ``(frames, 2)`` (output thread).
+
+        The returned array is the engine's own buffer, valid until the next call.
+        """
+        if frames > self._max_frames:
+            raise ValueError(f"block of {frames} frames is over the maximum {self._max_frames}")
+        self._apply_commands()
+        out = self._out[:frames]
+        out.fill(0.0)
+        for voice in list(self._outgoing):
+            self._mix(voice, out)
+        if self._current is not None and self._current.playing:
+            self._render_current(out)
+        self._apply_volume(out)
+        return out
+
+    def _render_current(self, out: np.ndarray) -> None:
+        done = 0
+        while done < len(out) and self._current is not None and self._current.playing:
+            voice = self._current
+            done += self._mix(voice, out[done:])
+            if not voice.source.finished or voice.retire_when_silent:
+                break
+            joined = self._next is not None
+            self._notices.append(ev.TrackEnded(voice.load_id, joined, voice.source.error))
+            self._retire(voice)
+            self._current, self._next = self._next, None
+            if self._current is not None:
+                self._current.playing = True
+                self._current.fade = 1.0
+
+    def _mix(self, voice: _Voice, out: np.ndarray) -> int:
+        """Add the voice's next frames into ``out``; return how many frames it covered."""
+        frames = len(out)
+        scratch = self._scratch[:frames]
+        got = voice.source.read(scratch)
+        if got < frames and not voice.source.finished:
+            self.late_frames += frames - got
+        if got and not voice.started and voice.playing:
+            voice.started = True
+            self._notices.append(ev.TrackStarted(voice.load_id))
+        voice.frames_played += got
+        if got:
+            self._apply_fade(voice, scratch[:got])
+            scratch[:got] *= voice.gain
+            out[:got] += scratch[:got]
+        if voice.retire_when_silent and (voice.fade <= 0.0 or voice.source.finished):
+            self._retire(voice)
+        return got if voice.source.finished else frames
+
+    def _apply_fade(self, voice: _Voice, block: np.ndarray) -> None:
+        if voice.fade_step == 0.0 and voice.fade >= 1.0:
+            return
+        frames = len(block)
+        ramp = self._ramp[:frames]
+        np.multiply(self._steps[:frames], voice.fade_step, out=ramp)
+        ramp += voice.fade
+        np.clip(ramp, 0.0, 1.0, out=ramp)
+        block *= ramp[:, None]
+        voice.fade = float(ramp[-1])
+        if voice.fade >= 1.0 or voice.fade <= 0.0:
+            voice.fade_step = 0.0
+            if voice.fade <= 0.0 and not voice.retire_when_silent:
+                voice.playing = False
+
+    def _apply_volume(self, out: np.ndarray) -> None:
+        if self._volume == self._volume_target:
+            if self._volume != 1.0:
+                out *= self._volume
+            return
+        frames = len(out)
+        ramp = self._ramp[:frames]
+        np.multiply(self._steps[:frames], self._volume_step, out=ramp)
+        ramp += self._volume
+        low, high = sorted((self._volume, self._volume_target))
+        np.clip(ramp, low, high, out=ramp)
+        out *= ramp[:, None]
+        self._volume = float(ramp[-1])
+
+    def _apply_commands(self) -> None:
+        while self._commands:
+            command = self._commands.popleft()
+            getattr(self, "_do_" + command[0])(*command[1:])
+
+    def _do_cue(self, voice: _Voice) -> None:
+        self._fade_out(self._current)
+        self._current = voice
+
+    def _do_next(self, voice: _Voice) -> None:
+        if self._next is not None:
+            self._retire(self._next)
+        self._next = voice
+
+    def _do_play(self) -> None:
+        voice = self._current
+        if voice is None or voice.retire_when_silent:
+            return
+        if not voice.playing:
+            voice.playing = True
+            voice.fade = 0.0
+        voice.fade_step = 1.0 / (START_RAMP_S * self.rate)
+
+    def _do_pause(self) -> None:
+        voice = self._current
+        if voice is not None and voice.playing:
+            voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
+
+    def _do_stop(self) -> None:
+        self._fade_out(self._current)
+        self._current = None
+        if self._next is not None:
+            self._retire(self._next)
+            self._next = None
+
+    def _do_discard(self, load_id: int) -> None:
+        if self._current is not None and self._current.load_id == load_id:
+            self._fade_out(self._current)
+            self._current = None
+        elif self._next is not None and self._next.load_id == load_id:
+            self._retire(self._next)
+            self._next = None
+
+    def _do_volume(self, gain: float) -> None:
+        self._volume_target = gain
+        self._volume_step = (gain - self._volume) / (VOLUME_RAMP_S * self.rate)
+
+    def _fade_out(self, voice: _Voice | None) -> None:
+        """Move ``voice`` to the outgoing list, fading if it sounds, else retire it."""
+        if voice is None:
+            return
+        if voice.playing and voice.fade > 0.0:
+            voice.retire_when_silent = True
+            voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
+            self._outgoing.append(voice)
+        else:
+            self._retire(voice)
+
+    def _retire(self, voice: _Voice) -> None:
+        if voice in self._outgoing:
+            self._outgoing.remove(voice)
+        voice.playing = False
+        self._notices.append(Retired(voice.load_id))
+
+
+@dataclass(frozen=True)
+class Retired:
+    """The engine let go of a song; the main loop may close its stream."""
+
+    load_id: int
+
+
+def _db_to_gain(db: float) -> float:
+    return math.pow(10.0, db / 20.0)

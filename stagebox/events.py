@@ -1,0 +1,134 @@
+"""Everything that happens to the box, as values on one queue.
+
+Devices, the scanner, the loader and the engine post these; the box feeds them to the
+player in order. Each is a small frozen dataclass so that tests can build them by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from stagebox.media.model import Library
+
+ButtonName = Literal["prev", "play", "next", "menu"]
+GestureKind = Literal["press", "hold"]
+
+
+@dataclass(frozen=True)
+class ButtonEdge:
+    """A button went down or up at ``t`` (seconds on the box's clock)."""
+
+    button: ButtonName
+    pressed: bool
+    t: float
+
+
+@dataclass(frozen=True)
+class Gesture:
+    """A press (released before the hold time) or a hold (reached the hold time)."""
+
+    button: ButtonName
+    kind: GestureKind
+
+
+@dataclass(frozen=True)
+class StickInserted:
+    """A stick was mounted at ``root``."""
+
+    root: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class StickRemoved:
+    """The stick's mount went away."""
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """The scanner has read ``done`` of ``total`` files."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ScanFinished:
+    """The scanner has read the whole stick."""
+
+    library: Library
+
+
+@dataclass(frozen=True)
+class ScanFailed:
+    """The stick could not be read at all (it vanished during the scan, say)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class TrackReady:
+    """The loader has a song in memory and its decoder running.
+
+    ``stream`` is opaque to the player: the box hands it to the engine.
+    """
+
+    load_id: int
+    duration_s: float | None
+    stream: Any
+
+
+@dataclass(frozen=True)
+class TrackFailed:
+    """A song could not be loaded or decoded."""
+
+    load_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class TrackStarted:
+    """The engine began playing the song of ``load_id`` (its first frame was rendered)."""
+
+    load_id: int
+
+
+@dataclass(frozen=True)
+class TrackEnded:
+    """The engine played the song of ``load_id`` to its end.
+
+    ``joined`` is True when the engine went straight on into the queued next song.
+    ``error`` is set when the song ended early because its decoder failed.
+    """
+
+    load_id: int
+    joined: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AudioDeviceLost:
+    """The audio interface has gone."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class AudioDeviceBack:
+    """The audio interface is open again."""
+
+
+@dataclass(frozen=True)
+class Xrun:
+    """The device ran dry once and was recovered."""
+
+    total: int
+
+
+Event = (
+    ButtonEdge | Gesture | StickInserted | StickRemoved | ScanProgress | ScanFinished | ScanFailed
+    | TrackReady | TrackFailed | TrackStarted | TrackEnded | AudioDeviceLost
+    | AudioDeviceBack | Xrun
+)

@@ -1,0 +1,545 @@
+"""The player: the box's state machine, pure.
+
+It takes events and returns commands; it has no threads, no I/O and no clock. The box
+carries the commands out (the engine, the loader, the scanner, the screen, the state
+file). States::
+
+    no_stick -> scanning -> cued <-> playing <-> paused
+                   |          \\-> ended (the setlist is done)
+                   \\-> error (nothing on the stick can play)
+
+Stage-safe rules: nothing plays until PLAY is pressed; a short tap never interrupts a
+playing song (pause, stop and skip need a hold); a song in memory plays to its end even
+when the stick is pulled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from stagebox import events as ev
+from stagebox.media.model import Library, Setlist, Song
+from stagebox.ui.menu import (
+    Menu,
+    MenuClosed,
+    MenuContext,
+    MenuHint,
+    SetAfterSongChoice,
+    SetSetlistChoice,
+    SetVolumeChoice,
+)
+
+log = logging.getLogger(__name__)
+
+State = Literal["no_stick", "scanning", "cued", "playing", "paused", "ended", "error"]
+Severity = Literal["info", "warning", "error"]
+
+
+# --- commands: what the player asks the box to do ---------------------------------------
+
+@dataclass(frozen=True)
+class Scan:
+    """Read the stick at ``root``."""
+
+    root: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class Load:
+    """Read ``song`` into memory and start its decoder at ``start_s``."""
+
+    load_id: int
+    song: Song
+    start_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cue:
+    """Make the loaded song the engine's current one, silent at its start position."""
+
+    load_id: int
+
+
+@dataclass(frozen=True)
+class QueueNext:
+    """Go straight on into this loaded song when the current one ends (gapless)."""
+
+    load_id: int
+
+
+@dataclass(frozen=True)
+class Play:
+    """Start or resume the current song."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Fade the current song out and hold its position."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Fade the current song out and drop it (and any queued next song)."""
+
+
+@dataclass(frozen=True)
+class Discard:
+    """A load that is no longer wanted: close it."""
+
+    load_id: int
+
+
+@dataclass(frozen=True)
+class SetVolume:
+    """Ramp the output to ``volume_db``."""
+
+    volume_db: float
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Tell the performer: a banner on the screen and a line in the log."""
+
+    message: str
+    severity: Severity = "info"
+
+
+@dataclass(frozen=True)
+class Record:
+    """An entry for the event log (``events.jsonl`` in the simulator)."""
+
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Remember:
+    """Something worth keeping across restarts has changed."""
+
+
+Command = (
+    Scan | Load | Cue | QueueNext | Play | Pause | Stop | Discard | SetVolume | Notify | Record
+    | Remember
+)
+
+
+@dataclass
+class _Slot:
+    """A song the player has asked the box to load."""
+
+    load_id: int
+    index: int
+    ready: bool = False
+    duration_s: float | None = None
+
+
+class Player:
+    """The state machine. The box calls :meth:`handle` with each event, on its main loop."""
+
+    def __init__(self, *, after_song: str = "stop", volume_db: float = 0.0,
+                 info: tuple[str, ...] = (),
+                 chosen_setlists: dict[str, str] | None = None) -> None:
+        self.state: State = "no_stick"
+        self.after_song = after_song
+        self.volume_db = volume_db
+        self.library: Library | None = None
+        self.setlist_index = 0
+        self.index = 0
+        self.stick_present = False
+        self.menu: Menu | None = None
+        self.scan_progress = (0, 0)
+        self.stick_label = ""
+        self.message = ""
+        """Why the box is in ``error`` or ``no_stick``, for the screen."""
+        self.info = info
+        self.chosen_setlists = dict(chosen_setlists or {})
+        """The setlist last chosen on each stick, by label: it is cued again next time."""
+        self._current: _Slot | None = None
+        self._next: _Slot | None = None
+        self._play_when_ready = False
+        self._pending_library: Library | None = None
+        self._load_ids = 0
+        self._out: list[Command] = []
+
+    # --- reading -------------------------------------------------------------------------
+
+    @property
+    def setlist(self) -> Setlist | None:
+        """The setlist in use, if a stick has been read."""
+        if self.library is None:
+            return None
+        return self.library.setlists[self.setlist_index]
+
+    @property
+    def songs(self) -> tuple[Song, ...]:
+        """The songs of the setlist in use."""
+        setlist = self.setlist
+        return setlist.songs if setlist else ()
+
+    @property
+    def song(self) -> Song | None:
+        """The cued or playing song."""
+        songs = self.songs
+        return songs[self.index] if self.state in _HAS_SONG and songs else None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Length of the current song, once its decoder has said."""
+        return self._current.duration_s if self._current else None
+
+    @property
+    def current_load_id(self) -> int | None:
+        """The load the engine plays as the current song."""
+        return self._current.load_id if self._current else None
+
+    # --- events --------------------------------------------------------------------------
+
+    def handle(self, event: ev.Event) -> list[Command]:
+        """Feed one event; return the commands to carry out, in order."""
+        self._out = []
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is not None:
+            handler(event)
+        return self._out
+
+    def _on_StickInserted(self, event: ev.StickInserted) -> None:  # noqa: N802
+        self.stick_present = True
+        self.stick_label = event.label
+        self._record("stick_inserted", label=event.label)
+        self.scan_progress = (0, 0)
+        if self.state != "playing":
+            self._release_songs()
+            self._set_state("scanning")
+        self._emit(Scan(event.root, event.label))
+
+    def _on_StickRemoved(self, event: ev.StickRemoved) -> None:  # noqa: N802
+        self.stick_present = False
+        self._pending_library = None
+        self._record("stick_removed")
+        if self.state == "playing":
+            self._notify("Stick removed: song plays from memory", "warning")
+            self._drop_next()
+            return
+        self._to_no_stick("Stick removed")
+
+    def _on_ScanProgress(self, event: ev.ScanProgress) -> None:  # noqa: N802
+        self.scan_progress = (event.done, event.total)
+
+    def _on_ScanFailed(self, event: ev.ScanFailed) -> None:  # noqa: N802
+        self._notify(event.message, "error")
+        if self.state == "scanning":
+            self._to_no_stick(event.message)
+
+    def _on_ScanFinished(self, event: ev.ScanFinished) -> None:  # noqa: N802
+        if not self.stick_present:
+            return
+        library = event.library
+        for warning in library.warnings:
+            self._notify(warning, "warning")
+        self._record("scan_finished", label=library.label,
+                     setlists=[s.name for s in library.setlists],
+                     songs=len(library.default.songs))
+        if self.state == "playing":
+            self._pending_library = library
+            return
+        self._adopt(library, self._remembered_setlist(library))
+
+    def _on_TrackReady(self, event: ev.TrackReady) -> None:  # noqa: N802
+        slot = self._slot(event.load_id)
+        if slot is None:
+            self._emit(Discard(event.load_id))
+            return
+        slot.ready = True
+        slot.duration_s = event.duration_s
+        if slot is self._next:
+            self._emit(QueueNext(slot.load_id))
+            return
+        self._emit(Cue(slot.load_id))
+        if self._play_when_ready:
+            self._play_when_ready = False
+            self._start_playing()
+
+    def _on_TrackFailed(self, event: ev.TrackFailed) -> None:  # noqa: N802
+        slot = self._slot(event.load_id)
+        if slot is None:
+            return
+        name = self.songs[slot.index].rel_path
+        self._notify(f"Skipped {name}: {event.message}", "warning")
+        if slot is self._next:
+            self._next = None
+            self._load_next_after(slot.index)
+            return
+        self._current = None
+        self._cue_from(slot.index + 1, autoplay=self._play_when_ready)
+
+    def _on_TrackStarted(self, event: ev.TrackStarted) -> None:  # noqa: N802
+        if self._current and event.load_id == self._current.load_id:
+            song = self.songs[self.index]
+            self._record("track_started", index=self.index, title=song.title,
+                         path=song.rel_path)
+
+    def _on_TrackEnded(self, event: ev.TrackEnded) -> None:  # noqa: N802
+        current = self._current
+        if current is None or event.load_id != current.load_id:
+            return
+        self._record("track_ended", index=self.index, title=self.songs[self.index].title)
+        if event.error:
+            self._notify(f"{self.songs[self.index].rel_path}: {event.error}", "warning")
+        self._emit(Discard(current.load_id))
+        self._current = None
+        if self._pending_library is not None:
+            library, self._pending_library = self._pending_library, None
+            self._drop_next()
+            self._adopt(library, self._remembered_setlist(library))
+            return
+        if not self.stick_present:
+            self._drop_next()
+            self._to_no_stick("Insert USB stick")
+            return
+        if event.joined and self._next is not None:
+            self._current, self._next = self._next, None
+            self.index = self._current.index
+            self._set_state("playing")
+            self._load_next_after(self.index)
+            return
+        goes_on = self._then(current.index) == "next"
+        self._drop_next()
+        if current.index + 1 >= len(self.songs):
+            self._set_state("ended")
+            return
+        self._cue_from(current.index + 1, autoplay=goes_on)
+
+    def _on_AudioDeviceLost(self, event: ev.AudioDeviceLost) -> None:  # noqa: N802
+        self._notify(event.message, "error")
+        if self.state == "playing":
+            self._emit(Pause())
+            self._set_state("paused")
+
+    def _on_AudioDeviceBack(self, event: ev.AudioDeviceBack) -> None:  # noqa: N802
+        self._notify("Audio interface back", "info")
+
+    def _on_Xrun(self, event: ev.Xrun) -> None:  # noqa: N802
+        self._record("xrun", total=event.total)
+
+    def _on_Gesture(self, event: ev.Gesture) -> None:  # noqa: N802
+        self._record("button", button=event.button, gesture=event.kind)
+        if self.menu is not None and event.kind == "press":
+            self._menu_press(event.button)
+            return
+        if event.button == "menu":
+            if event.kind == "press":
+                self._open_menu()
+            return
+        action = _TRANSPORT.get((self.state, event.button, event.kind))
+        if action is not None:
+            getattr(self, action)()
+        elif event.kind == "press" and self.state == "playing":
+            verb = {"play": "pause", "next": "skip", "prev": "restart"}[event.button]
+            self._notify(f"Hold {event.button.upper()} to {verb}")
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _play(self) -> None:
+        if self._current and self._current.ready:
+            self._start_playing()
+        else:
+            self._play_when_ready = True
+            self._set_state("playing")
+
+    def _start_playing(self) -> None:
+        self._emit(Play())
+        self._set_state("playing")
+        self._load_next_after(self.index)
+
+    def _pause(self) -> None:
+        self._play_when_ready = False
+        self._emit(Pause())
+        self._set_state("paused")
+
+    def _restart(self) -> None:
+        """Fade out, back to the start of this song, cued."""
+        self._emit(Stop())
+        self._drop_next()
+        self._cue_from(self.index, autoplay=False)
+
+    def _skip(self) -> None:
+        """Fade out and cue the next song."""
+        self._emit(Stop())
+        self._drop_next()
+        if self.index + 1 >= len(self.songs):
+            self._release_current()
+            self._set_state("ended")
+        else:
+            self._cue_from(self.index + 1, autoplay=False)
+
+    def _next_song(self) -> None:
+        if self.index + 1 < len(self.songs):
+            self._cue_from(self.index + 1, autoplay=False)
+        else:
+            self._notify("Last song of the setlist")
+
+    def _prev_song(self) -> None:
+        if self.state == "paused":
+            self._cue_from(self.index, autoplay=False)
+        elif self.state == "ended":
+            self._cue_from(len(self.songs) - 1, autoplay=False)
+        elif self.index > 0:
+            self._cue_from(self.index - 1, autoplay=False)
+        else:
+            self._notify("First song of the setlist")
+
+    # --- menu ----------------------------------------------------------------------------
+
+    def _open_menu(self) -> None:
+        library = self.library
+        self.menu = Menu(MenuContext(
+            volume_db=self.volume_db,
+            after_song=self.after_song,
+            setlist_names=tuple(s.name for s in library.setlists) if library else (),
+            setlist_index=self.setlist_index,
+            info_lines=(*self.info, f"Stick: {self.stick_label or '-'}"),
+            setlist_locked=self.state == "playing",
+        ))
+
+    def _menu_press(self, button: ev.ButtonName) -> None:
+        assert self.menu is not None
+        result = self.menu.press(button)
+        if isinstance(result, MenuClosed):
+            self.menu = None
+        elif isinstance(result, MenuHint):
+            self._notify(result.text)
+        elif isinstance(result, SetVolumeChoice):
+            self.volume_db = result.volume_db
+            self._emit(SetVolume(result.volume_db))
+            self._record("volume", volume_db=result.volume_db)
+            self._emit(Remember())
+        elif isinstance(result, SetAfterSongChoice):
+            self.after_song = result.after_song
+            self._emit(Remember())
+        elif isinstance(result, SetSetlistChoice) and self.library and self.state != "playing":
+            self._adopt(self.library, result.setlist_index)
+            self.chosen_setlists[self.stick_label] = self.library.setlists[
+                self.setlist_index].name
+            self._emit(Remember())
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _adopt(self, library: Library, setlist_index: int) -> None:
+        self._release_songs()
+        self.library = library
+        self.setlist_index = setlist_index if setlist_index < len(library.setlists) else 0
+        setlist = library.setlists[self.setlist_index]
+        for warning in setlist.warnings:
+            self._notify(warning, "warning")
+        if not setlist.songs:
+            self.message = "No songs on the stick"
+            self._set_state("error")
+            return
+        self._cue_from(0, autoplay=False)
+
+    def _remembered_setlist(self, library: Library) -> int:
+        name = self.chosen_setlists.get(library.label)
+        names = [setlist.name for setlist in library.setlists]
+        return names.index(name) if name in names else 0
+
+    def _cue_from(self, index: int, *, autoplay: bool) -> None:
+        """Ask for song ``index`` to be loaded and cued; it plays once ready if ``autoplay``."""
+        self._release_current()
+        if index >= len(self.songs):
+            self._set_state("ended")
+            return
+        self.index = index
+        self._current = _Slot(self._new_load_id(), index)
+        self._play_when_ready = autoplay
+        self._emit(Load(self._current.load_id, self.songs[index]))
+        self._set_state("playing" if autoplay else "cued")
+
+    def _load_next_after(self, index: int) -> None:
+        """Preload the song after ``index`` when this one goes straight on into it."""
+        if self._next is not None or self._then(index) != "next":
+            return
+        if index + 1 >= len(self.songs) or not self.stick_present:
+            return
+        self._next = _Slot(self._new_load_id(), index + 1)
+        self._emit(Load(self._next.load_id, self.songs[index + 1]))
+
+    def _then(self, index: int) -> str:
+        return self.songs[index].then or self.after_song
+
+    def _slot(self, load_id: int) -> _Slot | None:
+        for slot in (self._current, self._next):
+            if slot is not None and slot.load_id == load_id:
+                return slot
+        return None
+
+    def _release_current(self) -> None:
+        if self._current is not None:
+            self._emit(Discard(self._current.load_id))
+            self._current = None
+        self._play_when_ready = False
+
+    def _drop_next(self) -> None:
+        if self._next is not None:
+            self._emit(Discard(self._next.load_id))
+            self._next = None
+
+    def _release_songs(self) -> None:
+        if self.state in ("playing", "paused"):
+            self._emit(Stop())
+        self._release_current()
+        self._drop_next()
+
+    def _to_no_stick(self, message: str) -> None:
+        self._release_songs()
+        self.library = None
+        self.menu = None
+        self.message = message
+        self._set_state("no_stick")
+
+    def _new_load_id(self) -> int:
+        self._load_ids += 1
+        return self._load_ids
+
+    def _set_state(self, state: State) -> None:
+        """Enter ``state``, recording it; re-entering a song state records the new song."""
+        old, self.state = self.state, state
+        if old == state and state not in _HAS_SONG:
+            return
+        if old != state:
+            log.info("player %s -> %s", old, state)
+        fields: dict[str, Any] = {"state": state}
+        if state in _HAS_SONG and self.songs:
+            fields.update(index=self.index, title=self.songs[self.index].title)
+        self._record("state", **fields)
+
+    def _notify(self, message: str, severity: Severity = "info") -> None:
+        self._emit(Notify(message, severity))
+
+    def _record(self, event: str, **fields: Any) -> None:
+        self._emit(Record(event, fields))
+
+    def _emit(self, command: Command) -> None:
+        self._out.append(command)
+
+
+_HAS_SONG = ("cued", "playing", "paused", "ended")
+
+# (state, button, gesture) -> Player method. Anything missing does nothing (a tap while a
+# song plays shows a hint instead).
+_TRANSPORT: dict[tuple[str, str, str], str] = {
+    ("cued", "play", "press"): "_play",
+    ("cued", "next", "press"): "_next_song",
+    ("cued", "prev", "press"): "_prev_song",
+    ("paused", "play", "press"): "_play",
+    ("paused", "play", "hold"): "_restart",
+    ("paused", "next", "press"): "_next_song",
+    ("paused", "prev", "press"): "_prev_song",
+    ("playing", "play", "hold"): "_pause",
+    ("playing", "next", "hold"): "_skip",
+    ("playing", "prev", "hold"): "_restart",
+    ("ended", "prev", "press"): "_prev_song",
+}

@@ -1,0 +1,1 @@
+"""The simulator: the real box on simulated hardware and a virtual clock."""

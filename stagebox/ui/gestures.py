@@ -1,0 +1,63 @@
+"""Turning raw button edges into presses and holds, on the box's own clock.
+
+gpiozero gives us edges; the timing (debounce, hold) lives here, on the clock passed to
+the box, because gpiozero's own timers run on the wall clock and the simulator's does not.
+
+- A *press* is reported when the button is released before ``hold_s``.
+- A *hold* is reported the moment the button has been down for ``hold_s``, without
+  waiting for the release, so a performer feels the action happen; the release that
+  follows reports nothing.
+- An edge closer than ``debounce_s`` to the button's previous accepted edge is contact
+  bounce and is ignored.
+"""
+
+from __future__ import annotations
+
+from stagebox.events import ButtonEdge, ButtonName, Gesture
+
+
+class GestureDetector:
+    """Feed it edges and the time; it returns gestures. Runs on the box's main loop only."""
+
+    def __init__(self, hold_s: float = 0.8, debounce_s: float = 0.02) -> None:
+        self.hold_s = hold_s
+        self.debounce_s = debounce_s
+        self._down_since: dict[ButtonName, float] = {}
+        self._held: set[ButtonName] = set()
+        self._last_edge: dict[ButtonName, float] = {}
+
+    def edge(self, edge: ButtonEdge) -> list[Gesture]:
+        """Take one edge; return the gestures it completes (at most one)."""
+        last = self._last_edge.get(edge.button)
+        if last is not None and edge.t - last < self.debounce_s:
+            return []
+        is_down = edge.button in self._down_since
+        if edge.pressed == is_down:
+            return []  # a repeated level: a lost edge, nothing new happened
+        self._last_edge[edge.button] = edge.t
+        if edge.pressed:
+            self._down_since[edge.button] = edge.t
+            return []
+        gestures = self.poll(edge.t)
+        down_since = self._down_since.pop(edge.button)
+        if edge.button in self._held:
+            self._held.discard(edge.button)
+            return gestures
+        if edge.t - down_since < self.hold_s:
+            gestures.append(Gesture(edge.button, "press"))
+        return gestures
+
+    def poll(self, now: float) -> list[Gesture]:
+        """Report holds that have come due by ``now``; call it every loop."""
+        due = [
+            button for button, since in self._down_since.items()
+            if button not in self._held and now - since >= self.hold_s
+        ]
+        self._held.update(due)
+        return [Gesture(button, "hold") for button in due]
+
+    def next_deadline(self) -> float | None:
+        """When the next hold falls due, so a waiting loop can wake for it."""
+        pending = [since + self.hold_s for button, since in self._down_since.items()
+                   if button not in self._held]
+        return min(pending, default=None)

@@ -1,0 +1,171 @@
+"""The engine's output: the right song, at the right level, with no clicks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stagebox import events as ev
+from stagebox.audio.engine import Engine, Retired
+
+RATE = 48000
+BLOCK = 512
+
+
+class ToneSource:
+    """A sine of ``seconds``, served exactly like a decoded song."""
+
+    def __init__(self, seconds: float, hz: float = 440.0, level: float = 0.5,
+                 late_blocks: int = 0, error: str | None = None) -> None:
+        t = np.arange(int(seconds * RATE)) / RATE
+        wave = (level * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+        self.frames = np.stack([wave, wave], axis=1)
+        self.pos = 0
+        self.late_blocks = late_blocks
+        self._error = error
+
+    def read(self, out: np.ndarray) -> int:
+        if self.late_blocks:
+            self.late_blocks -= 1
+            return 0
+        n = min(len(out), len(self.frames) - self.pos)
+        out[:n] = self.frames[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+    @property
+    def finished(self) -> bool:
+        return self.pos >= len(self.frames)
+
+    @property
+    def error(self) -> str | None:
+        return self._error if self.finished else None
+
+
+def render(engine: Engine, seconds: float) -> np.ndarray:
+    blocks = [engine.render(BLOCK).copy() for _ in range(int(seconds * RATE / BLOCK))]
+    return np.concatenate(blocks)
+
+
+def max_step(audio: np.ndarray) -> float:
+    return float(np.abs(np.diff(audio[:, 0])).max())
+
+
+def music_step(level: float = 0.5, hz: float = 440.0) -> float:
+    return level * 2 * np.pi * hz / RATE
+
+
+def test_nothing_sounds_until_play_then_the_song_comes_out():
+    engine = Engine(RATE)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    assert not render(engine, 0.2).any()
+    engine.play()
+    out = render(engine, 0.5)
+    assert abs(np.abs(out[2000:]).max() - 0.5) < 0.01
+    assert ev.TrackStarted(1) in engine.take_notices()
+
+
+def test_start_pause_resume_and_stop_have_no_clicks():
+    engine = Engine(RATE, fade_s=0.2)
+    engine.cue(1, ToneSource(3.0), 0.0)
+    engine.play()
+    parts = [render(engine, 0.5)]
+    engine.pause()
+    parts.append(render(engine, 0.5))
+    engine.play()
+    parts.append(render(engine, 0.5))
+    engine.stop()
+    parts.append(render(engine, 0.5))
+    audio = np.concatenate(parts)
+    assert max_step(audio) <= music_step() * 1.05
+    assert not parts[1][-BLOCK:].any(), "pause is silent once faded"
+    assert not parts[3][-BLOCK:].any(), "stop is silent once faded"
+
+
+def test_pause_holds_the_position():
+    engine = Engine(RATE, fade_s=0.1)
+    engine.cue(7, ToneSource(3.0), 0.0)
+    engine.play()
+    render(engine, 1.0)
+    engine.pause()
+    render(engine, 0.5)
+    held = engine.position_s(7)
+    render(engine, 1.0)
+    assert engine.position_s(7) == held
+    assert 1.0 < held < 1.2
+
+
+def test_a_song_that_goes_straight_on_joins_without_a_gap():
+    engine = Engine(RATE)
+    first, second = ToneSource(0.5011, hz=440.0), ToneSource(1.0, hz=440.0)
+    engine.cue(1, first, 0.0)
+    engine.queue_next(2, second, 0.0)
+    engine.play()
+    audio = render(engine, 1.2)
+    notices = engine.take_notices()
+    assert ev.TrackEnded(1, True, None) in notices
+    assert ev.TrackStarted(2) in notices
+    assert Retired(1) in notices
+    joined = len(first.frames)
+    np.testing.assert_array_equal(audio[joined:joined + 100], second.frames[:100])
+    assert np.abs(audio[240:int(1.1 * RATE)]).min(axis=1).max() > 0
+
+
+def test_the_end_of_a_song_is_reported_once_and_then_silence():
+    engine = Engine(RATE)
+    engine.cue(1, ToneSource(0.3), 0.0)
+    engine.play()
+    audio = render(engine, 0.6)
+    ended = [n for n in engine.take_notices() if isinstance(n, ev.TrackEnded)]
+    assert ended == [ev.TrackEnded(1, False, None)]
+    assert not audio[int(0.31 * RATE):].any()
+
+
+def test_song_gain_and_volume_set_the_level():
+    engine = Engine(RATE, volume_db=-6.0)
+    engine.cue(1, ToneSource(2.0, level=0.5), -6.0)
+    engine.play()
+    out = render(engine, 0.5)
+    assert abs(np.abs(out[1000:]).max() - 0.5 * 10 ** (-12 / 20)) < 0.005
+
+
+def test_a_volume_change_ramps_without_a_click():
+    engine = Engine(RATE)
+    engine.cue(1, ToneSource(2.0, level=0.9, hz=50.0), 0.0)
+    engine.play()
+    before = render(engine, 0.3)
+    engine.set_volume(-20.0)
+    after = render(engine, 0.5)
+    audio = np.concatenate([before, after])
+    assert max_step(audio) <= music_step(0.9, 50.0) * 1.05
+    assert abs(np.abs(after[-4800:]).max() - 0.9 * 0.1) < 0.005
+
+
+def test_a_late_decoder_gives_silence_not_a_crash_and_the_song_resumes_in_place():
+    engine = Engine(RATE)
+    source = ToneSource(1.0, late_blocks=2)
+    engine.cue(1, source, 0.0)
+    engine.play()
+    out = render(engine, 0.2)
+    assert engine.late_frames == 2 * BLOCK
+    assert not out[:2 * BLOCK].any() and out[2 * BLOCK:].any()
+    assert engine.position_s(1) == (len(out) - 2 * BLOCK) / RATE
+
+
+def test_a_song_whose_decoder_failed_ends_with_the_reason():
+    engine = Engine(RATE)
+    engine.cue(1, ToneSource(0.1, error="decoder crashed"), 0.0)
+    engine.play()
+    render(engine, 0.2)
+    assert ev.TrackEnded(1, False, "decoder crashed") in engine.take_notices()
+
+
+def test_cueing_a_new_song_while_one_plays_fades_the_old_one_out():
+    engine = Engine(RATE, fade_s=0.1)
+    engine.cue(1, ToneSource(2.0), 0.0)
+    engine.play()
+    before = render(engine, 0.3)
+    engine.cue(2, ToneSource(2.0, hz=880.0), 0.0)
+    after = render(engine, 0.3)
+    assert max_step(np.concatenate([before, after])) <= music_step() * 1.05
+    assert not after[-BLOCK:].any()
+    assert Retired(1) in engine.take_notices()
