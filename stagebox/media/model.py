@@ -30,7 +30,7 @@ class Setlist:
     """An ordered list of songs and what was wrong while reading it."""
 
     name: str
-    """How the menu names it: ``setlist.txt``, ``setlists/acoustic.txt``, ``gig.m3u``, ``All songs``."""
+    """How the menu names it: ``setlist.txt``, ``setlists/a.txt``, ``gig.m3u``, ``All songs``."""
     songs: tuple[Song, ...]
     warnings: tuple[str, ...] = ()
     """One short, human message per problem (a missing file, a bad option, ...)."""
