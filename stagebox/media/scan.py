@@ -1,0 +1,380 @@
+"""Scanning a stick: which setlists it holds, their songs in order, and their titles.
+
+The default setlist is, first match wins: ``setlist.txt`` at the stick's root; else the first
+``*.m3u``/``*.m3u8`` at the root (natural order); else "All songs": every audio file on the
+stick, folders included, in natural order of their paths. Every ``setlists/*.txt`` is an extra
+setlist the menu offers. Names match case-insensitively; hidden files and folders (``.x``,
+macOS ``._x`` AppleDouble files, ``.Trashes``) and Windows' system folders are skipped.
+
+Audio files are chosen by extension, so the walk only lists folders; tags are read once per
+distinct file and scan. The walk does not follow folder symlinks, and takes a symlinked file
+only if it resolves inside the stick. Everything is bounded (folder depth, songs, folder
+entries, setlist size, warnings) so a hostile stick cannot hang the box; each bound that bites
+says so in a warning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from stagebox.media.model import Library, Setlist, Song
+from stagebox.media.natsort import natural_key
+from stagebox.media.options import song_fields
+from stagebox.media.safepath import (
+    BadPath,
+    MissingFile,
+    printable,
+    quote,
+    resolve_user_path,
+    stick_file,
+)
+from stagebox.media.setlist import (
+    SetlistEntry,
+    decode_text,
+    parse_m3u_text,
+    parse_setlist_text,
+)
+from stagebox.media.tags import read_title
+
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
+PLAYLIST_EXTENSIONS = frozenset({".m3u", ".m3u8"})
+SETLIST_FILE = "setlist.txt"
+SETLISTS_FOLDER = "setlists"
+ALL_SONGS = "All songs"
+SKIPPED_FOLDERS = frozenset({"system volume information", "$recycle.bin", "recycler",
+                             "lost+found"})
+"""Folders (case-folded) a file system or OS keeps on the stick; never songs."""
+
+MAX_DEPTH = 8
+"""Folders below the root the walk goes into."""
+MAX_SONGS = 10_000
+"""Songs in one setlist; the rest are left out."""
+MAX_FOLDER_ENTRIES = 100_000
+"""Names the walk looks at, over all folders, before it stops."""
+MAX_SETLISTS = 50
+"""Setlists taken from the ``setlists`` folder."""
+MAX_SETLIST_BYTES = 1 << 20
+MAX_WARNINGS = 20
+"""Warnings kept per setlist and per stick; one more line counts the rest."""
+
+Progress = Callable[[int, int], None]
+
+
+class StickGone(Exception):
+    """The stick's root cannot be read any more (pulled out, unmounted): treat as removal."""
+
+
+def scan_stick(root: Path, progress: Progress | None = None, label: str = "") -> Library:
+    """Everything on the stick mounted at ``root``; problems are warnings in the result.
+
+    Runs on the scan worker thread. ``progress(done, total)`` is called on that thread as
+    titles are read: once with ``done == 0`` when ``total`` is known, then after each file.
+    Raises :class:`StickGone` if ``root`` itself cannot be read, before or after the scan.
+    """
+    root_real = _open_root(root)
+    top = _list_root(root_real)
+    stick_warnings: list[str] = []
+    pending = [_default_setlist(root_real, top, stick_warnings)]
+    pending += [_read_setlist_file(root_real, rel_path)
+                for rel_path in _extra_setlists(root_real, top, stick_warnings)]
+    titles = _read_titles(pending, progress)
+    _open_root(root)
+    return Library(root=root,
+                   setlists=tuple(setlist.build(titles) for setlist in pending),
+                   warnings=_capped(stick_warnings),
+                   label=label or printable(root.name))
+
+
+def load_setlist(root: Path, setlist_path: Path) -> Setlist:
+    """One setlist file (``setlist.txt`` format, or M3U by extension) of the stick at ``root``.
+
+    ``setlist_path`` is relative to ``root`` or absolute inside it. Runs on the caller's
+    thread and reads tags, so not on the main loop. Raises :class:`StickGone` like
+    :func:`scan_stick`.
+    """
+    root_real = _open_root(root)
+    if setlist_path.is_absolute():
+        for base in (root, root_real):
+            if setlist_path.is_relative_to(base):
+                setlist_path = setlist_path.relative_to(base)
+                break
+    pending = _read_setlist_file(root_real, setlist_path.as_posix())
+    return pending.build(_read_titles([pending], None))
+
+
+@dataclass(frozen=True)
+class _Item:
+    rel_path: str
+    real_path: Path
+    options: dict[str, object] = field(default_factory=dict)
+    title: str | None = None
+
+
+@dataclass
+class _PendingSetlist:
+    """A setlist whose files are resolved but whose titles are not read yet."""
+
+    name: str
+    items: list[_Item] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def build(self, titles: dict[Path, str | None]) -> Setlist:
+        songs = tuple(Song(path=item.real_path,
+                           rel_path=printable(item.rel_path),
+                           title=item.title or titles.get(item.real_path)
+                           or printable(PurePosixPath(item.rel_path).stem),
+                           **song_fields(item.options))  # type: ignore[arg-type]
+                      for item in self.items)
+        return Setlist(self.name, songs, _capped(self.warnings))
+
+
+def _open_root(root: Path) -> Path:
+    try:
+        root_real = Path(os.path.realpath(root, strict=True))
+        if not root_real.is_dir():
+            raise StickGone(f"{quote(str(root))} is not a folder")
+        with os.scandir(root_real) as entries:
+            next(entries, None)
+    except OSError as exc:
+        raise StickGone(f"{quote(str(root))}: {exc.strerror or exc}") from exc
+    return root_real
+
+
+def _list_root(root_real: Path) -> list[os.DirEntry[str]]:
+    try:
+        return _list_folder(root_real, MAX_FOLDER_ENTRIES)
+    except OSError as exc:
+        raise StickGone(f"{quote(str(root_real))}: {exc.strerror or exc}") from exc
+
+
+def _list_folder(folder: Path, limit: int) -> list[os.DirEntry[str]]:
+    """Up to ``limit`` + 1 visible entries of ``folder``, in natural order of their names."""
+    with os.scandir(folder) as listing:
+        entries = list(itertools.islice(listing, limit + 1))
+    entries = [entry for entry in entries if not _is_hidden(entry.name)]
+    entries.sort(key=lambda entry: natural_key(entry.name))
+    return entries
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name.casefold() in SKIPPED_FOLDERS
+
+
+def _is_regular_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_real_folder(entry: os.DirEntry[str]) -> bool:
+    """A folder, not a symlink to one (the walk never follows those)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _default_setlist(root_real: Path, top: Sequence[os.DirEntry[str]],
+                     stick_warnings: list[str]) -> _PendingSetlist:
+    candidates = [entry.name for entry in top
+                  if entry.name.casefold() == SETLIST_FILE and _is_regular_file(entry)]
+    candidates += [entry.name for entry in top
+                   if os.path.splitext(entry.name)[1].casefold() in PLAYLIST_EXTENSIONS
+                   and _is_regular_file(entry)]
+    for name in candidates:
+        try:
+            stick_file(root_real, [name])
+        except BadPath as exc:
+            stick_warnings.append(str(exc))
+            continue
+        return _read_setlist_file(root_real, name)
+    return _all_songs(root_real, top, stick_warnings)
+
+
+def _extra_setlists(root_real: Path, top: Sequence[os.DirEntry[str]],
+                    stick_warnings: list[str]) -> list[str]:
+    for entry in top:
+        if entry.name.casefold() != SETLISTS_FOLDER or not _is_real_folder(entry):
+            continue
+        try:
+            inside = _list_folder(root_real / entry.name, MAX_FOLDER_ENTRIES)
+        except OSError as exc:
+            stick_warnings.append(f"cannot read {quote(entry.name)}: {exc.strerror or exc}")
+            return []
+        names = [inner.name for inner in inside
+                 if inner.name.casefold().endswith(".txt") and _is_regular_file(inner)]
+        if len(names) > MAX_SETLISTS:
+            stick_warnings.append(f"Only the first {MAX_SETLISTS} setlists are used")
+        return [f"{entry.name}/{name}" for name in names[:MAX_SETLISTS]]
+    return []
+
+
+def _read_setlist_file(root_real: Path, rel_path: str) -> _PendingSetlist:
+    """Parse the setlist at ``rel_path`` and resolve its paths; no tags read yet."""
+    rel_path = posixpath.normpath(rel_path)
+    pending = _PendingSetlist(printable(rel_path))
+    source_name = printable(posixpath.basename(rel_path))
+    try:
+        resolved = resolve_user_path(root_real, rel_path)
+        with open(resolved.real_path, "rb") as setlist_file:
+            data = setlist_file.read(MAX_SETLIST_BYTES + 1)
+    except BadPath as exc:
+        pending.warnings.append(str(exc))
+        return pending
+    except OSError as exc:
+        pending.warnings.append(f"cannot read {quote(rel_path)}: {exc.strerror or exc}")
+        return pending
+    if len(data) > MAX_SETLIST_BYTES:
+        pending.warnings.append(f"{source_name}: too big, read the first 1 MB")
+        data = data[:MAX_SETLIST_BYTES]
+    text = decode_text(data)
+    if os.path.splitext(rel_path)[1].casefold() in PLAYLIST_EXTENSIONS:
+        entries = parse_m3u_text(text)
+    else:
+        entries, warnings = parse_setlist_text(text, source_name)
+        pending.warnings += warnings
+    base = posixpath.dirname(resolved.rel_path)
+    for entry in entries:
+        if len(pending.items) == MAX_SONGS:
+            pending.warnings.append(f"{source_name}: only the first {MAX_SONGS} songs are used")
+            break
+        item = _resolve_entry(root_real, entry, base, source_name, pending.warnings)
+        if item is not None:
+            pending.items.append(item)
+    pending.warnings.sort(key=lambda warning: _line_number(warning, source_name))
+    return pending
+
+
+def _resolve_entry(root_real: Path, entry: SetlistEntry, base: str, source_name: str,
+                   warnings: list[str]) -> _Item | None:
+    """The entry's file: from the setlist's folder, else (for a setlist in a subfolder, whose
+    author may well have written paths from the stick's root) from the root."""
+    try:
+        resolved = resolve_user_path(root_real, entry.path, base)
+    except MissingFile as exc:
+        if not base:
+            warnings.append(f"{source_name}:{entry.line}: {exc}")
+            return None
+        try:
+            resolved = resolve_user_path(root_real, entry.path)
+        except BadPath:
+            warnings.append(f"{source_name}:{entry.line}: {exc}")
+            return None
+    except BadPath as exc:
+        warnings.append(f"{source_name}:{entry.line}: {exc}")
+        return None
+    return _Item(resolved.rel_path, resolved.real_path, entry.options, entry.title)
+
+
+def _line_number(warning: str, source_name: str) -> int:
+    """Sort key putting a setlist's warnings in line order (file-level ones first)."""
+    number, _, _ = warning.removeprefix(f"{source_name}:").partition(":")
+    return int(number) if number.isdigit() else 0
+
+
+@dataclass
+class _Walk:
+    """The folder walk for "All songs": state shared by the recursion."""
+
+    root_real: Path
+    items: list[_Item] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    entries_left: int = MAX_FOLDER_ENTRIES
+    too_deep: bool = False
+    stopped: bool = False
+
+    def folder(self, rel_parts: tuple[str, ...], entries: Sequence[os.DirEntry[str]]) -> None:
+        """Collect the audio files under one folder, depth first, in natural order."""
+        self.entries_left -= len(entries)
+        for entry in entries:
+            if self.stopped:
+                return
+            parts = (*rel_parts, entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    self.subfolder(parts)
+                elif os.path.splitext(entry.name)[1].casefold() in AUDIO_EXTENSIONS:
+                    self.audio_file(parts, entry)
+            except OSError as exc:
+                self.warnings.append(f"cannot read {quote('/'.join(parts))}: "
+                                     f"{exc.strerror or exc}")
+        if self.entries_left < 0:
+            self.stop(f"Too many files; stopped after {MAX_FOLDER_ENTRIES}")
+
+    def subfolder(self, parts: tuple[str, ...]) -> None:
+        if len(parts) > MAX_DEPTH:
+            self.too_deep = True
+            return
+        if self.entries_left <= 0:
+            self.stop(f"Too many files; stopped after {MAX_FOLDER_ENTRIES}")
+            return
+        try:
+            entries = _list_folder(self.root_real.joinpath(*parts), self.entries_left)
+        except OSError as exc:
+            self.warnings.append(f"cannot read folder {quote('/'.join(parts))}: "
+                                 f"{exc.strerror or exc}")
+            return
+        self.folder(parts, entries)
+
+    def audio_file(self, parts: tuple[str, ...], entry: os.DirEntry[str]) -> None:
+        if entry.is_symlink():
+            try:
+                real_path = stick_file(self.root_real, parts)
+            except BadPath as exc:
+                self.warnings.append(f"skipped {exc}")
+                return
+        elif entry.is_file(follow_symlinks=False):
+            real_path = self.root_real.joinpath(*parts)
+        else:
+            return
+        if len(self.items) == MAX_SONGS:
+            self.stop(f"Only the first {MAX_SONGS} songs are listed")
+            return
+        self.items.append(_Item("/".join(parts), real_path))
+
+    def stop(self, reason: str) -> None:
+        """End the walk where it is; the songs found so far stay."""
+        if not self.stopped:
+            self.stopped = True
+            self.warnings.append(reason)
+
+
+def _all_songs(root_real: Path, top: Sequence[os.DirEntry[str]],
+               stick_warnings: list[str]) -> _PendingSetlist:
+    walk = _Walk(root_real)
+    walk.folder((), top)
+    if walk.too_deep:
+        walk.warnings.append(f"Folders over {MAX_DEPTH} deep were skipped")
+    if not walk.items:
+        walk.warnings.append("No audio files on the stick")
+    stick_warnings += walk.warnings
+    return _PendingSetlist(ALL_SONGS, walk.items)
+
+
+def _read_titles(pending: Sequence[_PendingSetlist],
+                 progress: Progress | None) -> dict[Path, str | None]:
+    """Each distinct file's title tag, read once, for items the setlist did not title."""
+    paths = list(dict.fromkeys(item.real_path for setlist in pending
+                               for item in setlist.items if item.title is None))
+    if progress is not None:
+        progress(0, len(paths))
+    titles: dict[Path, str | None] = {}
+    for done, path in enumerate(paths, start=1):
+        titles[path] = read_title(path)
+        if progress is not None:
+            progress(done, len(paths))
+    return titles
+
+
+def _capped(warnings: list[str]) -> tuple[str, ...]:
+    if len(warnings) <= MAX_WARNINGS:
+        return tuple(warnings)
+    extra = len(warnings) - MAX_WARNINGS + 1
+    return (*warnings[:MAX_WARNINGS - 1], f"... and {extra} more problems")
