@@ -1,0 +1,211 @@
+"""The decoder process: one song, from a memory file to stereo float32 at the output rate.
+
+Run by :class:`~stagebox.audio.track.TrackStream` as
+``python -m stagebox.audio.decode_worker --fd N --rate OUT_RATE --start START_S``
+with the memory file inherited as descriptor ``N``. The song file is untrusted, so it is
+decoded here, where a crash or a runaway allocation costs one song, not the show.
+
+Protocol on stdout: one line of JSON, then raw interleaved little-endian float32 stereo
+frames until the end of the song. The line is either
+``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C,
+"source_frames": N, "frames": M, "start_frames": S}`` (``frames`` is the whole song and
+``start_frames`` where this stream starts, both at the output rate), or
+``{"ok": false, "error": "short message"}`` followed by exit status 2. A decode error
+after the header ends the frames early, with the message as the last line on stderr and
+exit status 1.
+
+Channels: mono goes to both sides; two channels are kept; of more, the first two are
+played and the rest dropped. On stage the extra channels of a multichannel backing track
+are usually a click or cues for the band, which must never reach the front of house.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+from typing import BinaryIO
+
+import numpy as np
+import soundfile
+import soxr
+
+BLOCK_FRAMES = 8192
+ADDRESS_SPACE_LIMIT_BYTES = 1 << 30
+"""Enough for any block of any sane file; a file built to make the decoder allocate
+without end gets a MemoryError instead of taking the box's RAM."""
+MIN_SOURCE_RATE = 1000
+MAX_SOURCE_RATE = 768000
+DECODE_TO_SEEK_FORMATS = frozenset({"MP3"})
+"""Formats whose seek lands in the wrong place (libsndfile 1.2.2's MP3 seek is off by up to
+a second): these are decoded from the top and the frames before the start dropped, which
+is exact, at the cost of decoding them."""
+EXIT_BAD_FILE = 2
+EXIT_DECODE_ERROR = 1
+
+
+_OPEN_ERRORS = {3: "damaged sound file", 4: "unsupported audio encoding"}
+"""libsndfile's SF_ERR_MALFORMED_FILE and SF_ERR_UNSUPPORTED_ENCODING, said for the user."""
+
+
+class _SequentialSoundFile(soundfile.SoundFile):
+    """A SoundFile whose reads never seek.
+
+    soundfile follows every read with a seek to where the read ended (``_cdata_io``), for
+    files that say they are seekable. That costs a seek per block, and an MP3 seek in
+    libsndfile 1.2.2 lands in the wrong place: the song would jump about. Reading straight
+    through needs no seek, so this file says it cannot; :meth:`seek` itself still works.
+    """
+
+    def seekable(self) -> bool:
+        return False
+
+
+class DecodeError(Exception):
+    """The song could not be decoded (any further); the message is for the user."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Decode one song to stdout (the decoder process's main thread)."""
+    parser = argparse.ArgumentParser(prog="python -m stagebox.audio.decode_worker")
+    parser.add_argument("--fd", type=int, required=True, help="memory file to decode")
+    parser.add_argument("--rate", type=int, required=True, help="output rate, Hz")
+    parser.add_argument("--start", type=float, default=0.0, help="start position, seconds")
+    args = parser.parse_args(argv)
+    # A Ctrl-C in the terminal reaches the whole process group: end quietly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _limit_resources()
+    out = sys.stdout.buffer
+    try:
+        source = _open(args.fd)
+    except DecodeError as exc:
+        _write_line(out, {"ok": False, "error": str(exc)})
+        return EXIT_BAD_FILE
+    with source:
+        try:
+            _decode(source, args.rate, args.start, out)
+        except BrokenPipeError:
+            # The player let go of the song. Point stdout at /dev/null so the flush at
+            # exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_DECODE_ERROR
+        except DecodeError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_DECODE_ERROR
+        except MemoryError:
+            print("decoder ran out of memory", file=sys.stderr)
+            return EXIT_DECODE_ERROR
+    return 0
+
+
+def _limit_resources() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > ADDRESS_SPACE_LIMIT_BYTES:
+        hard = ADDRESS_SPACE_LIMIT_BYTES
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+def _open(fd: int) -> soundfile.SoundFile:
+    """Open the memory file by descriptor: libsndfile reads it itself, no Python callbacks."""
+    try:
+        # A fresh open file description, so this process's reads never move the offset
+        # of another decoder started from the same memory file.
+        own_fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        own_fd = os.dup(fd)
+        os.lseek(own_fd, 0, os.SEEK_SET)
+    try:
+        source = _SequentialSoundFile(own_fd)
+    except soundfile.LibsndfileError as exc:
+        raise DecodeError(_OPEN_ERRORS.get(exc.code, "not a sound file")) from exc
+    except (soundfile.SoundFileError, TypeError, ValueError, MemoryError) as exc:
+        raise DecodeError("not a sound file") from exc
+    if not MIN_SOURCE_RATE <= source.samplerate <= MAX_SOURCE_RATE:
+        rate = source.samplerate
+        source.close()
+        raise DecodeError(f"unsupported sample rate ({rate} Hz)")
+    return source
+
+
+def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: BinaryIO) -> None:
+    in_rate = source.samplerate
+    source_frames = max(0, source.frames)
+    start_frame = min(max(0, round(start_s * in_rate)), source_frames)
+    block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
+    try:
+        if source.format in DECODE_TO_SEEK_FORMATS:
+            _skip(source, start_frame, block)
+        elif start_frame:
+            source.seek(start_frame)
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        raise DecodeError("cannot seek in this file") from exc
+    _write_line(out, {
+        "ok": True,
+        "format": source.format,
+        "source_rate": in_rate,
+        "source_channels": source.channels,
+        "source_frames": source_frames,
+        "frames": _at_rate(source_frames, in_rate, out_rate),
+        "start_frames": _at_rate(start_frame, in_rate, out_rate),
+    })
+    resampler = (soxr.ResampleStream(in_rate, out_rate, 2, dtype="float32", quality="HQ")
+                 if in_rate != out_rate else None)
+    stereo = np.zeros((BLOCK_FRAMES, 2), np.float32)
+    decoded_frames = 0
+    error = None
+    while True:
+        try:
+            frames = len(source.read(out=block))
+        except (soundfile.SoundFileError, RuntimeError) as exc:
+            seconds = (start_frame + decoded_frames) / in_rate
+            error = DecodeError(f"decode error at {seconds:.1f} s ({_reason(exc)})")
+            break
+        if frames == 0:
+            break
+        decoded_frames += frames
+        stereo[:frames] = block[:frames, :2] if source.channels > 1 else block[:frames]
+        _write_frames(out, resampler.resample_chunk(stereo[:frames])
+                      if resampler else stereo[:frames])
+    if resampler is not None:
+        _write_frames(out, resampler.resample_chunk(stereo[:0], last=True))
+    out.flush()
+    if error is not None:
+        raise error
+
+
+def _skip(source: soundfile.SoundFile, frames: int, block: np.ndarray) -> None:
+    """Decode and drop ``frames`` frames."""
+    while frames > 0:
+        got = len(source.read(out=block[:min(frames, len(block))]))
+        if got == 0:
+            return
+        frames -= got
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's message without its decoration ("Error : flac decoder lost sync.")."""
+    text = exc.error_string if isinstance(exc, soundfile.LibsndfileError) else str(exc)
+    return text.removeprefix("Error : ").rstrip(".") or type(exc).__name__
+
+
+def _at_rate(frames: int, in_rate: int, out_rate: int) -> int:
+    """``frames`` at ``in_rate`` counted at ``out_rate``, rounded as soxr's output is."""
+    return (2 * frames * out_rate + in_rate) // (2 * in_rate)
+
+
+def _write_line(out: BinaryIO, message: dict) -> None:
+    out.write(json.dumps(message).encode() + b"\n")
+    out.flush()
+
+
+def _write_frames(out: BinaryIO, frames: np.ndarray) -> None:
+    if len(frames):
+        out.write(np.ascontiguousarray(frames, dtype="<f4").data)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Songs read whole into memory, and the files from a stick that are refused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stagebox.audio.memfile import TrackLoadError, load_into_memory
+
+
+def read_fd(fd: int) -> bytes:
+    return os.pread(fd, os.fstat(fd).st_size + 1, 0)
+
+
+def test_memory_file_holds_the_song_after_the_file_is_gone(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    content = os.urandom(3 * 1024 * 1024 + 17)
+    path.write_bytes(content)
+    fd = load_into_memory(path, len(content))
+    try:
+        path.unlink()
+        assert read_fd(fd) == content
+    finally:
+        os.close(fd)
+
+
+def test_empty_file_loads_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    fd = load_into_memory(path, 10)
+    try:
+        assert read_fd(fd) == b""
+    finally:
+        os.close(fd)
+
+
+def test_file_over_the_limit_is_refused_with_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "huge.wav"
+    with path.open("wb") as sparse:
+        sparse.truncate(250_000_000)
+    with pytest.raises(TrackLoadError, match=r"^too big \(250 MB, limit 200 MB\)$"):
+        load_into_memory(path, 200_000_000)
+
+
+def test_symlink_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "song.wav"
+    target.write_bytes(b"RIFF")
+    link = tmp_path / "link.wav"
+    link.symlink_to(target)
+    with pytest.raises(TrackLoadError, match="link"):
+        load_into_memory(link, 1000)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TrackLoadError, match=r"^file is missing$"):
+        load_into_memory(tmp_path / "gone.mp3", 1000)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_only_regular_files_load(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "odd.wav"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)  # opening it must not wait for a writer
+    with pytest.raises(TrackLoadError, match=r"^not a regular file$"):
+        load_into_memory(path, 1000)

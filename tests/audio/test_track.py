@@ -1,0 +1,302 @@
+"""A song file in, stereo float32 at the device's rate out, decoded in a child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.track import TrackStream
+
+OUT_RATE = 48000
+CHANNEL_HZ = (440.0, 660.0, 1000.0, 1500.0, 2000.0, 3000.0)
+"""Each source channel its own tone, so the test can tell which channel went where."""
+WAIT_S = 20.0
+"""Only ever reached if something is broken; no test depends on how fast anything is."""
+
+
+def write_tones(path: Path, rate: int, channels: int, seconds: float) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    data = np.stack([0.3 * np.sin(2 * np.pi * CHANNEL_HZ[c] * t) for c in range(channels)], 1)
+    soundfile.write(path, data.astype(np.float32), rate)
+    return data
+
+
+def write_chirp(path: Path, rate: int, seconds: float) -> None:
+    """A rising tone: every moment sounds different, so a wrong start position shows."""
+    t = np.arange(round(seconds * rate)) / rate
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t)).astype(np.float32),
+                    rate)
+
+
+def open_stream(path: Path, **options: object) -> TrackStream:
+    fd = load_into_memory(path, 100_000_000)
+    try:
+        return TrackStream.open(fd, OUT_RATE, **options)
+    finally:
+        os.close(fd)
+
+
+def read_all(stream: TrackStream, block_sizes: Iterator[int] | None = None) -> np.ndarray:
+    """Read until the end with ``wait_for_data`` streams (blocks of the given sizes)."""
+    parts = []
+    out = np.zeros((100_000, 2), np.float32)
+    while not stream.finished:
+        size = next(block_sizes) if block_sizes is not None else len(out)
+        got = stream.read(out[:size])
+        parts.append(out[:got].copy())
+    return np.concatenate(parts)
+
+
+def decode(path: Path, **options: object) -> tuple[np.ndarray, TrackStream]:
+    stream = open_stream(path, wait_for_data=True, **options)
+    try:
+        return read_all(stream), stream
+    finally:
+        stream.close()
+
+
+def dominant_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / OUT_RATE)[spectrum.argmax()])
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.005)
+
+
+def gone(pid: int) -> bool:
+    """True when the process has exited and been reaped (a zombie still takes signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(("extension", "rate", "channels"), [
+    ("wav", 48000, 2), ("wav", 22050, 1), ("wav", 44100, 6),
+    ("flac", 44100, 2), ("flac", 48000, 1), ("flac", 22050, 6),
+    ("ogg", 44100, 2), ("ogg", 22050, 1), ("ogg", 48000, 6),
+    ("mp3", 44100, 2), ("mp3", 22050, 1), ("mp3", 48000, 2),
+    ("aiff", 44100, 1), ("aiff", 48000, 6),
+])
+def test_formats_decode_to_stereo_at_the_output_rate(tmp_path: Path, extension: str, rate: int,
+                                                      channels: int) -> None:
+    path = tmp_path / f"song.{extension}"
+    write_tones(path, rate, channels, 0.4)
+    frames, stream = decode(path)
+    assert stream.error is None
+    assert stream.header.format == extension.upper()
+    assert (stream.header.source_rate, stream.header.source_channels) == (rate, channels)
+    assert stream.duration_s == pytest.approx(0.4, abs=1 / OUT_RATE)
+    # libsndfile trims MP3 and Vorbis priming exactly (it reads the encoder's delay from
+    # the LAME tag and the Ogg granule positions): measured to the frame here. Another
+    # libsndfile build may be off by one MPEG frame, 1152 source frames, at most.
+    lossy_slack = 1152 * OUT_RATE // rate if extension in ("mp3", "ogg") else 1
+    assert abs(len(frames) - round(0.4 * OUT_RATE)) <= lossy_slack
+    middle = frames[len(frames) // 8: -len(frames) // 8]
+    assert dominant_hz(middle[:, 0]) == pytest.approx(440.0, abs=5)
+    expected_right = 440.0 if channels == 1 else 660.0
+    assert dominant_hz(middle[:, 1]) == pytest.approx(expected_right, abs=5)
+    if channels == 1:
+        np.testing.assert_array_equal(frames[:, 0], frames[:, 1])
+
+
+def test_stream_matches_the_whole_file_resampled_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    source = write_tones(path, 44100, 2, 0.5).astype(np.float32)
+    frames, _ = decode(path)
+    expected = soxr.resample(source, 44100, OUT_RATE, quality="HQ")
+    np.testing.assert_allclose(frames, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("extension", ["wav", "flac", "ogg", "mp3"])
+def test_start_position_seeks_into_the_song(tmp_path: Path, extension: str) -> None:
+    path = tmp_path / f"song.{extension}"
+    write_chirp(path, 44100, 1.5)
+    whole, _ = decode(path)
+    rest, stream = decode(path, start_s=0.5)
+    start = stream.header.start_frames
+    assert start == OUT_RATE // 2
+    assert len(rest) == len(whole) - start
+    # The resampler starts cold at the seek point: a few frames of its filter settle first.
+    np.testing.assert_allclose(rest[200:], whole[start + 200:], atol=1e-3)
+    assert stream.position_frames == len(whole)
+
+
+def test_start_past_the_end_gives_an_empty_song(tmp_path: Path) -> None:
+    path = tmp_path / "song.wav"
+    write_tones(path, 48000, 2, 0.2)
+    frames, stream = decode(path, start_s=5.0)
+    assert len(frames) == 0 and stream.finished and stream.error is None
+
+
+def test_random_bytes_are_not_a_song(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    path.write_bytes(np.random.default_rng(7).bytes(20_000))
+    stream = open_stream(path)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        wait_until(lambda: stream.finished, "the end")
+        assert stream.error == "not a sound file"
+        assert stream.header is None and stream.duration_s is None
+        assert stream.read(np.zeros((64, 2), np.float32)) == 0
+    finally:
+        stream.close()
+
+
+def test_truncated_flac_plays_what_is_there_then_ends_with_a_message(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 2.0)
+    whole, _ = decode(path)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    frames, stream = decode(path)
+    assert stream.duration_s == pytest.approx(2.0)
+    assert 0.25 * len(whole) < len(frames) < len(whole)
+    assert "decode error" in stream.error
+    np.testing.assert_allclose(frames[:len(frames) // 2], whole[:len(frames) // 2], atol=1e-4)
+
+
+def test_odd_read_sizes_give_exactly_the_same_samples(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 1.0)
+    one_go, _ = decode(path, ring_s=0.2)
+    sizes = iter([1, 7, 333, 4096, 20_000, 2, 9999] * 1000)
+    stream = open_stream(path, wait_for_data=True, ring_s=0.2)
+    try:
+        in_bits = read_all(stream, sizes)
+    finally:
+        stream.close()
+    np.testing.assert_array_equal(in_bits, one_go)
+
+
+def test_real_time_reads_never_wait_and_get_the_same_samples(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 1.0)
+    expected, _ = decode(path)
+    stream = open_stream(path)
+    parts = []
+    out = np.zeros((1024, 2), np.float32)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not stream.finished:
+            assert time.monotonic() < deadline
+            got = stream.read(out)
+            parts.append(out[:got].copy())
+            if got == 0:
+                time.sleep(0.001)
+    finally:
+        stream.close()
+    np.testing.assert_array_equal(np.concatenate(parts), expected)
+
+
+def test_two_streams_of_one_memory_file_do_not_disturb_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "song.wav"
+    write_chirp(path, 44100, 1.0)
+    expected, _ = decode(path)
+    fd = load_into_memory(path, 100_000_000)
+    try:
+        first = TrackStream.open(fd, OUT_RATE, wait_for_data=True, ring_s=0.2)
+        second = TrackStream.open(fd, OUT_RATE, wait_for_data=True, ring_s=0.2)
+    finally:
+        os.close(fd)
+    try:
+        out = np.zeros((5000, 2), np.float32)
+        parts: dict[TrackStream, list[np.ndarray]] = {first: [], second: []}
+        while not (first.finished and second.finished):
+            for stream in (first, second):
+                parts[stream].append(out[:stream.read(out)].copy())
+    finally:
+        first.close()
+        second.close()
+    np.testing.assert_array_equal(np.concatenate(parts[first]), expected)
+    np.testing.assert_array_equal(np.concatenate(parts[second]), expected)
+
+
+def test_song_plays_on_after_the_stick_is_pulled(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    write_tones(path, 44100, 2, 0.5)
+    fd = load_into_memory(path, 100_000_000)
+    path.unlink()
+    try:
+        stream = TrackStream.open(fd, OUT_RATE, wait_for_data=True)
+    finally:
+        os.close(fd)
+    try:
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.error is None and len(frames) == OUT_RATE // 2
+    assert dominant_hz(frames[:, 1]) == pytest.approx(660.0, abs=5)
+
+
+def test_decoding_stays_a_ring_ahead_of_playback(tmp_path: Path) -> None:
+    path = tmp_path / "long.flac"
+    write_tones(path, 44100, 2, 30.0)
+    stream = open_stream(path, wait_for_data=True, ring_s=1.0)
+    try:
+        assert stream.wait_ready(WAIT_S) and stream.error is None
+        wait_until(lambda: stream.buffered_frames == stream.ring_frames, "a full ring")
+        assert stream.ring_frames == OUT_RATE
+        # The ring is full and the decoder waits on its pipe, alive, instead of decoding
+        # the remaining 29 s into memory.
+        assert not gone(stream.decoder_pid) and not stream.finished
+        frames = read_all(stream)
+        assert stream.buffered_frames == 0
+    finally:
+        stream.close()
+    assert len(frames) == 30 * OUT_RATE and stream.error is None
+
+
+def test_close_kills_and_reaps_the_decoder(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    write_tones(path, 48000, 2, 10.0)
+    stream = open_stream(path, ring_s=0.2)
+    assert stream.wait_ready(WAIT_S)
+    pid = stream.decoder_pid
+    assert not gone(pid)
+    stream.close()
+    assert gone(pid) and stream.finished
+    stream.close()
+
+
+def test_decoder_killed_mid_song_ends_the_song_with_a_message(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    write_tones(path, 48000, 2, 10.0)
+    stream = open_stream(path, wait_for_data=True, ring_s=0.2)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        os.kill(stream.decoder_pid, signal.SIGKILL)
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.finished and len(frames) < 10 * OUT_RATE
+    assert stream.error == f"decoder crashed (signal {signal.SIGKILL.value})"
+
+
+def test_a_decoder_that_stops_answering_is_killed(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    write_tones(path, 48000, 2, 10.0)
+    stream = open_stream(path, wait_for_data=True, ring_s=0.2, stall_timeout_s=0.3)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        wait_until(lambda: stream.buffered_frames == stream.ring_frames, "a full ring")
+        pid = stream.decoder_pid
+        os.kill(pid, signal.SIGSTOP)
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.error == "decoder stalled"
+    assert len(frames) < 10 * OUT_RATE and gone(pid)
