@@ -1,0 +1,179 @@
+"""image/install.sh into a debootstrapped Debian bookworm root file system.
+
+The rootfs (minbase plus systemd and Python) is made once a day and kept in
+/var/tmp/stagebox-rootfs-cache; each run installs into a fresh copy of it, twice, to prove
+that running the script again is harmless. The package goes into the venv with
+``--pip-offline`` (stagebox alone, no PyPI): its dependencies are not in this rootfs.
+Needs root, debootstrap, systemd (systemctl, systemd-analyze) and Debian's archive.
+"""
+
+import datetime
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stagebox import __version__
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path("/var/tmp/stagebox-rootfs-cache")
+MIRROR = "http://deb.debian.org/debian"
+INCLUDE = "systemd,python3-venv,python3-setuptools,python3-wheel,python3-pyudev"
+
+ORIGINAL_CONFIG_TXT = "# Raspberry Pi OS\ndtparam=audio=on\n\n[cm4]\notg_mode=1\n\n[all]\n"
+ORIGINAL_CMDLINE = "console=serial0,115200 root=PARTUUID=1234-02 rootfstype=ext4 rootwait\n"
+FAKE_UNIT = "[Unit]\nDescription={}\n[Service]\nExecStart=/bin/true\n" \
+            "[Install]\nWantedBy=multi-user.target\n"
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    assert path, f"{tool} is missing: apt-get install {tool}"
+    return path
+
+
+def cached_rootfs() -> Path:
+    """Today's minbase bookworm rootfs, made with debootstrap when there is none yet."""
+    key = hashlib.sha256(f"{MIRROR} {INCLUDE}".encode()).hexdigest()[:8]
+    target = CACHE / f"bookworm-{datetime.date.today():%Y%m%d}-{key}"
+    if target.is_dir():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.iterdir():
+        shutil.rmtree(old, ignore_errors=True)
+    building = CACHE / f"{target.name}.{os.getpid()}.part"
+    subprocess.run([need("debootstrap"), "--variant=minbase", f"--include={INCLUDE}",
+                    "bookworm", str(building), MIRROR], check=True, capture_output=True)
+    building.rename(target)
+    return target
+
+
+def run_install(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO / "image" / "install.sh"), "--root", str(root),
+                           "--no-apt", "--pip-offline"], capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Iterator[Path]:
+    assert os.geteuid() == 0, "the install test needs root (chroot, useradd --root)"
+    need("systemctl")
+    root = tmp_path_factory.mktemp("rootfs") / "root"
+    subprocess.run(["cp", "-a", str(cached_rootfs()), str(root)], check=True)
+    boot = root / "boot" / "firmware"
+    boot.mkdir(parents=True)
+    (boot / "config.txt").write_text(ORIGINAL_CONFIG_TXT)
+    (boot / "cmdline.txt").write_text(ORIGINAL_CMDLINE)
+    # Services of Raspberry Pi OS Lite that a stage box does not need.
+    for unit in ("bluetooth.service", "avahi-daemon.service"):
+        (root / "lib/systemd/system" / unit).write_text(FAKE_UNIT.format(unit))
+        subprocess.run([need("systemctl"), f"--root={root}", "enable", unit], check=True,
+                       capture_output=True)
+    first = run_install(root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    shutil.copy(root / "etc/stagebox/config.toml", root.parent / "fresh-config.toml")
+    (root / "etc/stagebox/config.toml").write_text('[audio]\ndevice = "hw:CARD=Gig"\n')
+    second = run_install(root)
+    assert second.returncode == 0, second.stdout + second.stderr
+    yield root
+    shutil.rmtree(root)  # a few hundred MB: not kept in pytest's last three temp folders
+
+
+def passwd_entry(root: Path, file: str, name: str) -> list[str]:
+    for line in (root / "etc" / file).read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == name:
+            return fields
+    raise AssertionError(f"no {name} in /etc/{file}")
+
+
+def test_a_system_user_that_cannot_log_in_with_just_audio_gpio_i2c(root):
+    _, _, uid, gid, _, home, shell = passwd_entry(root, "passwd", "stagebox")
+    assert int(uid) < 1000 and shell == "/usr/sbin/nologin" and home == "/var/lib/stagebox"
+    assert passwd_entry(root, "group", "stagebox")[2] == gid
+    member_of = {g for g in ("audio", "gpio", "i2c", "sudo", "adm", "disk")
+                 if "stagebox" in passwd_entry(root, "group", g)[3].split(",")}
+    assert member_of == {"audio", "gpio", "i2c"}
+
+
+def test_the_venv_uses_the_system_packages_and_runs_stagebox(root):
+    cfg = (root / "opt/stagebox/venv/pyvenv.cfg").read_text()
+    assert "include-system-site-packages = true" in cfg
+    version = subprocess.run(["chroot", str(root), "/opt/stagebox/venv/bin/stagebox",
+                              "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"stagebox {__version__}"
+    helper = subprocess.run(["chroot", str(root), "/opt/stagebox/venv/bin/python", "-m",
+                             "stagebox.mount_helper", "--help"], capture_output=True,
+                            text=True, check=True)
+    assert "add" in helper.stdout and "remove" in helper.stdout
+
+
+def mode_owner(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_mode & 0o7777, st.st_uid, st.st_gid
+
+
+def test_files_are_in_place_with_their_permissions(root):
+    _, _, uid, gid, *_ = passwd_entry(root, "passwd", "stagebox")
+    assert mode_owner(root / "var/lib/stagebox") == (0o700, int(uid), int(gid))
+    assert mode_owner(root / "media/stagebox") == (0o755, 0, 0)
+    installed = {
+        "etc/systemd/system/stagebox.service": "systemd/stagebox.service",
+        "etc/systemd/system/stagebox-mount@.service": "systemd/stagebox-mount@.service",
+        "etc/udev/rules.d/99-stagebox.rules": "systemd/99-stagebox.rules",
+        "etc/tmpfiles.d/stagebox.conf": "systemd/stagebox-tmpfiles.conf",
+    }
+    for target, source in installed.items():
+        assert (root / target).read_text() == (REPO / source).read_text(), target
+        assert mode_owner(root / target) == (0o644, 0, 0), target
+    assert (root / "etc/modules-load.d/stagebox.conf").read_text() == "i2c-dev\n"
+
+
+def test_the_users_config_survives_a_second_install(root):
+    assert (root / "etc/stagebox/config.toml").read_text() == '[audio]\ndevice = "hw:CARD=Gig"\n'
+    assert mode_owner(root / "etc/stagebox/config.toml")[0] == 0o644
+
+
+def test_a_fresh_config_is_the_documented_example(root):
+    fresh = (root.parent / "fresh-config.toml").read_text()
+    assert fresh == (REPO / "stagebox/config.example.toml").read_text()
+
+
+def is_enabled(root: Path, unit: str) -> str:
+    return subprocess.run([need("systemctl"), f"--root={root}", "is-enabled", unit],
+                          capture_output=True, text=True, check=False).stdout.strip()
+
+
+def test_stagebox_is_enabled_and_unneeded_services_are_not(root):
+    assert is_enabled(root, "stagebox.service") == "enabled"
+    assert (root / "etc/systemd/system/multi-user.target.wants/stagebox.service").is_symlink()
+    for unit in ("bluetooth.service", "avahi-daemon.service", "apt-daily.timer",
+                 "apt-daily-upgrade.timer"):
+        assert is_enabled(root, unit) == "disabled", unit
+
+
+def test_the_units_verify_inside_the_rootfs(root):
+    result = subprocess.run([need("systemd-analyze"), "verify", f"--root={root}", "--man=no",
+                             "stagebox.service", "stagebox-mount@sda1.service"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stderr
+
+
+def test_boot_config_turns_i2c_on_at_400khz_with_no_splash_once(root):
+    text = (root / "boot/firmware/config.txt").read_text()
+    assert text.startswith(ORIGINAL_CONFIG_TXT)
+    ours = text[len(ORIGINAL_CONFIG_TXT):].splitlines()
+    assert ours[1] == "[all]"
+    for line in ("dtparam=i2c_arm=on", "dtparam=i2c_arm_baudrate=400000", "disable_splash=1"):
+        assert text.count(line) == 1 and line in ours
+
+
+def test_the_kernel_boots_quietly_keeping_its_own_arguments(root):
+    words = (root / "boot/firmware/cmdline.txt").read_text().split()
+    assert words[:4] == ORIGINAL_CMDLINE.split()
+    assert words[4:] == ["quiet", "loglevel=3", "logo.nologo"]
+    assert (root / "boot/firmware/cmdline.txt").read_text().count("\n") == 1

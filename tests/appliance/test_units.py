@@ -1,0 +1,119 @@
+"""The units' hardening scores, the udev rules' syntax and shellcheck on every script."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SYSTEMD = REPO / "systemd"
+
+# The levels the units reach today; a change that loosens them fails here.
+EXPOSURE_LIMITS = {
+    "stagebox.service": 0.8,
+    "stagebox-mount@sda1.service": 2.9,
+}
+
+SCRIPTS = [
+    REPO / "image" / "install.sh",
+    REPO / "image" / "build.sh",
+    REPO / "image" / "stage-stagebox" / "prerun.sh",
+    REPO / "image" / "stage-stagebox" / "00-stagebox" / "01-run.sh",
+    REPO / "image" / "stage-stagebox" / "EXPORT_IMAGE",
+]
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    assert path, f"{tool} is missing: apt-get install {tool}"
+    return path
+
+
+def exposure(unit_file: Path) -> float:
+    result = subprocess.run(
+        [need("systemd-analyze"), "security", "--offline=yes", "--no-pager", str(unit_file)],
+        capture_output=True, text=True, check=False)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize(("unit", "limit"), EXPOSURE_LIMITS.items())
+def test_each_unit_is_as_locked_down_as_it_has_been(unit, limit, tmp_path):
+    source = SYSTEMD / ("stagebox-mount@.service" if "@" in unit else unit)
+    unit_file = tmp_path / unit  # the instance, as udev starts it
+    unit_file.write_text(source.read_text())
+    assert exposure(unit_file) <= limit
+
+
+def test_the_daemon_scores_safe():
+    assert exposure(SYSTEMD / "stagebox.service") <= 1.0
+
+
+def unit_settings(name: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in (SYSTEMD / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_the_daemon_is_watched_sandboxed_and_may_use_sound_gpio_i2c_and_realtime():
+    s = unit_settings("stagebox.service")
+    assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
+    assert s["Restart"] == ["always"] and "WatchdogSec" in s
+    assert s["User"] == ["stagebox"] and s["SupplementaryGroups"] == ["audio gpio i2c"]
+    assert s["PrivateNetwork"] == ["yes"] and s["ProtectSystem"] == ["strict"]
+    assert s["StateDirectory"] == ["stagebox"]
+    assert {"char-alsa rw", "char-gpiochip rw", "char-i2c rw"} <= set(s["DeviceAllow"])
+    assert "PrivateDevices" not in s  # it would hide /dev/snd whatever DeviceAllow= says
+    assert s["RestrictRealtime"] == ["no"] and int(s["LimitRTPRIO"][0]) > 0
+    assert s["Environment"][0] == "LG_WD=/run/stagebox"
+    assert s["RuntimeDirectory"] == ["stagebox"]
+    assert "MountFlags" not in s  # host mounts must keep propagating in
+
+
+def test_the_mount_helper_has_no_mount_namespace_of_its_own():
+    s = unit_settings("stagebox-mount@.service")
+    namespacing = {"ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
+                   "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+                   "ProtectControlGroups", "ProtectProc", "ProcSubset", "PrivateIPC",
+                   "ReadOnlyPaths", "ReadWritePaths", "InaccessiblePaths", "MountFlags",
+                   "TemporaryFileSystem", "BindPaths", "BindReadOnlyPaths"}
+    assert namespacing.isdisjoint(s)
+    assert s["PrivateMounts"] == ["no"]
+    assert s["BindsTo"] == ["dev-%i.device"]
+    assert s["CapabilityBoundingSet"] == ["CAP_SYS_ADMIN"]
+
+
+RULE_TOKEN = re.compile(r'^(?P<key>[A-Z_]+)(\{[^}]+\})?(?P<op>==|!=|\+=|-=|:=|=)"[^"]*"$')
+MATCH_KEYS = {"ACTION", "SUBSYSTEM", "KERNEL", "ENV", "ATTR", "DEVPATH", "DRIVER"}
+ASSIGN_KEYS = {"ENV", "GROUP", "MODE", "OWNER", "TAG"}
+
+
+def test_the_udev_rules_parse():
+    rules = [line for line in (SYSTEMD / "99-stagebox.rules").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert len(rules) == 3
+    for rule in rules:
+        tokens = [token.strip() for token in rule.split(",")]
+        for token in tokens:
+            match = RULE_TOKEN.match(token)
+            assert match, f"bad token {token!r} in {rule!r}"
+            keys = MATCH_KEYS if match["op"] in ("==", "!=") else ASSIGN_KEYS
+            assert match["key"] in keys, token
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_shellcheck_passes(script):
+    result = subprocess.run([need("shellcheck"), "--shell=bash", "--severity=style",
+                             str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS[:4], ids=lambda p: p.name)
+def test_scripts_are_executable(script):
+    assert script.stat().st_mode & 0o111
