@@ -40,7 +40,11 @@ class AudioSink(Protocol):
     """Underruns seen and recovered from since the sink was opened."""
 
     def write(self, block: np.ndarray) -> None:
-        """Play ``block``, float32 of shape ``(frames, config.channels)`` in [-1, 1].
+        """Play ``block``, the engine's float32 stereo ``(frames, 2)`` in [-1, 1].
+
+        The sink places the pair on the device's channels (``output_pair`` on a 4-8
+        channel interface, a mono downmix on a 1-channel one) and converts it to the
+        device's sample format.
 
         Blocks until the device has room (a real device) or until the simulated clock
         has moved on by the block's length (the simulator). Recovers from an underrun

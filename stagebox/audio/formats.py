@@ -1,0 +1,149 @@
+"""From the engine's float32 stereo blocks to the bytes a device takes, and back.
+
+:class:`BlockEncoder` runs on the output thread for every block, so it allocates its
+buffers once and reuses them. :func:`decode` is the inverse, for tests and for the
+simulator's analysis of what a device was given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stagebox.hal.audio import SAMPLE_FORMATS
+
+SAMPLE_BYTES = {"S16_LE": 2, "S24_3LE": 3, "S24_LE": 4, "S32_LE": 4, "FLOAT_LE": 4}
+"""Bytes one sample takes in each of :data:`SAMPLE_FORMATS`."""
+
+_FULL_SCALE = {"S16_LE": 2.0**15, "S24_3LE": 2.0**23, "S24_LE": 2.0**23, "S32_LE": 2.0**31}
+"""Integer value of +1.0 in each integer format (one above the largest code)."""
+
+
+def fit_output_pair(device_channels: int, output_pair: int) -> int:
+    """The output pair to use on ``device_channels``: ``output_pair`` if the device has
+    it, else pair 1 (outputs 1-2), so the music is heard rather than lost."""
+    return output_pair if 2 * output_pair <= device_channels else 1
+
+
+class BlockEncoder:
+    """Places stereo blocks on a device's channels and converts them to its format.
+
+    ``device_channels`` 1 gets the mono downmix (L+R)/2; 2 gets the block as it is;
+    more channels get the block on ``output_pair`` (1 = channels 1-2, 2 = channels 3-4,
+    ...) and digital silence on the others. 16-bit output gets TPDF dither of ±1 LSB
+    from a generator seeded with ``dither_seed``; deeper formats need none.
+
+    Made by whoever opens the sink; :meth:`encode` is then called by the output thread.
+    """
+
+    def __init__(self, sample_format: str, device_channels: int, max_frames: int,
+                 output_pair: int = 1, dither_seed: int = 0) -> None:
+        if sample_format not in SAMPLE_FORMATS:
+            raise ValueError(f"unknown sample format {sample_format!r}")
+        if device_channels < 1:
+            raise ValueError("a device has at least one channel")
+        if output_pair < 1 or (device_channels >= 2 and 2 * output_pair > device_channels):
+            raise ValueError(f"a {device_channels}-channel device has no output pair "
+                             f"{output_pair}")
+        if device_channels == 1 and output_pair != 1:
+            raise ValueError("a mono device has only output pair 1")
+        self.sample_format = sample_format
+        self.device_channels = device_channels
+        self.max_frames = max_frames
+        self.frame_bytes = device_channels * SAMPLE_BYTES[sample_format]
+        self._width = 1 if device_channels == 1 else 2
+        self._first = 0 if device_channels == 1 else 2 * (output_pair - 1)
+        self._columns = slice(self._first, self._first + self._width)
+        self._dither = sample_format == "S16_LE"
+        self._rng = np.random.default_rng(dither_seed)
+
+        shape = (max_frames, self._width)
+        self._work = np.zeros(shape, np.float64)
+        self._noise = np.zeros(shape, np.float64) if self._dither else None
+        self._noise_b = np.zeros(shape, np.float64) if self._dither else None
+        self._nan = np.zeros(shape, np.bool_)
+        if sample_format == "S24_3LE":
+            self._samples = np.zeros(shape, "<i4")
+            self._out = np.zeros((max_frames, device_channels, 3), np.uint8)
+        else:
+            dtype = {"S16_LE": "<i2", "S24_LE": "<i4", "S32_LE": "<i4", "FLOAT_LE": "<f4"}
+            self._out = np.zeros((max_frames, device_channels), dtype[sample_format])
+        self._bytes = memoryview(self._out.reshape(-1).view(np.uint8))
+
+    def encode(self, block: np.ndarray) -> memoryview:
+        """The device's bytes for ``block``, float32 of shape ``(frames, 2)`` (output thread).
+
+        The returned view is into the encoder's own buffer: valid until the next call.
+        """
+        frames = len(block)
+        if block.ndim != 2 or block.shape[1] != 2:
+            raise ValueError(f"expected a stereo block (frames, 2), got {block.shape}")
+        if frames > self.max_frames:
+            raise ValueError(f"block of {frames} frames is over the maximum {self.max_frames}")
+        placed = self._out[:frames, self._columns]
+        # The stream runs on between songs, writing silence: dithering it would put a
+        # -96 dB hiss on the PA in every pause. Exact digital silence stays exact.
+        if not block.any():
+            placed.fill(0)
+            return self._bytes[: frames * self.frame_bytes]
+
+        work = self._work[:frames]
+        if self._width == 1:
+            np.add(block[:, 0:1], block[:, 1:2], out=work)
+            work *= 0.5
+        else:
+            np.copyto(work, block)
+        # A NaN from a corrupt float file would otherwise become a full-scale click.
+        nan = self._nan[:frames]
+        np.isnan(work, out=nan)
+        np.copyto(work, 0.0, where=nan)
+
+        if self.sample_format == "FLOAT_LE":
+            np.clip(work, -1.0, 1.0, out=work)
+            np.copyto(placed, work, casting="unsafe")
+            return self._bytes[: frames * self.frame_bytes]
+
+        full_scale = _FULL_SCALE[self.sample_format]
+        work *= full_scale
+        if self._noise is not None and self._noise_b is not None:
+            noise, noise_b = self._noise[:frames], self._noise_b[:frames]
+            self._rng.random(out=noise)
+            self._rng.random(out=noise_b)
+            noise -= noise_b
+            work += noise
+        np.rint(work, out=work)
+        # Clipping in float64 before the cast: +1.0 would otherwise wrap to the most
+        # negative code, a full-scale click.
+        np.clip(work, -full_scale, full_scale - 1.0, out=work)
+        if self.sample_format == "S24_3LE":
+            samples = self._samples[:frames]
+            np.copyto(samples, work, casting="unsafe")
+            np.copyto(placed, samples.view(np.uint8).reshape(frames, self._width, 4)[:, :, :3])
+        else:
+            np.copyto(placed, work, casting="unsafe")
+        return self._bytes[: frames * self.frame_bytes]
+
+
+def decode(data: bytes | memoryview, sample_format: str, channels: int) -> np.ndarray:
+    """``data`` in ``sample_format`` as float32 of shape ``(frames, channels)``.
+
+    Integer codes are divided by full scale, so an encode-decode round trip is exact
+    up to quantisation. For tests and the simulator; any thread.
+    """
+    if sample_format not in SAMPLE_FORMATS:
+        raise ValueError(f"unknown sample format {sample_format!r}")
+    raw = np.frombuffer(data, np.uint8)
+    if sample_format == "FLOAT_LE":
+        samples = raw.view("<f4").astype(np.float32)
+    elif sample_format == "S16_LE":
+        samples = raw.view("<i2") / np.float32(_FULL_SCALE["S16_LE"])
+    elif sample_format == "S32_LE":
+        samples = raw.view("<i4") / _FULL_SCALE["S32_LE"]
+    else:
+        if sample_format == "S24_3LE":
+            triples = raw.reshape(-1, 3).astype(np.int32)
+            codes = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+        else:
+            codes = raw.view("<i4") & 0xFFFFFF
+        codes = (codes ^ 0x800000) - 0x800000
+        samples = codes / np.float32(_FULL_SCALE[sample_format])
+    return samples.astype(np.float32).reshape(-1, channels)

@@ -1,0 +1,146 @@
+"""What the device is given: formats, channel placement, clipping, dither and silence."""
+
+import numpy as np
+import pytest
+
+from stagebox.audio.formats import BlockEncoder, decode, fit_output_pair
+from stagebox.hal.audio import SAMPLE_FORMATS
+
+RATE = 48000
+STEP = {"S16_LE": 2.0**-15, "S24_3LE": 2.0**-23, "S24_LE": 2.0**-23, "S32_LE": 2.0**-31,
+        "FLOAT_LE": 0.0}
+"""One quantisation step (LSB) of each format, as a fraction of full scale."""
+
+
+def noise_block(frames: int = 4096, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, (frames, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", SAMPLE_FORMATS)
+def test_every_format_round_trips_within_its_quantisation(fmt):
+    block = noise_block()
+    encoder = BlockEncoder(fmt, 2, 4096)
+    data = encoder.encode(block)
+    assert len(data) == 4096 * encoder.frame_bytes
+    decoded = decode(data, fmt, 2)
+    # 16-bit carries ±1 LSB of dither on top of rounding; the others only round.
+    allowed = 1.5 * STEP[fmt] if fmt == "S16_LE" else 0.5 * STEP[fmt]
+    assert np.abs(decoded - block).max() <= allowed + 1e-7 * (fmt == "S32_LE")
+
+
+@pytest.mark.parametrize(("fmt", "positive", "negative"), [
+    ("S16_LE", b"\xff\x7f", b"\x00\x80"),
+    ("S24_3LE", b"\xff\xff\x7f", b"\x00\x00\x80"),
+    ("S24_LE", b"\xff\xff\x7f\x00", b"\x00\x00\x80\xff"),
+    ("S32_LE", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80"),
+    ("FLOAT_LE", np.float32(1.0).tobytes(), np.float32(-1.0).tobytes()),
+])
+def test_full_scale_and_beyond_clip_instead_of_wrapping_round(fmt, positive, negative):
+    block = np.array([[1.0, -1.0], [1.5, -7.0], [np.inf, -np.inf]], np.float32)
+    data = bytes(BlockEncoder(fmt, 2, 16).encode(block))
+    assert data == (positive + negative) * 3
+
+
+@pytest.mark.parametrize(("channels", "pair"), [
+    (1, 1), (2, 1), (4, 1), (4, 2), (6, 1), (6, 2), (6, 3),
+    (8, 1), (8, 2), (8, 3), (8, 4),
+])
+def test_the_music_lands_on_the_configured_pair_and_the_other_outputs_are_silent(
+        channels, pair):
+    block = np.tile(np.array([[0.5, -0.25]], np.float32), (64, 1))
+    encoder = BlockEncoder("S24_3LE", channels, 64, output_pair=pair)
+    decoded = decode(encoder.encode(block), "S24_3LE", channels)
+    expected = np.zeros((64, channels), np.float32)
+    if channels == 1:
+        expected[:, 0] = 0.125  # (L + R) / 2
+    else:
+        expected[:, 2 * pair - 2] = 0.5
+        expected[:, 2 * pair - 1] = -0.25
+    assert np.array_equal(decoded, expected)
+
+
+def test_a_pair_the_device_does_not_have_is_refused():
+    with pytest.raises(ValueError, match="output pair 3"):
+        BlockEncoder("S16_LE", 4, 64, output_pair=3)
+
+
+def test_a_pair_the_device_lacks_falls_back_to_outputs_1_and_2():
+    assert fit_output_pair(8, 4) == 4
+    assert fit_output_pair(4, 3) == 1
+    assert fit_output_pair(2, 2) == 1
+
+
+def test_dither_keeps_a_signal_below_one_lsb_alive_without_bias():
+    lsb = 2.0**-15
+    t = np.arange(RATE) / RATE
+    sine = 10 ** (-100 / 20) * np.sin(2 * np.pi * 997 * t)  # -100 dBFS: 0.33 LSB peak
+    block = np.stack([sine, sine], axis=1).astype(np.float32)
+    encoder = BlockEncoder("S16_LE", 2, 1024, dither_seed=7)
+    codes = np.concatenate([  # copies: each encode reuses the encoder's buffer
+        np.frombuffer(encoder.encode(block[start:start + 1024]), "<i2").reshape(-1, 2).copy()
+        for start in range(0, RATE, 1024)])
+    error_lsb = codes - block.astype(np.float64) / lsb
+
+    assert np.count_nonzero(codes) > RATE // 2
+    # TPDF of ±1 LSB (variance 1/6) plus rounding (1/12): 0.5 LSB RMS in all.
+    assert np.sqrt(np.mean(error_lsb**2)) == pytest.approx(0.5, abs=0.02)
+    assert abs(error_lsb.mean()) < 0.01
+    assert np.abs(error_lsb).max() <= 1.5
+    # On average the output follows the sine that plain rounding would erase.
+    recovered = 2 * np.mean(codes[:, 0] * np.sin(2 * np.pi * 997 * t)) * lsb
+    assert recovered == pytest.approx(10 ** (-100 / 20), rel=0.05)
+
+
+def test_the_same_seed_gives_the_same_dither():
+    block = noise_block(1024) * 1e-4
+    first = bytes(BlockEncoder("S16_LE", 2, 1024, dither_seed=3).encode(block))
+    again = bytes(BlockEncoder("S16_LE", 2, 1024, dither_seed=3).encode(block))
+    other = bytes(BlockEncoder("S16_LE", 2, 1024, dither_seed=4).encode(block))
+    assert first == again
+    assert first != other
+
+
+@pytest.mark.parametrize("fmt", SAMPLE_FORMATS)
+def test_digital_silence_stays_exact_zero_even_right_after_music(fmt):
+    encoder = BlockEncoder(fmt, 4, 1024, output_pair=2)
+    encoder.encode(noise_block(1024))
+    silence = bytes(encoder.encode(np.zeros((1024, 2), np.float32)))
+    assert silence == bytes(1024 * encoder.frame_bytes)
+
+
+def test_s24_3le_packs_three_little_endian_bytes_per_sample():
+    step = 2.0**-23
+    block = np.array([[0.5, -step], [step, -0.5]], np.float32)
+    data = bytes(BlockEncoder("S24_3LE", 2, 2).encode(block))
+    #                 0x400000        -1 = 0xffffff   1 = 0x000001    -0x400000 = 0xc00000
+    assert data == b"\x00\x00\x40" b"\xff\xff\xff" b"\x01\x00\x00" b"\x00\x00\xc0"
+
+
+def test_s24_le_sign_extends_into_the_fourth_byte():
+    block = np.array([[-(2.0**-23), 0.5]], np.float32)
+    assert bytes(BlockEncoder("S24_LE", 2, 1).encode(block)) == (
+        b"\xff\xff\xff\xff" b"\x00\x00\x40\x00")
+
+
+def test_encoding_reuses_one_buffer_instead_of_allocating():
+    encoder = BlockEncoder("S24_3LE", 2, 1024)
+    first = encoder.encode(noise_block(1024, seed=1))
+    second = encoder.encode(noise_block(512, seed=2))
+    assert len(second) == 512 * encoder.frame_bytes
+    assert np.shares_memory(np.frombuffer(first, np.uint8), np.frombuffer(second, np.uint8))
+
+
+def test_a_nan_from_a_corrupt_file_becomes_silence_not_a_click():
+    block = np.array([[np.nan, 0.25]], np.float32)
+    decoded = decode(BlockEncoder("S16_LE", 2, 1).encode(block), "S16_LE", 2)
+    assert abs(decoded[0, 0]) <= 2.0**-15
+    assert decoded[0, 1] == pytest.approx(0.25, abs=2 * 2.0**-15)
+
+
+def test_a_block_over_the_maximum_or_not_stereo_is_refused():
+    encoder = BlockEncoder("S16_LE", 2, 16)
+    with pytest.raises(ValueError, match="maximum"):
+        encoder.encode(np.zeros((17, 2), np.float32))
+    with pytest.raises(ValueError, match="stereo"):
+        encoder.encode(np.zeros((16, 1), np.float32))
