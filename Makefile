@@ -22,9 +22,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The README's pictures, remade on purpose (never by a test run).
-docs: $(STAMP)
-	$(BIN)/python -m stagebox.ui.golden docs/screens
+# The README's picture, remade on purpose (never by a test run).
+docs: demo
+	cp demo-out/highlights.png docs/screens.png
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
@@ -33,12 +33,17 @@ $(STAMP): pyproject.toml | system-deps
 	touch $(STAMP)
 
 # What pip cannot install: a C compiler, the Python and ALSA headers (to build
-# pyalsaaudio), venv, and alsa-lib's plugins and utilities for the tests.
+# pyalsaaudio), venv, alsa-utils, and for the appliance tests debootstrap, shellcheck,
+# systemd's tools and mkfs.ext4.
 system-deps:
 	@missing=""; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	test -f /usr/include/alsa/asoundlib.h || missing="$$missing libasound2-dev"; \
 	command -v aplay >/dev/null || missing="$$missing alsa-utils"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	$(PYTHON) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
 		|| missing="$$missing python3-dev"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \

@@ -69,11 +69,11 @@ class Engine:
     ``max_frames`` bounds the block size; buffers of that size are allocated once.
     """
 
-    def __init__(self, rate: int, max_frames: int = 4096, fade_s: float = 0.5,
+    def __init__(self, rate: int, max_frames: int = 16384, fade_s: float = 0.5,
                  volume_db: float = 0.0) -> None:
         self.rate = rate
         self.fade_s = fade_s
-        self._max_frames = max_frames
+        self.max_frames = max_frames
         self._out = np.zeros((max_frames, 2), np.float32)
         self._scratch = np.zeros((max_frames, 2), np.float32)
         self._ramp = np.zeros(max_frames, np.float32)
@@ -142,8 +142,8 @@ class Engine:
 
         The returned array is the engine's own buffer, valid until the next call.
         """
-        if frames > self._max_frames:
-            raise ValueError(f"block of {frames} frames is over the maximum {self._max_frames}")
+        if frames > self.max_frames:
+            raise ValueError(f"block of {frames} frames is over the maximum {self.max_frames}")
         self._apply_commands()
         out = self._out[:frames]
         out.fill(0.0)

@@ -124,6 +124,12 @@ def format_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def title_fits(title: str, width: int = WIDTH, fonts: FontBook | None = None) -> bool:
+    """True when the player screen shows ``title`` whole, so it never scrolls."""
+    font = (fonts or default_fonts()).get("bold", 13)
+    return math.ceil(font.getlength(printable(title) or "(no title)")) <= width
+
+
 def title_scroll_offset_px(text_width_px: int, box_width_px: int, age_s: float) -> int:
     """How far a title ``text_width_px`` wide is scrolled left ``age_s`` after it appeared.
 

@@ -1,0 +1,306 @@
+"""The box: one main loop that feeds every event to the player and carries out its commands.
+
+Devices, the scanner, the loader and the output thread post events with :meth:`Box.post`
+(any thread). :meth:`Box.step` (the main loop only) handles everything queued, then
+redraws the screen if it changed. Real life calls :meth:`Box.run`; the simulator calls
+:meth:`Box.step` between blocks of audio.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
+
+from luma.core.render import canvas
+from PIL import Image
+
+from stagebox import events as ev
+from stagebox import player as cmd
+from stagebox.audio.engine import Engine, Retired
+from stagebox.audio.loader import Loader
+from stagebox.clock import Clock
+from stagebox.media.model import Song
+from stagebox.media.scan import StickGone, scan_stick
+from stagebox.player import Player
+from stagebox.state import SavedState, StateStore
+from stagebox.ui import screens
+from stagebox.ui.gestures import GestureDetector
+from stagebox.ui.view import (
+    Banner,
+    InsertStickView,
+    MessageView,
+    PlayerView,
+    ScanningView,
+    View,
+)
+from stagebox.workers import Worker
+
+log = logging.getLogger(__name__)
+
+FRAME_INTERVAL_S = 0.1
+"""At most ten screen updates a second."""
+BANNER_S = 3.0
+MAX_PENDING_BANNERS = 3
+
+
+class EventLog:
+    """The box's record of what happened: JSON lines with the time, and the log."""
+
+    def __init__(self, clock: Clock, stream: TextIO | None = None) -> None:
+        self._clock = clock
+        self._stream = stream
+
+    def record(self, event: str, **fields: Any) -> None:
+        """Write one event (main loop)."""
+        entry = {"t": round(self._clock.now(), 4), "event": event, **fields}
+        level = {"warning": logging.WARNING, "error": logging.ERROR}.get(event, logging.INFO)
+        log.log(level, "%s %s", event, fields)
+        if self._stream is not None:
+            self._stream.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+@dataclass
+class _Banner:
+    banner: Banner
+    until_s: float | None = None
+
+
+class Box:
+    """Wiring of player, engine, loader, scanner, gestures, screen and state."""
+
+    def __init__(self, *, clock: Clock, player: Player, engine: Engine, loader: Loader,
+                 scan_worker: Worker, display: Any, event_log: EventLog,
+                 state_store: StateStore | None = None,
+                 on_frame: Callable[[Image.Image, View], None] | None = None,
+                 hold_s: float = 0.8, debounce_s: float = 0.02) -> None:
+        self.clock = clock
+        self.player = player
+        self.engine = engine
+        self.loader = loader
+        self.display = display
+        self.event_log = event_log
+        self._scan_worker = scan_worker
+        self._state_store = state_store
+        self._on_frame = on_frame
+        self._gestures = GestureDetector(hold_s=hold_s, debounce_s=debounce_s)
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._streams: dict[int, Any] = {}
+        self._songs: dict[int, Song] = {}
+        self._in_engine: set[int] = set()
+        self._banners: collections.deque[_Banner] = collections.deque()
+        self._collapsed = 0
+        self._last_frame: bytes | None = None
+        self._next_frame_s = 0.0
+        self._title_key: tuple[int, str] | None = None
+        self._title_since_s = 0.0
+        self._title_scrolls = False
+        self._last_view: View | None = None
+
+    # --- any thread ----------------------------------------------------------------------
+
+    def post(self, event: object) -> None:
+        """Queue an event for the main loop. Safe from any thread; never blocks."""
+        self._queue.put(event)
+
+    # --- main loop -----------------------------------------------------------------------
+
+    def notify(self, message: str, severity: cmd.Severity = "warning") -> None:
+        """Show a message as a banner and log it (e.g. a config problem at start-up)."""
+        self._run(cmd.Notify(message, severity))
+
+    def step(self) -> None:
+        """Handle everything that has happened, then redraw if due (main loop)."""
+        for notice in self.engine.take_notices():
+            if isinstance(notice, Retired):
+                self._in_engine.discard(notice.load_id)
+                self._close_stream(notice.load_id)
+            else:
+                self._handle(notice)
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(event)
+        for gesture in self._gestures.poll(self.clock.now()):
+            self._handle(gesture)
+        self._redraw()
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep until an event arrives or ``timeout_s`` passes (real main loop only)."""
+        deadline = self._gestures.next_deadline()
+        if deadline is not None:
+            timeout_s = min(timeout_s, max(0.0, deadline - self.clock.now()))
+        try:
+            event = self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return
+        self._handle(event)
+
+    def close(self) -> None:
+        """Close every stream still open (at shutdown)."""
+        for load_id in list(self._streams):
+            self._close_stream(load_id)
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, ev.ButtonEdge):
+            for gesture in self._gestures.edge(event):
+                self._handle(gesture)
+            return
+        if isinstance(event, ev.TrackReady):
+            self._streams[event.load_id] = event.stream
+        for command in self.player.handle(event):  # type: ignore[arg-type]
+            self._run(command)
+
+    def _run(self, command: cmd.Command) -> None:
+        match command:
+            case cmd.Scan(root=root, label=label):
+                self._scan_worker.submit(lambda: self._scan(root, label))
+            case cmd.Load(load_id=load_id, song=song, start_s=start_s):
+                self._songs[load_id] = song
+                self.loader.load(load_id, song, start_s)
+            case cmd.Cue(load_id=load_id):
+                self._in_engine.add(load_id)
+                stream = self._streams[load_id]
+                self.engine.cue(load_id, stream, self._songs[load_id].gain_db,
+                                start_frames=stream.header.start_frames)
+            case cmd.QueueNext(load_id=load_id):
+                self._in_engine.add(load_id)
+                self.engine.queue_next(load_id, self._streams[load_id],
+                                       self._songs[load_id].gain_db)
+            case cmd.Play():
+                self.engine.play()
+            case cmd.Pause():
+                self.engine.pause()
+            case cmd.Stop():
+                self.engine.stop()
+            case cmd.Discard(load_id=load_id):
+                if load_id in self._in_engine:
+                    self.engine.discard(load_id)
+                else:
+                    self._close_stream(load_id)
+            case cmd.SetVolume(volume_db=volume_db):
+                self.engine.set_volume(volume_db)
+            case cmd.Notify(message=message, severity=severity):
+                self._show_banner(Banner(message, severity))
+                event = severity if severity != "info" else "notice"
+                self.event_log.record(event, message=message)
+            case cmd.Record(event=event, fields=fields):
+                if event == "state" and "index" in fields:
+                    position = self.engine.position_s(self.player.current_load_id)
+                    fields = {**fields, "position": round(position, 3)}
+                self.event_log.record(event, **fields)
+            case cmd.Remember():
+                self._remember()
+
+    def _scan(self, root: Any, label: str) -> None:
+        """Runs on the scan worker."""
+        def progress(done: int, total: int) -> None:
+            self.post(ev.ScanProgress(done, total))
+        try:
+            library = scan_stick(root, progress=progress, label=label)
+        except StickGone as exc:
+            self.post(ev.ScanFailed(f"Stick unreadable: {exc}"))
+            return
+        self.post(ev.ScanFinished(library))
+
+    def _close_stream(self, load_id: int) -> None:
+        self._songs.pop(load_id, None)
+        stream = self._streams.pop(load_id, None)
+        if stream is not None:
+            stream.close()
+
+    def _remember(self) -> None:
+        if self._state_store is None:
+            return
+        player = self.player
+        state = SavedState(volume_db=player.volume_db, after_song=player.after_song,
+                           setlists=dict(player.chosen_setlists))
+        try:
+            self._state_store.save(state)
+        except OSError as exc:
+            self._run(cmd.Notify(f"Cannot save settings: {exc.strerror}", "warning"))
+
+    # --- screen --------------------------------------------------------------------------
+
+    def _show_banner(self, banner: Banner) -> None:
+        """Queue a banner; past a few, the last one counts the rest (they are in the log)."""
+        if len(self._banners) < MAX_PENDING_BANNERS:
+            self._banners.append(_Banner(banner))
+            self._collapsed = 1
+            return
+        self._collapsed += 1
+        last = self._banners[-1]
+        self._banners[-1] = _Banner(Banner(f"{self._collapsed} more messages in the log",
+                                           "warning"), last.until_s)
+
+    def _current_banner(self, now: float) -> Banner | None:
+        while self._banners:
+            head = self._banners[0]
+            if head.until_s is None:
+                head.until_s = now + BANNER_S
+            if now < head.until_s:
+                return head.banner
+            self._banners.popleft()
+        return None
+
+    def _redraw(self) -> None:
+        now = self.clock.now()
+        if now < self._next_frame_s:
+            return
+        self._next_frame_s = now + FRAME_INTERVAL_S
+        view = self.view(now)
+        if view == self._last_view:
+            return
+        self._last_view = view
+        image = screens.render_image(view)
+        pixels = image.tobytes()
+        if pixels == self._last_frame:
+            return
+        self._last_frame = pixels
+        with canvas(self.display) as draw:
+            draw.bitmap((0, 0), image, fill="white")
+        if self._on_frame is not None:
+            self._on_frame(image, view)
+
+    def view(self, now: float) -> View:
+        """What the screen should show at ``now``."""
+        player = self.player
+        banner = self._current_banner(now)
+        if player.menu is not None:
+            return _with_banner(player.menu.view(), banner)
+        if player.state == "no_stick":
+            return InsertStickView(detail=player.message, banner=banner)
+        if player.state == "scanning":
+            done, total = player.scan_progress
+            return ScanningView(player.stick_label, done, total, banner=banner)
+        if player.state == "error":
+            return MessageView("Nothing to play", (player.message,), "error", banner=banner)
+        songs = player.songs
+        song = songs[player.index]
+        key = (player.index, song.title)
+        if key != self._title_key:
+            self._title_key, self._title_since_s = key, now
+            self._title_scrolls = not screens.title_fits(song.title)
+        following = player.index + 1
+        elapsed = self.engine.position_s(player.current_load_id)
+        return PlayerView(
+            state=player.state,  # type: ignore[arg-type]
+            index=player.index,
+            count=len(songs),
+            title=song.title,
+            elapsed_s=float(int(elapsed)),
+            duration_s=player.duration_s,
+            next_title=songs[following].title if following < len(songs) else None,
+            title_age_s=round(now - self._title_since_s, 1) if self._title_scrolls else 0.0,
+            banner=banner,
+        )
+
+
+def _with_banner(view: Any, banner: Banner | None) -> View:
+    return replace(view, banner=banner)

@@ -1,0 +1,136 @@
+"""Wiring: the box built from the config, on real hardware (``stagebox run``) or simulated.
+
+Which implementation of each device runs is decided here, once; the rest of the package
+only sees the interfaces.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import luma.core.error
+
+from stagebox import __version__
+from stagebox.audio.engine import Engine
+from stagebox.audio.loader import Loader
+from stagebox.audio.output import OutputThread
+from stagebox.box import Box, EventLog
+from stagebox.clock import Clock, MonotonicClock
+from stagebox.config import Config
+from stagebox.hal.alsa import AlsaSink
+from stagebox.hal.audio import AudioSink, DeviceLost
+from stagebox.hal.buttons import ButtonPanel
+from stagebox.hal.display import open_dummy, open_oled
+from stagebox.hal.media_watch import MountWatcher
+from stagebox.player import Player
+from stagebox.state import StateStore
+from stagebox.workers import ThreadWorker, Worker
+
+log = logging.getLogger(__name__)
+
+MOUNT_POLL_S = 0.5
+
+
+def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, display: Any,
+              load_worker: Worker, scan_worker: Worker, wait_for_data: bool,
+              state_store: StateStore | None, info: tuple[str, ...] = (),
+              on_frame: Callable[..., None] | None = None) -> Box:
+    """The box with its player, engine and loader, its remembered state applied."""
+    saved, state_warning = state_store.load() if state_store else (None, None)
+    volume_db = config["player.volume_db"]
+    after_song = config["player.after_song"]
+    if saved is not None:
+        volume_db = saved.volume_db if saved.volume_db is not None else volume_db
+        after_song = saved.after_song or after_song
+    player = Player(after_song=after_song, volume_db=volume_db,
+                    info=(f"stagebox {__version__}", *info),
+                    chosen_setlists=saved.setlists if saved else None)
+    engine = Engine(rate, fade_s=config["player.fade_s"], volume_db=volume_db)
+    box: Box
+
+    def post(event: object) -> None:
+        box.post(event)
+
+    loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
+                    post=post, worker=load_worker, wait_for_data=wait_for_data)
+    box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
+              display=display, event_log=event_log, state_store=state_store,
+              on_frame=on_frame, hold_s=config["buttons.hold_s"],
+              debounce_s=config["buttons.debounce_s"])
+    if state_warning:
+        box.notify(state_warning)
+    return box
+
+
+def open_alsa(config: Config) -> AudioSink:
+    """Open the configured ALSA device (output thread)."""
+    fmt = config["audio.sample_format"]
+    return AlsaSink.open(device=config["audio.device"], rate=config["audio.rate"],
+                         channels=config["audio.channels"],
+                         sample_format=None if fmt == "auto" else fmt,
+                         period_frames=config["audio.period_frames"],
+                         periods=config["audio.periods"],
+                         output_pair=config["audio.output_pair"])
+
+
+def run_daemon(config: Config, config_warnings: list[str]) -> int:
+    """``stagebox run``: the box on real hardware until SIGTERM or SIGINT."""
+    clock = MonotonicClock()
+    display = _open_display(config)
+    # The engine runs at the rate the device settled on; if there is no interface yet,
+    # at the configured one, and the output thread keeps trying to open it.
+    sink: AudioSink | None = None
+    try:
+        sink = open_alsa(config)
+    except DeviceLost as exc:
+        config_warnings = [*config_warnings, f"No audio interface yet: {exc}"]
+    rate = sink.config.rate if sink else config["audio.rate"]
+    load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
+    device_info = f"Audio: {config['audio.device']} {rate // 1000} kHz"
+    box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
+                    load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,
+                    state_store=StateStore(Path(config["state.dir"])), info=(device_info,))
+    for warning in config_warnings:
+        box.notify(warning)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    output = OutputThread(box.engine, lambda: open_alsa(config), box.post, sink)
+    panel = ButtonPanel(config.button_pins, box.post, clock)
+    watcher = MountWatcher(Path(config["media.root"]), box.post)
+    output.start()
+    log.info("stagebox %s running", __version__)
+    next_poll_s = 0.0
+    try:
+        while not stop.is_set():
+            now = clock.now()
+            if now >= next_poll_s:
+                watcher.poll()
+                next_poll_s = now + MOUNT_POLL_S
+            box.step()
+            box.wait(0.05)
+    finally:
+        output.stop()
+        output.join(timeout=2.0)
+        panel.close()
+        box.close()
+        load_worker.close()
+        scan_worker.close()
+    return 0
+
+
+def _open_display(config: Config) -> Any:
+    driver = config["display.driver"]
+    if driver == "none":
+        return open_dummy(config["display.rotate"])
+    try:
+        return open_oled(driver, config["display.i2c_port"], config["display.i2c_address"],
+                         config["display.rotate"], config["display.contrast"])
+    except (OSError, RuntimeError, luma.core.error.Error) as exc:
+        log.error("no OLED (%s): running without a display", exc)
+        return open_dummy(config["display.rotate"])

@@ -1,0 +1,75 @@
+"""``stagebox play``: files straight through the engine and ALSA, a quick interface check.
+
+The same loader, decoder, engine and sink as the box, with no buttons and no display:
+each file is loaded, cued and played to its end, one after another.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+from pathlib import Path
+
+from stagebox import events as ev
+from stagebox.audio.engine import Engine
+from stagebox.audio.loader import Loader
+from stagebox.config import Config
+from stagebox.daemon import open_alsa
+from stagebox.hal.audio import AudioSink, DeviceLost
+from stagebox.media.model import Song
+from stagebox.workers import InlineWorker
+
+
+def play_files(files: list[Path], config: Config) -> int:
+    """Play ``files`` in order; return 0 if all played, 1 if any could not be."""
+    try:
+        sink = open_alsa(config)
+    except DeviceLost as exc:
+        print(f"stagebox play: cannot open {config['audio.device']}: {exc}", file=sys.stderr)
+        return 1
+    settings = sink.config
+    print(f"{settings.device}: {settings.rate} Hz, {settings.sample_format}, "
+          f"{settings.channels} ch, period {settings.period_frames}, "
+          f"buffer {settings.buffer_frames} ({settings.latency_s * 1000:.0f} ms)")
+    results: queue.SimpleQueue[object] = queue.SimpleQueue()
+    engine = Engine(settings.rate, fade_s=config["player.fade_s"])
+    loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
+                    post=results.put, worker=InlineWorker())
+    failures = 0
+    try:
+        for load_id, path in enumerate(files, start=1):
+            loader.load(load_id, Song(path.absolute(), str(path), path.stem))
+            outcome = results.get()
+            if isinstance(outcome, ev.TrackFailed):
+                print(f"{path}: {outcome.message}", file=sys.stderr)
+                failures += 1
+                continue
+            assert isinstance(outcome, ev.TrackReady)
+            print(f"{path} ({outcome.duration_s or 0:.1f} s)")
+            engine.cue(load_id, outcome.stream, 0.0)
+            engine.play()
+            if not _play_to_end(engine, sink, load_id):
+                failures += 1
+            outcome.stream.close()
+    except DeviceLost as exc:
+        print(f"stagebox play: the interface went away: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sink.close()
+    if sink.xruns:
+        print(f"{sink.xruns} underruns", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _play_to_end(engine: Engine, sink: AudioSink, load_id: int) -> bool:
+    """Write blocks until the song ends, then one buffer of silence to let it out."""
+    period = sink.config.period_frames
+    while True:
+        sink.write(engine.render(period))
+        for notice in engine.take_notices():
+            if isinstance(notice, ev.TrackEnded) and notice.load_id == load_id:
+                for _ in range(sink.config.buffer_frames // period + 1):
+                    sink.write(engine.render(period))
+                if notice.error:
+                    print(f"  ended early: {notice.error}", file=sys.stderr)
+                return notice.error is None

@@ -1,0 +1,115 @@
+"""Running a show on simulated hardware: the real box, a virtual clock, files out.
+
+The loop is the simulator's whole idea of time: fire the script's steps that are due,
+let the box handle its events, then have the sink take one period of audio from the
+engine, which moves the clock on by that period. Scans and loads run in step, and the
+decoders are waited for, so the same script always gives the same files.
+
+Output folder: ``audio.wav`` (every frame the sink took), ``events.jsonl``,
+``screens/NNNN.png`` (each distinct frame) and ``screens.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+from PIL import Image
+
+from stagebox.box import EventLog
+from stagebox.clock import VirtualClock
+from stagebox.config import Config
+from stagebox.daemon import build_box
+from stagebox.hal.buttons import ButtonPanel
+from stagebox.hal.display import open_dummy
+from stagebox.hal.media_watch import SimMedia
+from stagebox.hal.sim_audio import SimSink
+from stagebox.sim.script import Step
+from stagebox.state import StateStore
+from stagebox.ui import screens
+from stagebox.ui.view import View
+from stagebox.workers import InlineWorker
+
+log = logging.getLogger(__name__)
+
+SIM_DEFAULT_FORMAT = "S16_LE"
+
+
+@dataclass
+class SimResult:
+    """What a run left behind."""
+
+    out: Path
+    end_s: float
+    frames: list[tuple[float, Path]] = field(default_factory=list)
+    """Each distinct screen: its time and its PNG."""
+
+
+def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
+             config_warnings: tuple[str, ...] = (), state_dir: Path | None = None) -> SimResult:
+    """Play ``steps`` against ``media`` and write everything to ``out``."""
+    (out / "screens").mkdir(parents=True, exist_ok=True)
+    for old in (out / "screens").glob("*.png"):
+        old.unlink()
+    clock = VirtualClock()
+    result = SimResult(out, 0.0)
+    fmt = config["audio.sample_format"]
+    sink = SimSink(clock, rate=config["audio.rate"], channels=config["audio.channels"],
+                   sample_format=SIM_DEFAULT_FORMAT if fmt == "auto" else fmt,
+                   period_frames=config["audio.period_frames"], periods=config["audio.periods"],
+                   output_pair=config["audio.output_pair"], wav_path=out / "audio.wav")
+    period = sink.config.period_frames
+    with (out / "events.jsonl").open("w", encoding="utf-8") as events_file, \
+            (out / "screens.jsonl").open("w", encoding="utf-8") as screens_file:
+
+        def on_frame(image: Image.Image, view: View) -> None:
+            path = out / "screens" / f"{len(result.frames):04d}.png"
+            image.save(path)
+            result.frames.append((clock.now(), path))
+            screens_file.write(json.dumps({"t": round(clock.now(), 4), "file": path.name,
+                                           "text": screens.text_lines(view)},
+                                          ensure_ascii=False) + "\n")
+
+        box = build_box(config, clock=clock, rate=sink.config.rate,
+                        event_log=EventLog(clock, events_file), display=open_dummy(),
+                        load_worker=InlineWorker(), scan_worker=InlineWorker(),
+                        wait_for_data=True, info=("Simulator",), on_frame=on_frame,
+                        state_store=StateStore(state_dir) if state_dir else None)
+        for warning in config_warnings:
+            box.notify(warning)
+        factory = MockFactory()
+        panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
+        stick = SimMedia(box.post)
+        pending = list(steps)
+        try:
+            while True:
+                while pending and pending[0].t <= clock.now():
+                    step = pending.pop(0)
+                    if step.action == "end":
+                        box.step()
+                        result.end_s = clock.now()
+                        return result
+                    _perform(step, media, stick, factory, config)
+                box.step()
+                sink.write(box.engine.render(period))
+        finally:
+            panel.close()
+            box.close()
+            sink.close()
+
+
+def _perform(step: Step, media: Path, stick: SimMedia, factory: MockFactory,
+             config: Config) -> None:
+    if step.action == "insert":
+        stick.insert(Path(step.arg) if step.arg else media)
+    elif step.action == "remove":
+        stick.remove()
+    else:
+        pin = factory.pin(config.button_pins[step.arg])
+        if step.action == "down":
+            pin.drive_low()
+        else:
+            pin.drive_high()

@@ -1,0 +1,80 @@
+"""Shared helpers: sticks of tone songs, and running the simulator on them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from stagebox.cli import main as stagebox
+
+
+def write_tone(path: Path, hz: float, seconds: float, rate: int = 48000, channels: int = 2,
+               level: float = 0.5, fade_s: float = 0.01) -> None:
+    """A sine with short fades (as a mastered song starts and ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = level * np.sin(2 * np.pi * hz * t)
+    ramp = np.clip(np.minimum(t, seconds - t) / fade_s, 0, 1) if fade_s else 1.0
+    wave = (wave * ramp).astype(np.float32)
+    soundfile.write(path, np.stack([wave] * channels, axis=1) if channels > 1 else wave, rate)
+
+
+@dataclass
+class Show:
+    """A finished simulator run, read back."""
+
+    out: Path
+
+    @property
+    def events(self) -> list[dict]:
+        lines = (self.out / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines]
+
+    def named(self, event: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == event]
+
+    @property
+    def screens(self) -> list[dict]:
+        lines = (self.out / "screens.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines]
+
+    def screen_at(self, t: float) -> list[str]:
+        shown = [s for s in self.screens if s["t"] <= t]
+        return shown[-1]["text"] if shown else []
+
+    def audio(self) -> tuple[np.ndarray, int]:
+        data, rate = soundfile.read(self.out / "audio.wav", dtype="float32", always_2d=True)
+        return data, rate
+
+    def dominant_hz(self, start_s: float, end_s: float) -> float:
+        """The loudest frequency between two times (0 for silence)."""
+        data, rate = self.audio()
+        part = data[int(start_s * rate):int(end_s * rate), 0]
+        if not np.abs(part).max() > 1e-3:
+            return 0.0
+        spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+        return float(np.fft.rfftfreq(len(part), 1 / rate)[int(spectrum.argmax())])
+
+
+@pytest.fixture
+def run_sim(tmp_path: Path):
+    """Run ``stagebox sim`` on a stick with a script; return the Show."""
+
+    def run(stick: Path, script: str, config: str | None = None, name: str = "out") -> Show:
+        script_path = tmp_path / f"{name}.script"
+        script_path.write_text(script, encoding="utf-8")
+        args = ["sim", "--media", str(stick), "--script", str(script_path),
+                "--out", str(tmp_path / name)]
+        if config is not None:
+            config_path = tmp_path / f"{name}.toml"
+            config_path.write_text(config, encoding="utf-8")
+            args += ["--config", str(config_path)]
+        assert stagebox(args) == 0
+        return Show(tmp_path / name)
+
+    return run

@@ -1,0 +1,130 @@
+"""Whole shows through `stagebox sim`: what the audience hears and the performer sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_tone
+
+# Each song is a tone of its own, so the audio tells which song played.
+HZ = {"one": 330.0, "two": 440.0, "three": 550.0}
+
+
+@pytest.fixture
+def stick(tmp_path: Path) -> Path:
+    root = tmp_path / "stick"
+    write_tone(root / "one.flac", HZ["one"], 3.0, rate=44100)
+    write_tone(root / "two.wav", HZ["two"], 3.0, rate=48000)
+    write_tone(root / "three.ogg", HZ["three"], 3.0, rate=22050, channels=1)
+    (root / "setlist.txt").write_text("one.flac\ntwo.wav\nthree.ogg\n", encoding="utf-8")
+    return root
+
+
+def started(show) -> list[tuple[float, str]]:
+    return [(e["t"], e["title"]) for e in show.named("track_started")]
+
+
+def test_nothing_plays_until_play_then_the_first_song(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n2.0 press play\n4.5 end\n")
+    assert show.dominant_hz(0.0, 1.9) == 0.0
+    assert show.dominant_hz(2.3, 4.0) == pytest.approx(HZ["one"], abs=3)
+    ((t, title),) = started(show)
+    assert title == "one" and 2.0 <= t <= 2.1
+
+
+def test_after_a_song_the_next_waits_cued_until_play(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n7.0 press play\n9.5 end\n")
+    assert show.dominant_hz(4.2, 6.9) == 0.0, "silence between songs"
+    assert show.dominant_hz(7.3, 9.5) == pytest.approx(HZ["two"], abs=3)
+    assert [title for _, title in started(show)] == ["one", "two"]
+    assert "2/3" in " ".join(show.screen_at(6.0))
+
+
+def test_then_next_joins_songs_without_a_gap(stick, run_sim):
+    (stick / "setlist.txt").write_text("one.flac | then=next\ntwo.wav\n", encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n7.5 end\n")
+    (t1, _), (t2, _) = started(show)
+    assert t2 - t1 == pytest.approx(3.0, abs=0.03)
+    data, rate = show.audio()
+    joined = data[int((t1 + 0.5) * rate):int((t2 + 2.0) * rate), 0]
+    windows = len(joined) // 480
+    envelope = np.abs(joined[:windows * 480]).reshape(windows, 480).max(axis=1)
+    assert envelope.min() > 0.05, "no silent gap where the songs join"
+
+
+def test_a_tap_while_playing_does_not_stop_the_song_but_a_hold_pauses_it(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n1.5 press play\n1.7 press next\n"
+                          "2.0 hold play 1.0\n4.0 press play\n6.5 end\n")
+    assert show.dominant_hz(1.5, 2.7) == pytest.approx(HZ["one"], abs=3)
+    assert show.dominant_hz(3.4, 3.9) == 0.0, "paused"
+    assert show.dominant_hz(4.2, 5.5) == pytest.approx(HZ["one"], abs=3), "resumed"
+    paused = [e for e in show.named("state") if e["state"] == "paused"]
+    assert paused and paused[0]["position"] == pytest.approx(1.8, abs=0.1)
+    assert any("Hold PLAY" in e["message"] for e in show.named("notice"))
+
+
+def test_no_clicks_at_start_pause_resume_skip_and_end(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n2.0 hold play 1.0\n3.5 press play\n"
+                          "4.0 hold next 1.0\n6.0 press play\n10 end\n")
+    data, _ = show.audio()
+    music_step = 0.5 * 2 * np.pi * max(HZ.values()) / 48000
+    assert np.abs(np.diff(data[:, 0])).max() <= music_step * 1.1
+
+
+def test_a_corrupt_file_is_skipped_with_a_warning(stick, run_sim):
+    (stick / "bad.flac").write_bytes(b"fLaC" + bytes(range(256)) * 20)
+    (stick / "setlist.txt").write_text("bad.flac\ntwo.wav\n", encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n3.0 end\n")
+    warnings = [e["message"] for e in show.named("warning")]
+    assert any("bad.flac" in message for message in warnings)
+    assert [title for _, title in started(show)] == ["two"]
+    assert any("bad.flac" in " ".join(s["text"]) for s in show.screens)
+
+
+def test_a_stick_pulled_mid_song_plays_it_out_then_asks_for_a_stick(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n2.0 remove\n5.0 end\n")
+    assert show.dominant_hz(2.1, 3.9) == pytest.approx(HZ["one"], abs=3)
+    assert show.named("track_ended")
+    assert any("Insert USB stick" in line for line in show.screen_at(4.9))
+
+
+def test_the_setlists_mistakes_are_shown_and_the_rest_plays(stick, run_sim):
+    (stick / "setlist.txt").write_text("one.flac | gian=2dB\nmissing.wav\n../../etc/passwd\n"
+                                       "two.wav\n", encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press next\n1.5 press play\n3 end\n")
+    assert len(show.named("warning")) >= 3
+    assert [title for _, title in started(show)] == ["two"]
+
+
+def test_an_empty_stick_says_so(tmp_path: Path, run_sim):
+    (tmp_path / "empty").mkdir()
+    show = run_sim(tmp_path / "empty", "0.2 insert\n1.0 press play\n2 end\n")
+    assert "No songs on the stick" in " ".join(show.screen_at(1.9))
+    assert not show.named("track_started")
+
+
+def test_a_config_typo_is_shown_and_the_box_runs_on_defaults(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n2 end\n",
+                   config="[player]\nafter_son = 'next'\n")
+    assert any("after_song" in e["message"] for e in show.named("warning"))
+    assert started(show)
+
+
+def test_the_volume_menu_turns_the_music_down(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n1.5 press menu\n1.7 press play\n"
+                          + "".join(f"{1.9 + i * 0.1:.1f} press prev\n" for i in range(6))
+                          + "2.6 press play\n2.8 press menu\n3.5 end\n")
+    data, rate = show.audio()
+    before = np.abs(data[int(1.2 * rate):int(1.5 * rate), 0]).max()
+    after = np.abs(data[int(2.8 * rate):int(3.2 * rate), 0]).max()
+    assert 20 * np.log10(after / before) == pytest.approx(-6.0, abs=0.3)
+    assert [e["volume_db"] for e in show.named("volume")][-1] == -6.0
+
+
+def test_the_same_script_gives_the_same_files(stick, run_sim):
+    script = "0.2 insert\n1.0 press play\n2.0 hold next 1\n3.5 press play\n5 end\n"
+    first, second = run_sim(stick, script, name="a"), run_sim(stick, script, name="b")
+    for name in ("audio.wav", "events.jsonl", "screens.jsonl"):
+        assert (first.out / name).read_bytes() == (second.out / name).read_bytes(), name
