@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import luma.core.error
+from gpiozero.exc import GPIOZeroError
 
 from stagebox import __version__
 from stagebox.audio.engine import Engine
@@ -101,7 +102,11 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     output = OutputThread(box.engine, lambda: open_alsa(config), box.post, sink)
-    panel = ButtonPanel(config.button_pins, box.post, clock)
+    panel: ButtonPanel | None = None
+    try:
+        panel = ButtonPanel(config.button_pins, box.post, clock)
+    except GPIOZeroError as exc:
+        box.notify(f"No buttons: {exc}", "error")
     watcher = MountWatcher(Path(config["media.root"]), box.post)
     output.start()
     log.info("stagebox %s running", __version__)
@@ -117,7 +122,8 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     finally:
         output.stop()
         output.join(timeout=2.0)
-        panel.close()
+        if panel is not None:
+            panel.close()
         box.close()
         load_worker.close()
         scan_worker.close()

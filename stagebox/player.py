@@ -154,6 +154,8 @@ class Player:
         self.scan_progress = (0, 0)
         self.stick_label = ""
         self.message = ""
+        self.xruns = 0
+        """Underruns the audio interface has had, for the info menu."""
         """Why the box is in ``error`` or ``no_stick``, for the screen."""
         self.info = info
         self.chosen_setlists = dict(chosen_setlists or {})
@@ -323,6 +325,7 @@ class Player:
         self._notify("Audio interface back", "info")
 
     def _on_Xrun(self, event: ev.Xrun) -> None:  # noqa: N802
+        self.xruns = event.total
         self._record("xrun", total=event.total)
 
     def _on_Gesture(self, event: ev.Gesture) -> None:  # noqa: N802
@@ -401,7 +404,7 @@ class Player:
             after_song=self.after_song,
             setlist_names=tuple(s.name for s in library.setlists) if library else (),
             setlist_index=self.setlist_index,
-            info_lines=(*self.info, f"Stick: {self.stick_label or '-'}"),
+            info_lines=(*self.info, f"Stick: {self.stick_label or '-'}", f"Xruns: {self.xruns}"),
             setlist_locked=self.state == "playing",
         ))
 

@@ -1,7 +1,9 @@
 """``stagebox play``: files straight through the engine and ALSA, a quick interface check.
 
 The same loader, decoder, engine and sink as the box, with no buttons and no display:
-each file is loaded, cued and played to its end, one after another.
+each file is loaded, cued and played to its end, one after another. The engine waits for
+its decoder here rather than play silence when it is late: alsa-lib's ``null`` and
+``file`` devices take audio as fast as it comes, and what they record must be the song.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def play_files(files: list[Path], config: Config) -> int:
     results: queue.SimpleQueue[object] = queue.SimpleQueue()
     engine = Engine(settings.rate, fade_s=config["player.fade_s"])
     loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
-                    post=results.put, worker=InlineWorker())
+                    post=results.put, worker=InlineWorker(), wait_for_data=True)
     failures = 0
     try:
         for load_id, path in enumerate(files, start=1):

@@ -294,3 +294,15 @@ def test_state_records_carry_the_song():
     record = [c for c in of(rig.commands, cmd.Record) if c.event == "state"][-1]
     assert record.fields == {"state": "cued", "index": 0, "title": "one"}
     assert rig.states() == ["scanning", "cued"]
+
+
+def test_the_info_menu_shows_the_stick_and_the_xrun_count():
+    rig = Rig(library(song("one")), info=("stagebox 1.0",))
+    rig.send(ev.Xrun(3))
+    rig.press("menu")
+    for _ in range(3):
+        rig.press("next")
+    rig.press("play")
+    view = rig.player.menu.view()
+    assert view.title == "Info"
+    assert view.items[:3] == ("stagebox 1.0", "Stick: GIG", "Xruns: 3")
