@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import write_tone
+
 from stagebox.audio.formats import decode
 from stagebox.cli import main as stagebox
 
