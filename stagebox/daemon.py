@@ -6,6 +6,7 @@ only sees the interfaces.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -19,7 +20,7 @@ from gpiozero.exc import GPIOZeroError
 from stagebox import __version__
 from stagebox.audio.engine import Engine
 from stagebox.audio.loader import Loader
-from stagebox.audio.output import OutputThread
+from stagebox.audio.output import OutputPump, OutputThread
 from stagebox.box import Box, EventLog
 from stagebox.clock import Clock, MonotonicClock
 from stagebox.config import Config
@@ -30,6 +31,7 @@ from stagebox.hal.display import open_dummy, open_oled
 from stagebox.hal.media_watch import MountWatcher
 from stagebox.player import Player
 from stagebox.state import StateStore
+from stagebox.systemd import Notifier, Watchdog
 from stagebox.workers import ThreadWorker, Worker
 
 log = logging.getLogger(__name__)
@@ -101,15 +103,22 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    output = OutputThread(box.engine, lambda: open_alsa(config), box.post, sink)
+    output = OutputThread(OutputPump(box.engine, lambda: open_alsa(config), box.post, sink))
     panel: ButtonPanel | None = None
     try:
         panel = ButtonPanel(config.button_pins, box.post, clock)
     except GPIOZeroError as exc:
         box.notify(f"No buttons: {exc}", "error")
     watcher = MountWatcher(Path(config["media.root"]), box.post)
+    notifier = Notifier.from_environment()
+    watchdog = Watchdog.from_environment(notifier)
+    # Everything made so far lives as long as the box: keep it out of the collector's
+    # sweeps, so a collection (which holds the GIL) stays short.
+    gc.collect()
+    gc.freeze()
     output.start()
     log.info("stagebox %s running", __version__)
+    notifier.ready(f"stagebox {__version__}")
     next_poll_s = 0.0
     try:
         while not stop.is_set():
@@ -119,7 +128,9 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
                 next_poll_s = now + MOUNT_POLL_S
             box.step()
             box.wait(0.05)
+            watchdog.tick(clock.now(), output.alive_count)
     finally:
+        notifier.stopping()
         output.stop()
         output.join(timeout=2.0)
         if panel is not None:

@@ -128,3 +128,26 @@ def test_the_same_script_gives_the_same_files(stick, run_sim):
     first, second = run_sim(stick, script, name="a"), run_sim(stick, script, name="b")
     for name in ("audio.wav", "events.jsonl", "screens.jsonl"):
         assert (first.out / name).read_bytes() == (second.out / name).read_bytes(), name
+
+
+def test_an_unplugged_interface_pauses_the_song_and_it_waits_at_its_place(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n2.0 unplug\n4.0 replug\n"
+                          "5.0 press play\n7.5 end\n")
+    lost = show.named("error")
+    assert lost and "interface" in lost[0]["message"].lower()
+    paused = [e for e in show.named("state") if e["state"] == "paused"]
+    assert paused and paused[0]["position"] == pytest.approx(1.0, abs=0.1)
+    assert any("back" in e["message"] for e in show.named("notice"))
+    # audio.wav holds what the device took: nothing while it was gone (2 s to 4 s).
+    assert show.dominant_hz(2.1, 2.9) == 0.0, "waits after the interface returns"
+    assert show.dominant_hz(3.2, 4.8) == pytest.approx(HZ["one"], abs=3)
+    resumed = [e for e in show.named("state") if e["state"] == "playing"][-1]
+    assert resumed["position"] == paused[0]["position"]
+    (ended,) = show.named("track_ended")
+    assert ended["t"] - resumed["t"] == pytest.approx(3.0 - resumed["position"], abs=0.05)
+
+
+def test_an_xrun_is_counted_and_the_song_goes_on(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n2.0 xrun\n3.5 end\n")
+    assert [e["total"] for e in show.named("xrun")] == [1]
+    assert show.dominant_hz(2.1, 3.4) == pytest.approx(HZ["one"], abs=3)

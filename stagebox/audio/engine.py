@@ -88,6 +88,8 @@ class Engine:
         self._volume_step = 0.0
         self.late_frames = 0
         """Frames rendered as silence because a decoder had fallen behind."""
+        self.silent_run_frames = 0
+        """Frames of pure silence (no song sounding) rendered in a row, up to now."""
 
     # --- main loop side ------------------------------------------------------------------
 
@@ -147,12 +149,28 @@ class Engine:
         self._apply_commands()
         out = self._out[:frames]
         out.fill(0.0)
+        sounding = bool(self._outgoing) or (self._current is not None and self._current.playing)
         for voice in list(self._outgoing):
             self._mix(voice, out)
         if self._current is not None and self._current.playing:
             self._render_current(out)
         self._apply_volume(out)
+        self.silent_run_frames = 0 if sounding else self.silent_run_frames + frames
         return out
+
+    def halt(self) -> None:
+        """Stop sounding at once, keeping the song's place (output thread only).
+
+        For a device that has gone: there is nothing left to fade on, and a fade played
+        when it comes back would be a surprise.
+        """
+        self._apply_commands()
+        for voice in list(self._outgoing):
+            self._retire(voice)
+        if self._current is not None:
+            self._current.playing = False
+            self._current.fade = 0.0
+            self._current.fade_step = 0.0
 
     def _render_current(self, out: np.ndarray) -> None:
         done = 0

@@ -1,13 +1,17 @@
-"""The output thread: the one thread that owns the PCM.
+"""The output side: the one place that owns the PCM.
 
-It pulls a block from the engine and writes it, forever, silence included, so a start is
-instant and the interface never pops. When the interface goes away it says so, waits, and
-opens it again; the player has paused the song at its place meanwhile.
+:class:`OutputPump` does one pass (render a block, write it, cope with what the device
+does); :class:`OutputThread` runs passes forever in real life, and the simulator runs them
+in step with its clock. The stream runs continuously, silence included, so a start is
+instant and the interface never pops. When the interface goes away the pump says so,
+silences the engine at once (there is nothing left to fade on), and opens the device again
+when it comes back; the player has paused the song at its place meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -18,19 +22,79 @@ from stagebox.hal.audio import AudioSink, DeviceLost
 log = logging.getLogger(__name__)
 
 REOPEN_INTERVAL_S = 1.0
+REALTIME_PRIORITY = 70
 
 
-class OutputThread(threading.Thread):
-    """Feeds ``engine`` blocks to the sink made by ``open_sink``."""
+class OutputPump:
+    """Moves blocks from ``engine`` to the sink made by ``open_sink`` (output thread)."""
 
     def __init__(self, engine: Engine, open_sink: Callable[[], AudioSink],
                  post: Callable[[object], None], sink: AudioSink | None = None) -> None:
-        super().__init__(name="stagebox-output", daemon=True)
         self._engine = engine
         self._open_sink = open_sink
         self._post = post
-        self._stop_event = threading.Event()
         self.sink = sink
+        self._lost = False
+        self._xruns_seen = 0
+
+    def pump(self) -> bool:
+        """One pass; False when there is no device to write to (wait, then call again)."""
+        if self.sink is None and not self._reopen():
+            return False
+        sink = self.sink
+        assert sink is not None
+        engine = self._engine
+        silent_before = engine.silent_run_frames
+        block = engine.render(min(sink.config.period_frames, engine.max_frames))
+        if silent_before >= sink.config.buffer_frames and engine.silent_run_frames == 0:
+            # A song starts after a buffer of silence: drop the queued silence so its
+            # first frame leaves now, not a whole buffer later.
+            sink.drop()
+        try:
+            sink.write(block)
+        except DeviceLost as exc:
+            self._lose(f"Audio interface lost: {exc}")
+            return False
+        if sink.xruns != self._xruns_seen:
+            self._xruns_seen = sink.xruns
+            self._post(ev.Xrun(sink.xruns))
+        return True
+
+    def close(self) -> None:
+        """Release the device (at shutdown)."""
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+
+    def _reopen(self) -> bool:
+        try:
+            self.sink = self._open_sink()
+        except DeviceLost as exc:
+            if not self._lost:
+                self._lose(f"No audio interface: {exc}")
+            return False
+        self._xruns_seen = self.sink.xruns
+        if self._lost:
+            self._lost = False
+            self._post(ev.AudioDeviceBack())
+        return True
+
+    def _lose(self, message: str) -> None:
+        self._engine.halt()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+        self._lost = True
+        self._post(ev.AudioDeviceLost(message))
+
+
+class OutputThread(threading.Thread):
+    """Runs an :class:`OutputPump` until stopped, at realtime priority where allowed."""
+
+    def __init__(self, pump: OutputPump) -> None:
+        super().__init__(name="stagebox-output", daemon=True)
+        self._pump = pump
+        self._stop_event = threading.Event()
         self.alive_count = 0
         """Passes of the loop so far, waits for a lost interface included: a watchdog sees
         the thread move, and an unplugged interface does not get the box restarted."""
@@ -40,35 +104,19 @@ class OutputThread(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        lost = False
-        xruns_seen = 0
+        _ask_for_realtime()
         while not self._stop_event.is_set():
             self.alive_count += 1
-            if self.sink is None:
-                try:
-                    self.sink = self._open_sink()
-                except DeviceLost as exc:
-                    if not lost:
-                        self._post(ev.AudioDeviceLost(f"No audio interface: {exc}"))
-                        lost = True
-                    self._stop_event.wait(REOPEN_INTERVAL_S)
-                    continue
-                xruns_seen = 0
-                if lost:
-                    lost = False
-                    self._post(ev.AudioDeviceBack())
-            sink = self.sink
-            block = self._engine.render(min(sink.config.period_frames, self._engine.max_frames))
-            try:
-                sink.write(block)
-            except DeviceLost as exc:
-                sink.close()
-                self.sink = None
-                lost = True
-                self._post(ev.AudioDeviceLost(f"Audio interface lost: {exc}"))
-                continue
-            if sink.xruns != xruns_seen:
-                xruns_seen = sink.xruns
-                self._post(ev.Xrun(xruns_seen))
-        if self.sink is not None:
-            self.sink.close()
+            if not self._pump.pump():
+                self._stop_event.wait(REOPEN_INTERVAL_S)
+        self._pump.close()
+
+
+def _ask_for_realtime() -> None:
+    """SCHED_FIFO for the calling thread if the service allows it; fine without."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except OSError as exc:
+        log.warning("output thread runs without realtime priority: %s", exc)
+    else:
+        log.info("output thread at realtime priority %d", REALTIME_PRIORITY)

@@ -214,6 +214,11 @@ class AlsaSink:
             return 0
         return max(0, self.config.buffer_frames - avail)
 
+    def drop(self) -> None:
+        """Throw away the queued frames; the next write starts the stream again."""
+        if self._pcm is not None:
+            self._drop(self._pcm)
+
     def close(self) -> None:
         """Let what is queued play out and release the device. Safe to call twice."""
         pcm, self._pcm = self._pcm, None

@@ -53,6 +53,10 @@ class AudioSink(Protocol):
         """
         ...
 
+    def drop(self) -> None:
+        """Throw away what is queued and not yet heard (output thread)."""
+        ...
+
     def close(self) -> None:
         """Release the device. Safe to call twice."""
         ...

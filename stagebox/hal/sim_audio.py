@@ -48,11 +48,13 @@ class SimSink:
         """The pair the music goes to, chosen as :class:`AlsaSink` chooses it."""
         self.xruns = 0
         self.frames_written = 0
+        self.drops = 0
         """Frames the device has taken (and the WAV holds)."""
         self._clock = clock
         max_frames = max(max_block_frames, period_frames)
         self._encoder = BlockEncoder(sample_format, channels, max_frames, self.output_pair)
         self._unplugged = False
+        self._closed = False
         self._next_failure: Exception | None = None
         self._xrun_pending = False
         self._wav: soundfile.SoundFile | None = None
@@ -72,6 +74,8 @@ class SimSink:
         """
         if self._unplugged:
             raise DeviceLost("simulated interface unplugged")
+        if self._closed:
+            raise DeviceLost("simulated interface closed")
         if self._next_failure is not None:
             failure, self._next_failure = self._next_failure, None
             raise failure
@@ -91,6 +95,11 @@ class SimSink:
         full, so once that has filled, a whole buffer (as :class:`AlsaSink` reports)."""
         return min(self.frames_written, self.config.buffer_frames)
 
+    def drop(self) -> None:
+        """Count a drop. The simulated device plays each block as it takes it (its clock
+        has already moved on), so there is nothing queued to throw away."""
+        self.drops += 1
+
     def fail_next_write(self, exc: Exception) -> None:
         """Make the next :meth:`write` raise ``exc`` instead of taking its block."""
         self._next_failure = exc
@@ -108,7 +117,20 @@ class SimSink:
         self._xrun_pending = True
 
     def close(self) -> None:
-        """Finish the WAV file. Safe to call twice."""
+        """Release the device, as a lost device is released: writes fail until
+        :meth:`reopen`. The recording goes on; :meth:`finish` ends it."""
+        self._closed = True
+
+    def reopen(self) -> SimSink:
+        """Open the device again, as the output thread does when it returns."""
+        if self._unplugged:
+            raise DeviceLost("simulated interface unplugged")
+        self._closed = False
+        return self
+
+    def finish(self) -> None:
+        """Release the device and finish the WAV file. Safe to call twice."""
+        self.close()
         wav, self._wav = self._wav, None
         if wav is not None:
             wav.close()

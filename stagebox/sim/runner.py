@@ -19,6 +19,7 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
+from stagebox.audio.output import OutputPump
 from stagebox.box import EventLog
 from stagebox.clock import VirtualClock
 from stagebox.config import Config
@@ -83,6 +84,7 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
         factory = MockFactory()
         panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
         stick = SimMedia(box.post)
+        pump = OutputPump(box.engine, sink.reopen, box.post, sink)
         pending = list(steps)
         try:
             while True:
@@ -92,21 +94,28 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                         box.step()
                         result.end_s = clock.now()
                         return result
-                    _perform(step, media, stick, factory, config)
+                    _perform(step, media, stick, factory, config, sink)
                 box.step()
-                sink.write(box.engine.render(period))
+                if not pump.pump():
+                    clock.advance(period / sink.config.rate)
         finally:
             panel.close()
             box.close()
-            sink.close()
+            sink.finish()
 
 
 def _perform(step: Step, media: Path, stick: SimMedia, factory: MockFactory,
-             config: Config) -> None:
+             config: Config, sink: SimSink) -> None:
     if step.action == "insert":
         stick.insert(Path(step.arg) if step.arg else media)
     elif step.action == "remove":
         stick.remove()
+    elif step.action == "unplug":
+        sink.unplug()
+    elif step.action == "replug":
+        sink.replug()
+    elif step.action == "xrun":
+        sink.inject_xrun()
     else:
         pin = factory.pin(config.button_pins[step.arg])
         if step.action == "down":

@@ -7,6 +7,8 @@
     2.0  press play        # down, and up 50 ms later
     30   hold play 1.0     # down, and up 1.0 s later
     31   remove
+    33   unplug            # the audio interface goes (replug: it comes back)
+    34   xrun              # the interface runs dry once
     40   end
 
 Times are seconds from the start and never go backwards; the script must finish with
@@ -33,7 +35,8 @@ class Step:
     t: float
     seq: int
     action: str
-    """``down``, ``up``, ``insert``, ``remove`` or ``end``."""
+    """``down``, ``up``, ``insert``, ``remove``, ``unplug``, ``replug``, ``xrun`` or
+    ``end``."""
     arg: str = ""
 
 
@@ -63,7 +66,7 @@ def parse_script(text: str, base: Path | None = None) -> list[Step]:
                 folder = str((base / args[0]) if base and not Path(args[0]).is_absolute()
                              else Path(args[0]))
             steps.append(Step(t, seq, "insert", folder))
-        elif action in ("remove", "end"):
+        elif action in ("remove", "unplug", "replug", "xrun", "end"):
             if args:
                 raise ScriptError(f"line {number}: {action} takes no arguments")
             steps.append(Step(t, seq, action))
@@ -85,7 +88,7 @@ def parse_script(text: str, base: Path | None = None) -> list[Step]:
             steps.append(Step(t, seq, "down", button))
             steps.append(Step(t + hold_s, seq + 1, "up", button))
         else:
-            known = "insert, remove, press, hold, end"
+            known = "insert, remove, press, hold, unplug, replug, xrun, end"
             raise ScriptError(f"line {number}: unknown action {action!r} (one of {known})")
     if not ended:
         raise ScriptError("the script must finish with an 'end' line")

@@ -169,3 +169,26 @@ def test_cueing_a_new_song_while_one_plays_fades_the_old_one_out():
     assert max_step(np.concatenate([before, after])) <= music_step() * 1.05
     assert not after[-BLOCK:].any()
     assert Retired(1) in engine.take_notices()
+
+
+def test_halt_silences_at_once_and_keeps_the_place():
+    engine = Engine(RATE, fade_s=0.5)
+    engine.cue(1, ToneSource(3.0), 0.0)
+    engine.play()
+    render(engine, 0.5)
+    engine.halt()
+    place = engine.position_s(1)
+    assert not render(engine, 0.2).any()
+    assert engine.position_s(1) == place
+    engine.play()
+    assert render(engine, 0.2).any()
+
+
+def test_silent_run_counts_silence_and_resets_when_a_song_sounds():
+    engine = Engine(RATE)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    render(engine, 0.1)
+    assert engine.silent_run_frames == 9 * BLOCK
+    engine.play()
+    engine.render(BLOCK)
+    assert engine.silent_run_frames == 0

@@ -29,7 +29,7 @@ def test_the_wav_holds_every_block_in_the_device_format_on_the_asked_pair(tmp_pa
     blocks = [music(512, start) for start in range(0, 512 * 6, 512)]
     for block in blocks:
         sink.write(block)
-    sink.close()
+    sink.finish()
 
     info = soundfile.info(wav)
     assert (info.frames, info.samplerate, info.channels, info.subtype) == (
@@ -45,7 +45,7 @@ def test_the_wav_samples_are_the_very_codes_the_device_would_get(tmp_path):
     sink = SimSink(VirtualClock(), sample_format="S16_LE", wav_path=wav)
     block = music(1024) * 1e-3  # quiet, so the dither shows in the codes
     sink.write(block)
-    sink.close()
+    sink.finish()
     device_bytes = bytes(BlockEncoder("S16_LE", 2, 4096).encode(block))
     recorded, _ = soundfile.read(wav, dtype="int16")
     assert recorded.tobytes() == device_bytes
@@ -73,7 +73,7 @@ def test_an_unplugged_interface_fails_every_write_until_plugged_back_in(tmp_path
     assert (sink.frames_written, clock.now()) == (1024, pytest.approx(1024 / 48000))
     sink.replug()
     sink.write(music(1024))
-    sink.close()
+    sink.finish()
     assert soundfile.info(wav).frames == 2048
 
 
@@ -93,7 +93,7 @@ def test_an_injected_underrun_is_counted_and_the_audio_goes_on(tmp_path):
     block = music(1024)
     sink.write(block)
     sink.write(block)
-    sink.close()
+    sink.finish()
     assert sink.xruns == 1
     heard, _ = soundfile.read(wav, dtype="float32")
     assert np.array_equal(heard, np.concatenate([block, block]))
@@ -115,7 +115,7 @@ def test_a_mono_device_gets_the_downmix(tmp_path):
                    wav_path=wav)
     block = music(1000)
     sink.write(block)
-    sink.close()
+    sink.finish()
     heard, _ = soundfile.read(wav, dtype="float32", always_2d=True)
     assert sink.output_pair == 1
     assert np.abs(heard[:, 0] - block.mean(axis=1)).max() <= STEP["S24_LE"]
@@ -125,8 +125,8 @@ def test_without_a_wav_the_sink_still_keeps_time_and_close_is_repeatable():
     clock = VirtualClock()
     sink = SimSink(clock)
     sink.write(music(2400))
-    sink.close()
-    sink.close()
+    sink.finish()
+    sink.finish()
     assert clock.now() == pytest.approx(0.05)
 
 

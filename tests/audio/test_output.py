@@ -1,0 +1,99 @@
+"""The output pump: what reaches the device, and what the box hears about it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stagebox import events as ev
+from stagebox.audio.engine import Engine
+from stagebox.audio.output import OutputPump
+from stagebox.hal.audio import DeviceLost, SinkConfig
+from test_engine import RATE, ToneSource
+
+PERIOD = 1024
+
+
+class RecordingSink:
+    """A device that logs what happens to it."""
+
+    def __init__(self) -> None:
+        self.config = SinkConfig("fake", RATE, 2, "FLOAT_LE", PERIOD, 4 * PERIOD)
+        self.xruns = 0
+        self.log: list[str] = []
+        self.fail: Exception | None = None
+
+    def write(self, block: np.ndarray) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.log.append("sound" if block.any() else "silence")
+
+    def drop(self) -> None:
+        self.log.append("drop")
+
+    def close(self) -> None:
+        self.log.append("close")
+
+
+def pump_for(pump: OutputPump, blocks: int) -> None:
+    for _ in range(blocks):
+        pump.pump()
+
+
+def test_a_start_after_silence_drops_the_queued_silence_first():
+    engine, sink, posted = Engine(RATE), RecordingSink(), []
+    pump = OutputPump(engine, lambda: sink, posted.append, sink)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    pump_for(pump, 6)
+    engine.play()
+    pump_for(pump, 2)
+    assert sink.log == ["silence"] * 6 + ["drop", "sound", "sound"]
+
+
+def test_no_drop_when_a_fade_may_still_be_queued():
+    engine, sink = Engine(RATE, fade_s=0.01), RecordingSink()
+    pump = OutputPump(engine, lambda: sink, print, sink)
+    engine.cue(1, ToneSource(2.0), 0.0)
+    engine.play()
+    pump_for(pump, 3)
+    engine.stop()
+    pump_for(pump, 2)
+    engine.cue(2, ToneSource(2.0), 0.0)
+    engine.play()
+    pump_for(pump, 2)
+    assert "drop" not in sink.log
+
+
+def test_a_lost_device_is_reported_silenced_and_reopened_when_back():
+    engine, sink, posted = Engine(RATE), RecordingSink(), []
+    gone = True
+
+    def reopen() -> RecordingSink:
+        if gone:
+            raise DeviceLost("no such device")
+        sink.fail = None
+        return sink
+
+    pump = OutputPump(engine, reopen, posted.append, sink)
+    engine.cue(1, ToneSource(2.0), 0.0)
+    engine.play()
+    pump_for(pump, 3)
+    sink.fail = DeviceLost("unplugged")
+    assert pump.pump() is False
+    assert pump.pump() is False
+    assert [type(e) for e in posted] == [ev.AudioDeviceLost]
+    place = engine.position_s(1)
+    gone = False
+    assert pump.pump() is True
+    assert isinstance(posted[-1], ev.AudioDeviceBack)
+    assert sink.log[-1] == "silence", "the song waits; nothing plays by itself"
+    assert engine.position_s(1) == place
+
+
+def test_xruns_are_posted_as_they_are_counted():
+    engine, sink, posted = Engine(RATE), RecordingSink(), []
+    pump = OutputPump(engine, lambda: sink, posted.append, sink)
+    pump.pump()
+    sink.xruns = 2
+    pump.pump()
+    pump.pump()
+    assert posted == [ev.Xrun(2)]
