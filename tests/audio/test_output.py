@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from test_engine import RATE, ToneSource
 
 from stagebox import events as ev
 from stagebox.audio.engine import Engine
 from stagebox.audio.output import OutputPump
 from stagebox.hal.audio import DeviceLost, SinkConfig
-from test_engine import RATE, ToneSource
 
 PERIOD = 1024
 
