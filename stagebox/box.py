@@ -27,7 +27,7 @@ from stagebox.clock import Clock
 from stagebox.media.model import Song
 from stagebox.media.scan import StickGone, scan_stick
 from stagebox.player import Player
-from stagebox.state import SavedState, StateStore
+from stagebox.state import ResumePoint, SavedState, StateStore
 from stagebox.ui import screens
 from stagebox.ui.gestures import GestureDetector
 from stagebox.ui.view import (
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 FRAME_INTERVAL_S = 0.1
 """At most ten screen updates a second."""
 BANNER_S = 3.0
+PLACE_SAVE_INTERVAL_S = 1.0
 MAX_PENDING_BANNERS = 3
 
 
@@ -75,7 +76,7 @@ class Box:
 
     def __init__(self, *, clock: Clock, player: Player, engine: Engine, loader: Loader,
                  scan_worker: Worker, display: Any, event_log: EventLog,
-                 state_store: StateStore | None = None,
+                 state_store: StateStore | None = None, saved: SavedState | None = None,
                  on_frame: Callable[[Image.Image, View], None] | None = None,
                  hold_s: float = 0.8, debounce_s: float = 0.02) -> None:
         self.clock = clock
@@ -91,9 +92,15 @@ class Box:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: dict[int, Any] = {}
         self._songs: dict[int, Song] = {}
+        self._starts_s: dict[int, float] = {}
         self._in_engine: set[int] = set()
         self._banners: collections.deque[_Banner] = collections.deque()
         self._collapsed = 0
+        self._saved = saved
+        """What the state file holds now (as loaded at start, then as last written)."""
+        self._save_failed = False
+        self._resume: ResumePoint | None = saved.resume if saved else None
+        self._next_place_save_s = 0.0
         self._last_frame: bytes | None = None
         self._next_frame_s = 0.0
         self._title_key: tuple[int, str] | None = None
@@ -129,6 +136,7 @@ class Box:
             self._handle(event)
         for gesture in self._gestures.poll(self.clock.now()):
             self._handle(gesture)
+        self._remember_place(self.clock.now())
         self._redraw()
 
     def wait(self, timeout_s: float) -> None:
@@ -163,6 +171,7 @@ class Box:
                 self._scan_worker.submit(lambda: self._scan(root, label))
             case cmd.Load(load_id=load_id, song=song, start_s=start_s):
                 self._songs[load_id] = song
+                self._starts_s[load_id] = start_s
                 self.loader.load(load_id, song, start_s)
             case cmd.Cue(load_id=load_id):
                 self._in_engine.add(load_id)
@@ -192,7 +201,7 @@ class Box:
                 self.event_log.record(event, message=message)
             case cmd.Record(event=event, fields=fields):
                 if event == "state" and "index" in fields:
-                    position = self.engine.position_s(self.player.current_load_id)
+                    position = self.position_s()
                     fields = {**fields, "position": round(position, 3)}
                 self.event_log.record(event, **fields)
             case cmd.Remember():
@@ -209,22 +218,49 @@ class Box:
             return
         self.post(ev.ScanFinished(library))
 
+    def position_s(self) -> float:
+        """Seconds into the current song: the engine's place, or where it will start."""
+        load_id = self.player.current_load_id
+        if load_id in self._in_engine:
+            return self.engine.position_s(load_id)
+        return self._starts_s.get(load_id, 0.0) if load_id is not None else 0.0
+
     def _close_stream(self, load_id: int) -> None:
         self._songs.pop(load_id, None)
+        self._starts_s.pop(load_id, None)
         stream = self._streams.pop(load_id, None)
         if stream is not None:
             stream.close()
 
     def _remember(self) -> None:
+        """Save the settings and where the show is (main loop)."""
         if self._state_store is None:
             return
         player = self.player
+        resume = player.resume_point(self.position_s())
+        if resume is not None or player.state not in ("no_stick", "scanning"):
+            self._resume = resume
         state = SavedState(volume_db=player.volume_db, after_song=player.after_song,
-                           setlists=dict(player.chosen_setlists))
+                           setlists=dict(player.chosen_setlists), resume=self._resume)
+        if state == self._saved:
+            return
         try:
             self._state_store.save(state)
         except OSError as exc:
-            self._run(cmd.Notify(f"Cannot save settings: {exc.strerror}", "warning"))
+            if not self._save_failed:
+                self._run(cmd.Notify(f"Cannot save settings: {exc.strerror}", "warning"))
+            self._save_failed = True
+            return
+        self._saved, self._save_failed = state, False
+
+    def _remember_place(self, now: float) -> None:
+        """Keep the saved place current: at once when the show changes, at least every
+        second while a song plays, so a power cut loses under a second."""
+        player = self.player
+        if player.state == "playing" and now < self._next_place_save_s:
+            return
+        self._next_place_save_s = now + PLACE_SAVE_INTERVAL_S
+        self._remember()
 
     # --- screen --------------------------------------------------------------------------
 
@@ -288,7 +324,7 @@ class Box:
             self._title_key, self._title_since_s = key, now
             self._title_scrolls = not screens.title_fits(song.title)
         following = player.index + 1
-        elapsed = self.engine.position_s(player.current_load_id)
+        elapsed = self.position_s()
         return PlayerView(
             state=player.state,  # type: ignore[arg-type]
             index=player.index,

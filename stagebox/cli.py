@@ -106,7 +106,9 @@ def _sim(args: argparse.Namespace) -> int:
     config, warnings = _config(args.config)
     result = run_show(media=args.media, steps=steps, out=args.out, config=config,
                       config_warnings=tuple(warnings), state_dir=args.state)
-    print(f"simulated {result.end_s:.1f} s: {len(result.frames)} screens in {args.out}")
+    ending = "power cut" if result.power_cut else "end"
+    print(f"simulated {result.end_s:.1f} s to the {ending}: {len(result.frames)} screens "
+          f"in {args.out}")
     return 0
 
 

@@ -52,7 +52,8 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
         after_song = saved.after_song or after_song
     player = Player(after_song=after_song, volume_db=volume_db,
                     info=(f"stagebox {__version__}", *info),
-                    chosen_setlists=saved.setlists if saved else None)
+                    chosen_setlists=saved.setlists if saved else None,
+                    resume=saved.resume if saved else None)
     engine = Engine(rate, fade_s=config["player.fade_s"], volume_db=volume_db)
     box: Box
 
@@ -62,7 +63,7 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
                     post=post, worker=load_worker, wait_for_data=wait_for_data)
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
-              display=display, event_log=event_log, state_store=state_store,
+              display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
               debounce_s=config["buttons.debounce_s"])
     if state_warning:

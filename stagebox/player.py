@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from stagebox import events as ev
 from stagebox.media.model import Library, Setlist, Song
+from stagebox.state import ResumePoint
 from stagebox.ui.menu import (
     Menu,
     MenuClosed,
@@ -142,7 +143,8 @@ class Player:
 
     def __init__(self, *, after_song: str = "stop", volume_db: float = 0.0,
                  info: tuple[str, ...] = (),
-                 chosen_setlists: dict[str, str] | None = None) -> None:
+                 chosen_setlists: dict[str, str] | None = None,
+                 resume: ResumePoint | None = None) -> None:
         self.state: State = "no_stick"
         self.after_song = after_song
         self.volume_db = volume_db
@@ -164,6 +166,7 @@ class Player:
         self._next: _Slot | None = None
         self._play_when_ready = False
         self._pending_library: Library | None = None
+        self._resume = resume
         self._load_ids = 0
         self._out: list[Command] = []
 
@@ -442,15 +445,44 @@ class Player:
             self.message = "No songs on the stick"
             self._set_state("error")
             return
+        resume = self._resume
+        index = self._resume_index(setlist)
+        if resume is not None and index is not None:
+            self._cue_from(index, autoplay=False, start_s=resume.position_s)
+            self._record("resumed", index=index, position=resume.position_s)
+            return
         self._cue_from(0, autoplay=False)
 
+    def resume_point(self, position_s: float) -> ResumePoint | None:
+        """Where to come back to after a power cut, given the engine's position."""
+        setlist = self.setlist
+        if self.state not in ("cued", "playing", "paused") or setlist is None:
+            return None
+        song = setlist.songs[self.index]
+        return ResumePoint(self.stick_label, setlist.name, self.index, song.rel_path,
+                           round(position_s, 2) if self.state != "cued" else 0.0)
+
+    def _resume_index(self, setlist: Setlist) -> int | None:
+        """The song to come back to on this setlist, once, after a restart."""
+        resume, self._resume = self._resume, None
+        if resume is None or (resume.stick, resume.setlist) != (self.stick_label, setlist.name):
+            return None
+        songs = setlist.songs
+        if resume.index >= len(songs) or songs[resume.index].rel_path != resume.path:
+            return None
+        return resume.index
+
     def _remembered_setlist(self, library: Library) -> int:
-        name = self.chosen_setlists.get(library.label)
+        if self._resume is not None and self._resume.stick == library.label:
+            name: str | None = self._resume.setlist
+        else:
+            name = self.chosen_setlists.get(library.label)
         names = [setlist.name for setlist in library.setlists]
         return names.index(name) if name in names else 0
 
-    def _cue_from(self, index: int, *, autoplay: bool) -> None:
-        """Ask for song ``index`` to be loaded and cued; it plays once ready if ``autoplay``."""
+    def _cue_from(self, index: int, *, autoplay: bool, start_s: float = 0.0) -> None:
+        """Ask for song ``index`` to be loaded, from ``start_s`` in; it plays once ready if
+        ``autoplay``, else waits, cued (or paused, when it starts part-way)."""
         self._release_current()
         if index >= len(self.songs):
             self._set_state("ended")
@@ -458,8 +490,8 @@ class Player:
         self.index = index
         self._current = _Slot(self._new_load_id(), index)
         self._play_when_ready = autoplay
-        self._emit(Load(self._current.load_id, self.songs[index]))
-        self._set_state("playing" if autoplay else "cued")
+        self._emit(Load(self._current.load_id, self.songs[index], start_s))
+        self._set_state("playing" if autoplay else "paused" if start_s > 0 else "cued")
 
     def _load_next_after(self, index: int) -> None:
         """Preload the song after ``index`` when this one goes straight on into it."""

@@ -20,6 +20,18 @@ FILE_NAME = "state.json"
 
 
 @dataclass(frozen=True)
+class ResumePoint:
+    """Where the show was: after a power cut the box comes back here, paused."""
+
+    stick: str
+    setlist: str
+    index: int
+    path: str
+    """The song's path on the stick, so a changed setlist is not resumed blindly."""
+    position_s: float
+
+
+@dataclass(frozen=True)
 class SavedState:
     """Everything remembered. Unknown or mistyped values are dropped on reading."""
 
@@ -27,6 +39,7 @@ class SavedState:
     after_song: str | None = None
     setlists: dict[str, str] | None = None
     """The chosen setlist's name, by stick label."""
+    resume: ResumePoint | None = None
 
 
 class StateStore:
@@ -50,6 +63,8 @@ class StateStore:
             value = data.get(field.name)
             if _fits(field.name, value):
                 kept[field.name] = value
+        if "resume" in kept:
+            kept["resume"] = ResumePoint(**kept["resume"])
         return SavedState(**kept), None
 
     def save(self, state: SavedState) -> None:
@@ -74,6 +89,9 @@ class StateStore:
             os.close(dir_fd)
 
 
+_RESUME_FIELDS = {field.name for field in fields(ResumePoint)}
+
+
 def _fits(name: str, value: object) -> bool:
     if value is None:
         return False
@@ -82,6 +100,12 @@ def _fits(name: str, value: object) -> bool:
             and -60.0 <= value <= 6.0
     if name == "after_song":
         return value in ("stop", "next")
+    if name == "resume":
+        return isinstance(value, dict) and set(value) == _RESUME_FIELDS and all(
+            isinstance(value[key], str) for key in ("stick", "setlist", "path")) \
+            and type(value["index"]) is int and value["index"] >= 0 \
+            and isinstance(value["position_s"], int | float) \
+            and not isinstance(value["position_s"], bool) and value["position_s"] >= 0
     if name == "setlists":
         return isinstance(value, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items())

@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stagebox.state import SavedState, StateStore
+from stagebox.state import ResumePoint, SavedState, StateStore
 
 
 def test_a_saved_state_reads_back(tmp_path: Path):
     store = StateStore(tmp_path / "state")
-    state = SavedState(volume_db=-3.0, after_song="next", setlists={"GIG": "setlists/a.txt"})
+    state = SavedState(volume_db=-3.0, after_song="next", setlists={"GIG": "setlists/a.txt"},
+                       resume=ResumePoint("GIG", "setlist.txt", 2, "b.flac", 61.5))
     store.save(state)
     assert store.load() == (state, None)
 
@@ -32,7 +33,7 @@ def test_a_broken_or_strange_file_gives_the_defaults_and_a_warning(tmp_path: Pat
 WRITER = """
 import sys
 from pathlib import Path
-from stagebox.state import SavedState, StateStore
+from stagebox.state import ResumePoint, SavedState, StateStore
 store = StateStore(Path(sys.argv[1]))
 i = 0
 while True:
@@ -54,3 +55,10 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_or_the_new_state(tmp_path:
         state, warning = store.load()
         assert warning is None
         assert state.volume_db is not None and state.volume_db <= 0.0
+
+
+def test_a_resume_point_with_wrong_types_is_dropped_not_trusted(tmp_path: Path):
+    store = StateStore(tmp_path)
+    store.path.write_text('{"volume_db": -2, "resume": {"stick": "GIG", "setlist": "s", '
+                          '"index": "2", "path": "x", "position_s": 3}}')
+    assert store.load() == (SavedState(volume_db=-2), None)

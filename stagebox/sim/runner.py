@@ -47,6 +47,8 @@ class SimResult:
     end_s: float
     frames: list[tuple[float, Path]] = field(default_factory=list)
     """Each distinct screen: its time and its PNG."""
+    power_cut: bool = False
+    """The script ended with ``powercut``: the box wrote nothing after that moment."""
 
 
 def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
@@ -63,7 +65,8 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                    period_frames=config["audio.period_frames"], periods=config["audio.periods"],
                    output_pair=config["audio.output_pair"], wav_path=out / "audio.wav")
     period = sink.config.period_frames
-    with (out / "events.jsonl").open("w", encoding="utf-8") as events_file, \
+    # Line-buffered, so what happened before a kill of the simulator is on disk.
+    with (out / "events.jsonl").open("w", encoding="utf-8", buffering=1) as events_file, \
             (out / "screens.jsonl").open("w", encoding="utf-8") as screens_file:
 
         def on_frame(image: Image.Image, view: View) -> None:
@@ -90,6 +93,9 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
             while True:
                 while pending and pending[0].t <= clock.now():
                     step = pending.pop(0)
+                    if step.action == "powercut":
+                        result.end_s, result.power_cut = clock.now(), True
+                        return result
                     if step.action == "end":
                         box.step()
                         result.end_s = clock.now()

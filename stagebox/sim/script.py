@@ -12,7 +12,8 @@
     40   end
 
 Times are seconds from the start and never go backwards; the script must finish with
-``end``. A bad line is refused with its number and why.
+``end``, or with ``powercut``: the box stops at once, writing nothing more, as when the
+power bank dies. A bad line is refused with its number and why.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class Step:
     t: float
     seq: int
     action: str
-    """``down``, ``up``, ``insert``, ``remove``, ``unplug``, ``replug``, ``xrun`` or
-    ``end``."""
+    """``down``, ``up``, ``insert``, ``remove``, ``unplug``, ``replug``, ``xrun``, ``end``
+    or ``powercut``."""
     arg: str = ""
 
 
@@ -66,11 +67,11 @@ def parse_script(text: str, base: Path | None = None) -> list[Step]:
                 folder = str((base / args[0]) if base and not Path(args[0]).is_absolute()
                              else Path(args[0]))
             steps.append(Step(t, seq, "insert", folder))
-        elif action in ("remove", "unplug", "replug", "xrun", "end"):
+        elif action in ("remove", "unplug", "replug", "xrun", "end", "powercut"):
             if args:
                 raise ScriptError(f"line {number}: {action} takes no arguments")
             steps.append(Step(t, seq, action))
-            ended = action == "end"
+            ended = action in ("end", "powercut")
         elif action in ("press", "hold"):
             hold_s = PRESS_S
             wanted = 2 if action == "hold" else 1
@@ -88,10 +89,10 @@ def parse_script(text: str, base: Path | None = None) -> list[Step]:
             steps.append(Step(t, seq, "down", button))
             steps.append(Step(t + hold_s, seq + 1, "up", button))
         else:
-            known = "insert, remove, press, hold, unplug, replug, xrun, end"
+            known = "insert, remove, press, hold, unplug, replug, xrun, end, powercut"
             raise ScriptError(f"line {number}: unknown action {action!r} (one of {known})")
     if not ended:
-        raise ScriptError("the script must finish with an 'end' line")
+        raise ScriptError("the script must finish with an 'end' or 'powercut' line")
     return sorted(steps)
 
 

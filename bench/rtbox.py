@@ -1,0 +1,265 @@
+"""The daemon in real time on simulated devices: the steady, latency and soak benchmarks.
+
+Run as ``python -m bench.rtbox MODE --stick DIR [options]``; it prints one line of JSON.
+The box is wired as ``stagebox run`` wires it (the same ``build_box``, output pump and
+thread at realtime priority where allowed, ``gc.freeze()``, main loop of ``step`` and
+``wait``), with the devices swapped for doubles: a :class:`~bench.paced_sink.PacedSink`
+for the interface, gpiozero's ``MockFactory`` for the buttons, a dummy luma display (the
+screen is drawn, at up to 10 frames a second, and not sent over I2C), and the simulator's
+stick. A driver thread plays the part of the performer.
+
+Modes:
+
+- ``steady``: play, then measure the CPU of the process and its children (the decoder)
+  over ``--seconds``.
+- ``soak``: the same, while the box's scan worker scans ``--scan-stick`` over and over;
+  the caller runs the CPU hogs beside it.
+- ``latency``: ``--presses`` times: press PLAY on the cued song, note when its first frame
+  left the interface, hold PREV (back to the start, cued again) and wait for silence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+
+from bench.paced_sink import PacedSink
+from bench.proctree import process_cpu_s, thread_cpu_s, tree_cpu_s
+from stagebox import events as ev
+from stagebox.audio.output import OutputPump, OutputThread
+from stagebox.box import Box, EventLog
+from stagebox.clock import MonotonicClock
+from stagebox.config import Config
+from stagebox.daemon import build_box
+from stagebox.hal.buttons import ButtonPanel
+from stagebox.hal.display import open_dummy
+from stagebox.hal.media_watch import SimMedia
+from stagebox.media.scan import scan_stick
+from stagebox.workers import ThreadWorker
+
+RATE = 48000
+PRESS_S = 0.05
+"""How long a tap holds the button down (the release is the edge a press acts on)."""
+SETTLE_S = 1.0
+"""Playback before CPU is measured: the decoder's first run ahead is start-up, not steady."""
+WAIT_TIMEOUT_S = 30.0
+MAIN_LOOP_WAIT_S = 0.05
+"""As ``stagebox run``."""
+
+
+class BenchFailed(Exception):
+    """The box did not do what the scenario waited for."""
+
+
+@dataclass
+class Rig:
+    """The running box and the handles the performer needs."""
+
+    box: Box
+    sink: PacedSink
+    factory: MockFactory
+    config: Config
+    stick: SimMedia
+    scan_worker: ThreadWorker
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def press(self, button: str) -> tuple[float, float]:
+        """Tap ``button``; return the monotonic times of its press and release edges."""
+        pin = self.factory.pin(self.config.button_pins[button])
+        down_s = time.monotonic()
+        pin.drive_low()
+        time.sleep(PRESS_S)
+        up_s = time.monotonic()
+        pin.drive_high()
+        return down_s, up_s
+
+    def wait_until(self, condition: Callable[[], bool], what: str,
+                   timeout_s: float = WAIT_TIMEOUT_S) -> None:
+        """Poll ``condition`` until it holds; raise BenchFailed after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise BenchFailed(f"timed out waiting for {what} "
+                                  f"(player {self.box.player.state})")
+            time.sleep(0.002)
+
+    def cued(self) -> bool:
+        """A song is cued and its decoder has answered: PLAY starts it at once."""
+        player = self.box.player
+        return player.state == "cued" and player.duration_s is not None
+
+    def start_song(self) -> None:
+        """Insert the stick, wait for the first song, press PLAY and wait for sound."""
+        self.wait_until(self.cued, "the first song to be cued")
+        heard = len(self.sink.onsets_s)
+        self.press("play")
+        self.wait_until(lambda: len(self.sink.onsets_s) > heard, "the song to sound")
+
+
+def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
+    """Play; measure CPU, xruns and late frames over ``seconds``, scanning meanwhile if
+    ``scan_stick_root`` is given."""
+    rig.start_song()
+    time.sleep(SETTLE_S)
+    scanning = threading.Event()
+    scans = [0]
+
+    def scan_again() -> None:
+        if scanning.is_set():
+            scan_stick(scan_stick_root)
+            scans[0] += 1
+            rig.scan_worker.submit(scan_again)
+
+    if scan_stick_root is not None:
+        scanning.set()
+        rig.scan_worker.submit(scan_again)
+    engine = rig.box.engine
+    pid = os.getpid()
+    threads_start, own_start_s = _threads_cpu_s(pid), process_cpu_s(pid)
+    cpu_start_s, start_s = tree_cpu_s(pid), time.monotonic()
+    xruns_start, late_start = rig.sink.xruns, engine.late_frames
+    time.sleep(seconds)
+    cpu_end_s, end_s = tree_cpu_s(pid), time.monotonic()
+    threads_end, own_end_s = _threads_cpu_s(pid), process_cpu_s(pid)
+    scanning.clear()
+    window_s = end_s - start_s
+    by_thread = {name: 100.0 * (threads_end[name] - threads_start.get(name, 0.0)) / window_s
+                 for name in threads_end}
+    by_thread["threads that ended"] = (100.0 * (own_end_s - own_start_s) / window_s
+                                       - sum(by_thread.values()))
+    by_thread["decoder processes"] = (100.0 * (cpu_end_s - cpu_start_s - own_end_s
+                                               + own_start_s) / window_s)
+    rig.result.update(
+        seconds=window_s,
+        cpu_s=cpu_end_s - cpu_start_s,
+        cpu_percent=100.0 * (cpu_end_s - cpu_start_s) / window_s,
+        xruns=rig.sink.xruns - xruns_start,
+        late_frames=engine.late_frames - late_start,
+        scans=scans[0],
+        state=rig.box.player.state,
+        cpu_percent_by_thread={name: round(share, 2) for name, share in by_thread.items()},
+    )
+
+
+def _threads_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each Python thread of this process, by thread name (threads of the
+    same name summed)."""
+    seconds: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.native_id is not None:
+            name = thread.name.split("(")[0].rstrip("-0123456789 ") or thread.name
+            seconds[name] = seconds.get(name, 0.0) + thread_cpu_s(pid, thread.native_id)
+    return seconds
+
+
+def latency(rig: Rig, presses: int) -> None:
+    """Time PLAY, ``presses`` times, from a cued song in silence to its first frame out."""
+    chance = random.Random(1)
+    engine, buffer_frames = rig.box.engine, rig.sink.config.buffer_frames
+    from_release_s, from_press_s = [], []
+    for _ in range(presses):
+        rig.wait_until(lambda: rig.cued() and engine.silent_run_frames >= buffer_frames,
+                       "a cued song in silence")
+        # A performer's press falls anywhere in the output's period.
+        time.sleep(chance.uniform(0.1, 0.2))
+        heard = len(rig.sink.onsets_s)
+        down_s, up_s = rig.press("play")
+        rig.wait_until(lambda heard=heard: len(rig.sink.onsets_s) > heard, "the song to sound")
+        onset_s = rig.sink.onsets_s[heard]
+        from_release_s.append(onset_s - up_s)
+        from_press_s.append(onset_s - down_s)
+        time.sleep(0.1)
+        rig.box.post(ev.Gesture("prev", "hold"))
+        rig.wait_until(lambda: rig.box.player.state != "playing", "the restart")
+    rig.result.update(from_release_s=from_release_s, from_press_s=from_press_s,
+                      xruns=rig.sink.xruns)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Wire the box, run the scenario on a driver thread, run the main loop here."""
+    config = Config({"audio.period_frames": args.period, "audio.periods": args.periods,
+                     "player.after_song": args.after_song, "display.driver": "none"})
+    clock = MonotonicClock()
+    sink = PacedSink(RATE, period_frames=args.period, periods=args.periods)
+    load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
+    box = build_box(config, clock=clock, rate=RATE, event_log=EventLog(clock),
+                    display=open_dummy(), load_worker=load_worker, scan_worker=scan_worker,
+                    wait_for_data=False, state_store=None, info=("bench",))
+    factory = MockFactory()
+    panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
+    rig = Rig(box, sink, factory, config, SimMedia(box.post), scan_worker)
+    output = OutputThread(OutputPump(box.engine, lambda: sink, box.post, sink))
+    gc.collect()
+    gc.freeze()
+    output.start()
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def perform() -> None:
+        try:
+            rig.stick.insert(args.stick)
+            if args.mode == "latency":
+                latency(rig, args.presses)
+            else:
+                steady(rig, args.seconds, args.scan_stick if args.mode == "soak" else None)
+        except BaseException as exc:  # reported by the main thread, which then exits
+            failure.append(exc)
+        finally:
+            done.set()
+
+    driver = threading.Thread(target=perform, name="bench-performer", daemon=True)
+    driver.start()
+    try:
+        while not done.is_set():
+            box.step()
+            box.wait(MAIN_LOOP_WAIT_S)
+    finally:
+        output.stop()
+        output.join(timeout=2.0)
+        panel.close()
+        box.close()
+        load_worker.close()
+        scan_worker.close()
+    if failure:
+        raise failure[0]
+    return {**rig.result, "period": args.period, "periods": args.periods,
+            "buffer_frames": sink.config.buffer_frames}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run, print the result as one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.rtbox")
+    parser.add_argument("mode", choices=("steady", "soak", "latency"))
+    parser.add_argument("--stick", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--period", type=int, default=1024)
+    parser.add_argument("--periods", type=int, default=4)
+    parser.add_argument("--after-song", default="stop", choices=("stop", "next"))
+    parser.add_argument("--scan-stick", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.mode == "soak" and args.scan_stick is None:
+        parser.error("soak needs --scan-stick")
+    try:
+        result = run(args)
+    except BenchFailed as exc:
+        print(f"bench.rtbox: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""After a power cut or a crash the box comes back on the same song, paused at its place."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Show, write_tone
+
+from stagebox.cli import main as stagebox
+
+HZ = (330.0, 440.0, 550.0)
+
+
+@pytest.fixture
+def stick(tmp_path: Path) -> Path:
+    root = tmp_path / "GIG"
+    for number, hz in enumerate(HZ, start=1):
+        write_tone(root / f"{number} song.flac", hz, 20.0, rate=44100)
+    return root
+
+
+def first_song_state(show: Show) -> dict:
+    return next(e for e in show.named("state") if "index" in e)
+
+
+def sim(tmp_path: Path, stick: Path, script: str, name: str) -> Show:
+    script_path = tmp_path / f"{name}.txt"
+    script_path.write_text(script, encoding="utf-8")
+    assert stagebox(["sim", "--media", str(stick), "--script", str(script_path),
+                     "--out", str(tmp_path / name), "--state", str(tmp_path / "state")]) == 0
+    return Show(tmp_path / name)
+
+
+def test_a_power_cut_mid_song_comes_back_paused_at_the_same_place(tmp_path, stick):
+    sim(tmp_path, stick, "0.2 insert\n1 press next\n2 press play\n9.6 powercut\n", "before")
+    after = sim(tmp_path, stick, "0.2 insert\n3 press play\n5 end\n", "after")
+    restored = first_song_state(after)
+    assert restored["state"] == "paused" and restored["index"] == 1
+    assert restored["position"] == pytest.approx(7.6, abs=1.0)
+    assert after.dominant_hz(0.0, 2.9) == 0.0, "nothing plays until PLAY"
+    assert after.dominant_hz(3.2, 4.9) == pytest.approx(HZ[1], abs=3)
+    assert any("PAUSED" in line for line in after.screen_at(2.5))
+
+
+def test_volume_and_setlist_choice_survive_a_power_cut(tmp_path, stick):
+    (stick / "setlists").mkdir()
+    (stick / "setlists" / "short.txt").write_text("../3 song.flac\n", encoding="utf-8")
+    menu = "1 press menu\n1.2 press play\n1.4 press prev\n1.6 press play\n1.8 press next\n" \
+           "2.0 press play\n2.2 press next\n2.4 press play\n"
+    sim(tmp_path, stick, "0.2 insert\n" + menu + "3 powercut\n", "before")
+    after = sim(tmp_path, stick, "0.2 insert\n1 press play\n2 end\n", "after")
+    assert after.named("track_started")[0]["title"] == "3 song"
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["volume_db"] == -1.0
+    assert state["setlists"] == {"GIG": "setlists/short.txt"}
+
+
+def test_a_changed_stick_is_not_resumed_blindly(tmp_path, stick):
+    sim(tmp_path, stick, "0.2 insert\n1 press next\n2 press play\n5 powercut\n", "before")
+    (stick / "2 song.flac").rename(stick / "9 song.flac")
+    after = sim(tmp_path, stick, "0.2 insert\n1 end\n", "after")
+    restored = first_song_state(after)
+    assert (restored["state"], restored["index"]) == ("cued", 0)
+
+
+def test_a_killed_daemon_comes_back_on_the_same_song(tmp_path, stick):
+    """SIGKILL of the simulated box mid-song, then a start on the same state folder."""
+    write_tone(stick / "2 song.flac", HZ[1], 600.0, rate=44100)
+    script = tmp_path / "long.txt"
+    script.write_text("0.2 insert\n1 press next\n2 press play\n590 end\n", encoding="utf-8")
+    out = tmp_path / "killed"
+    box = subprocess.Popen([sys.executable, "-m", "stagebox", "sim", "--media", str(stick),
+                            "--script", str(script), "--out", str(out),
+                            "--state", str(tmp_path / "state")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        events = out / "events.jsonl"
+        while not (events.exists() and '"track_started"' in events.read_text()):
+            assert box.poll() is None, "the simulator ended before the song started"
+            time.sleep(0.05)
+        time.sleep(1.0)
+    finally:
+        os.kill(box.pid, signal.SIGKILL)
+        box.wait()
+    after = sim(tmp_path, stick, "0.2 insert\n1 end\n", "after")
+    restored = first_song_state(after)
+    assert restored["state"] == "paused" and restored["index"] == 1
+    assert 1.0 < restored["position"] < 600.0
