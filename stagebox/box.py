@@ -78,7 +78,8 @@ class Box:
                  scan_worker: Worker, display: Any, event_log: EventLog,
                  state_store: StateStore | None = None, saved: SavedState | None = None,
                  on_frame: Callable[[Image.Image, View], None] | None = None,
-                 hold_s: float = 0.8, debounce_s: float = 0.02) -> None:
+                 hold_s: float = 0.8, debounce_s: float = 0.02,
+                 shut_down: Callable[[], None] | None = None) -> None:
         self.clock = clock
         self.player = player
         self.engine = engine
@@ -88,6 +89,7 @@ class Box:
         self._scan_worker = scan_worker
         self._state_store = state_store
         self._on_frame = on_frame
+        self._shut_down = shut_down
         self._gestures = GestureDetector(hold_s=hold_s, debounce_s=debounce_s)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: dict[int, Any] = {}
@@ -206,6 +208,10 @@ class Box:
                 self.event_log.record(event, **fields)
             case cmd.Remember():
                 self._remember()
+            case cmd.ShutDown():
+                self.event_log.record("shutdown")
+                if self._shut_down is not None:
+                    self._shut_down()
 
     def _scan(self, root: Any, label: str) -> None:
         """Runs on the scan worker."""
@@ -238,7 +244,7 @@ class Box:
             return
         player = self.player
         resume = player.resume_point(self.position_s())
-        if resume is not None or player.state not in ("no_stick", "scanning"):
+        if resume is not None or player.state in ("ended", "error"):
             self._resume = resume
         state = SavedState(volume_db=player.volume_db, after_song=player.after_song,
                            setlists=dict(player.chosen_setlists), resume=self._resume)
@@ -317,6 +323,9 @@ class Box:
             return ScanningView(player.stick_label, done, total, banner=banner)
         if player.state == "error":
             return MessageView("Nothing to play", (player.message,), "error", banner=banner)
+        if player.state == "shutdown":
+            return MessageView("Shutting down", ("Switch off when the", "green LED stays off."),
+                               "info")
         songs = player.songs
         song = songs[player.index]
         key = (player.index, song.title)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -37,12 +38,15 @@ from stagebox.workers import ThreadWorker, Worker
 log = logging.getLogger(__name__)
 
 MOUNT_POLL_S = 0.5
+DEFAULT_RUNTIME_DIR = "/run/stagebox"
+SHUTDOWN_FLAG = "shutdown"
 
 
 def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, display: Any,
               load_worker: Worker, scan_worker: Worker, wait_for_data: bool,
               state_store: StateStore | None, info: tuple[str, ...] = (),
-              on_frame: Callable[..., None] | None = None) -> Box:
+              on_frame: Callable[..., None] | None = None,
+              shut_down: Callable[[], None] | None = None) -> Box:
     """The box with its player, engine and loader, its remembered state applied."""
     saved, state_warning = state_store.load() if state_store else (None, None)
     volume_db = config["player.volume_db"]
@@ -65,7 +69,7 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
-              debounce_s=config["buttons.debounce_s"])
+              debounce_s=config["buttons.debounce_s"], shut_down=shut_down)
     if state_warning:
         box.notify(state_warning)
     return box
@@ -98,7 +102,8 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     device_info = f"Audio: {config['audio.device']} {rate // 1000} kHz"
     box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
                     load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,
-                    state_store=StateStore(Path(config["state.dir"])), info=(device_info,))
+                    state_store=StateStore(Path(config["state.dir"])), info=(device_info,),
+                    shut_down=request_power_off)
     for warning in config_warnings:
         box.notify(warning)
     stop = threading.Event()
@@ -140,6 +145,19 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
         load_worker.close()
         scan_worker.close()
     return 0
+
+
+def request_power_off(runtime_dir: Path | None = None) -> None:
+    """Ask for the box to power off (main loop).
+
+    The daemon has no privilege to do it: it leaves a flag in its runtime folder, and
+    ``stagebox-shutdown.path`` (outside the sandbox) powers the box off when it appears.
+    """
+    folder = runtime_dir or Path(os.environ.get("RUNTIME_DIRECTORY", DEFAULT_RUNTIME_DIR))
+    try:
+        (folder / SHUTDOWN_FLAG).touch()
+    except OSError as exc:
+        log.error("cannot ask for power-off: %s", exc)
 
 
 def _open_display(config: Config) -> Any:

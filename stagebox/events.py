@@ -13,7 +13,7 @@ from typing import Any, Literal
 from stagebox.media.model import Library
 
 ButtonName = Literal["prev", "play", "next", "menu"]
-GestureKind = Literal["press", "hold"]
+GestureKind = Literal["press", "hold", "long_hold"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class ButtonEdge:
 
 @dataclass(frozen=True)
 class Gesture:
-    """A press (released before the hold time) or a hold (reached the hold time)."""
+    """A press (released before the hold time), a hold (reached the hold time) or a
+    long hold (still down at the long hold time, after its hold)."""
 
     button: ButtonName
     kind: GestureKind

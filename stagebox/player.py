@@ -8,6 +8,8 @@ file). States::
                    |          \\-> ended (the setlist is done)
                    \\-> error (nothing on the stick can play)
 
+    any state but playing -> shutdown (MENU held for the long hold)
+
 Stage-safe rules: nothing plays until PLAY is pressed; a short tap never interrupts a
 playing song (pause, stop and skip need a hold); a song in memory plays to its end even
 when the stick is pulled.
@@ -35,7 +37,8 @@ from stagebox.ui.menu import (
 
 log = logging.getLogger(__name__)
 
-State = Literal["no_stick", "scanning", "cued", "playing", "paused", "ended", "error"]
+State = Literal["no_stick", "scanning", "cued", "playing", "paused", "ended", "error",
+                "shutdown"]
 Severity = Literal["info", "warning", "error"]
 
 
@@ -122,9 +125,14 @@ class Remember:
     """Something worth keeping across restarts has changed."""
 
 
+@dataclass(frozen=True)
+class ShutDown:
+    """Power the box off (the performer held MENU for the long hold)."""
+
+
 Command = (
     Scan | Load | Cue | QueueNext | Play | Pause | Stop | Discard | SetVolume | Notify | Record
-    | Remember
+    | Remember | ShutDown
 )
 
 
@@ -333,12 +341,16 @@ class Player:
 
     def _on_Gesture(self, event: ev.Gesture) -> None:  # noqa: N802
         self._record("button", button=event.button, gesture=event.kind)
+        if self.state == "shutdown":
+            return
         if self.menu is not None and event.kind == "press":
             self._menu_press(event.button)
             return
         if event.button == "menu":
             if event.kind == "press":
                 self._open_menu()
+            elif event.kind == "long_hold":
+                self._shut_down()
             return
         action = _TRANSPORT.get((self.state, event.button, event.kind))
         if action is not None:
@@ -397,6 +409,16 @@ class Player:
             self._cue_from(self.index - 1, autoplay=False)
         else:
             self._notify("First song of the setlist")
+
+    def _shut_down(self) -> None:
+        if self.state == "playing":
+            self._notify("Stop the song to shut down")
+            return
+        self.menu = None
+        self._emit(Remember())
+        self._release_songs()
+        self._set_state("shutdown")
+        self._emit(ShutDown())
 
     # --- menu ----------------------------------------------------------------------------
 

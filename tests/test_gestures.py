@@ -25,8 +25,8 @@ def test_a_hold_fires_at_the_hold_time_without_waiting_for_release():
     detector.edge(ButtonEdge("play", True, 1.0))
     assert detector.poll(1.79) == []
     assert detector.poll(1.8) == [Gesture("play", "hold")]
-    assert detector.poll(5.0) == []
-    assert detector.edge(ButtonEdge("play", False, 5.0)) == []
+    assert detector.poll(2.5) == []
+    assert detector.edge(ButtonEdge("play", False, 2.5)) == []
 
 
 def test_a_hold_noticed_only_at_release_is_still_a_hold():
@@ -46,3 +46,13 @@ def test_the_next_deadline_is_when_a_hold_falls_due():
     assert detector.next_deadline() is None
     detector.edge(ButtonEdge("next", True, 2.0))
     assert detector.next_deadline() == 2.8
+
+
+def test_a_long_hold_follows_the_hold_when_the_button_stays_down():
+    detector = GestureDetector(hold_s=0.8, long_hold_s=3.0)
+    detector.edge(ButtonEdge("menu", True, 1.0))
+    assert detector.poll(1.8) == [Gesture("menu", "hold")]
+    assert detector.next_deadline() == 4.0
+    assert detector.poll(3.9) == []
+    assert detector.poll(4.0) == [Gesture("menu", "long_hold")]
+    assert detector.edge(ButtonEdge("menu", False, 5.0)) == []

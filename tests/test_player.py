@@ -306,3 +306,18 @@ def test_the_info_menu_shows_the_stick_and_the_xrun_count():
     view = rig.player.menu.view()
     assert view.title == "Info"
     assert view.items[:3] == ("stagebox 1.0", "Stick: GIG", "Xruns: 3")
+
+
+def test_a_long_hold_of_menu_shuts_down_unless_a_song_plays():
+    rig = Rig(library(song("one")))
+    rig.ready()
+    rig.press("play")
+    out = rig.press("menu", "long_hold")
+    assert not of(out, cmd.ShutDown)
+    assert "Stop the song" in of(out, cmd.Notify)[0].message
+    rig.press("play", "hold")
+    out = rig.press("menu", "long_hold")
+    kinds = [type(c) for c in out]
+    assert kinds.index(cmd.Remember) < kinds.index(cmd.ShutDown)
+    assert rig.player.state == "shutdown"
+    assert not of(rig.press("play"), cmd.Play)

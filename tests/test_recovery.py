@@ -93,3 +93,23 @@ def test_a_killed_daemon_comes_back_on_the_same_song(tmp_path, stick):
     restored = first_song_state(after)
     assert restored["state"] == "paused" and restored["index"] == 1
     assert 1.0 < restored["position"] < 600.0
+
+
+def test_holding_menu_shuts_down_and_the_place_is_kept(tmp_path, stick):
+    show = sim(tmp_path, stick, "0.2 insert\n1 press play\n3 hold play 1\n5 hold menu 3.5\n"
+                                "9 powercut\n", "before")
+    assert show.named("shutdown")
+    assert "Shutting down" in " ".join(show.screen_at(8.9))
+    after = sim(tmp_path, stick, "0.2 insert\n1 end\n", "after")
+    restored = first_song_state(after)
+    assert restored["state"] == "paused"
+    assert restored["position"] == pytest.approx(3.3, abs=0.15)  # held at 3.8 s, 0.5 s fade
+
+
+def test_the_power_off_request_leaves_a_flag_for_the_path_unit(tmp_path):
+    from stagebox.daemon import request_power_off
+
+    request_power_off(tmp_path)
+    assert (tmp_path / "shutdown").exists()
+    unit = (Path(__file__).parent.parent / "systemd" / "stagebox-shutdown.path").read_text()
+    assert "PathExists=/run/stagebox/shutdown" in unit

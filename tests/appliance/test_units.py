@@ -14,6 +14,7 @@ SYSTEMD = REPO / "systemd"
 EXPOSURE_LIMITS = {
     "stagebox.service": 0.8,
     "stagebox-mount@sda1.service": 2.9,
+    "stagebox-shutdown.service": 1.3,
 }
 
 SCRIPTS = [

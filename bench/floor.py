@@ -1,0 +1,42 @@
+"""The floor of the throughput benchmark: decode and resample alone, nothing written.
+
+``python -m bench.floor FILE RATE`` decodes ``FILE`` with soundfile and resamples it to
+``RATE`` with soxr at high quality (the libraries, block size and quality of stagebox's
+decoder), and throws the result away.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+BLOCK_FRAMES = 8192
+"""As the decoder's."""
+
+
+def decode_and_resample(path: Path, rate: int) -> int:
+    """Decode ``path`` and resample it to ``rate``; return the frames produced."""
+    produced = 0
+    with soundfile.SoundFile(path) as source:
+        resampler = soxr.ResampleStream(source.samplerate, rate, source.channels,
+                                        dtype="float32", quality="HQ")
+        block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
+        while frames := len(source.read(out=block)):
+            produced += len(resampler.resample_chunk(block[:frames]))
+        produced += len(resampler.resample_chunk(block[:0], last=True))
+    return produced
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Decode and resample the file named on the command line."""
+    path, rate = (argv if argv is not None else sys.argv[1:])
+    decode_and_resample(Path(path), int(rate))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
