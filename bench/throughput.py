@@ -1,0 +1,127 @@
+"""Throughput: CPU seconds to push the same song into ALSA's ``null`` device at 48 kHz.
+
+Each contender runs as a process of its own and its CPU (user + system, its reaped
+children included, so stagebox's decoder counts) is read from ``os.wait4``. The
+contenders take turns, ``reps`` rounds over, and each one's median counts.
+
+- stagebox: ``stagebox play --device null --rate 48000 --format S16_LE``: the loader,
+  the decoder process, the engine and the ALSA sink, as in the box.
+- sox: ``sox FILE -t alsa null rate -h 48000`` (``-h``: the quality of soxr's ``HQ``,
+  which stagebox uses; sox adds TPDF dither to 16 bits, as stagebox does), and with
+  ``rate -v`` (sox's best) for reference.
+- aplay: the same song already at 48 kHz as a 16-bit WAV: no decoding or resampling.
+- floor: soundfile and soxr (HQ), decoding and resampling alone in one process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.report import Report, Row, ratio
+
+DEVICE = "null"
+RATE = 48000
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A command whose CPU is measured."""
+
+    name: str
+    command: list[str]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run of a contender."""
+
+    cpu_s: float
+    wall_s: float
+    ok: bool
+
+
+def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
+    """The commands, in the order they take turns."""
+    return [
+        Contender("stagebox", [sys.executable, "-m", "stagebox", "play", "--device", DEVICE,
+                               "--rate", str(RATE), "--format", "S16_LE",
+                               "--config", str(config), str(flac)]),
+        Contender("sox", ["sox", "-q", str(flac), "-t", "alsa", DEVICE,
+                          "rate", "-h", str(RATE)]),
+        Contender("sox -v", ["sox", "-q", str(flac), "-t", "alsa", DEVICE,
+                             "rate", "-v", str(RATE)]),
+        Contender("aplay", ["aplay", "-q", "-D", DEVICE, str(wav48)]),
+        Contender("floor", [sys.executable, "-m", "bench.floor", str(flac), str(RATE)]),
+    ]
+
+
+def measure(command: list[str], cwd: Path, log: Path) -> Measured:
+    """Run ``command`` to its end; its CPU and wall time from ``os.wait4``."""
+    with log.open("ab") as log_file:
+        started_s = time.monotonic()
+        process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL,
+                                   stdout=log_file, stderr=log_file)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall_s = time.monotonic() - started_s
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Measured(usage.ru_utime + usage.ru_stime, wall_s, process.returncode == 0)
+
+
+def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, work: Path,
+        repo: Path) -> None:
+    """Measure every contender ``reps`` times and add the rows."""
+    config = work / "bench-config.toml"
+    config.write_text("# the defaults\n", encoding="utf-8")
+    log = work / "throughput.log"
+    log.write_bytes(b"")
+    runs: dict[str, list[Measured]] = {}
+    for _ in range(reps):
+        for contender in contenders(flac, wav48, config):
+            runs.setdefault(contender.name, []).append(measure(contender.command, repo, log))
+    cpu = {name: _median_cpu(measured) for name, measured in runs.items()}
+    for name, value in cpu.items():
+        report.figure(f"throughput.{name}.cpu_s", value)
+    if any(math.isnan(value) for value in cpu.values()):
+        report.notes.append(f"throughput: a contender failed; see {log}")
+    minutes = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    figure = f"CPU s, {minutes} FLAC 44.1k→48k into `null`"
+    stagebox = cpu["stagebox"]
+    against_sox = report.figure("throughput.ratio_sox", ratio(stagebox, cpu["sox"]))
+    against_floor = report.figure("throughput.ratio_floor", ratio(stagebox, cpu["floor"]))
+    report.add(Row("throughput", figure + " vs sox (`rate -h`)", _s(stagebox), _s(cpu["sox"]),
+                   _x(against_sox), "≤ 0.7×", _goal(against_sox, 0.7)))
+    report.add(Row("throughput", figure + " vs sox (`rate -v`)", _s(stagebox),
+                   _s(cpu["sox -v"]), _x(ratio(stagebox, cpu["sox -v"]))))
+    report.add(Row("throughput", figure + " vs aplay (48k WAV, no decoding)", _s(stagebox),
+                   _s(cpu["aplay"]), _x(ratio(stagebox, cpu["aplay"]))))
+    report.add(Row("throughput", figure + " vs floor (soundfile + soxr HQ alone)",
+                   _s(stagebox), _s(cpu["floor"]), _x(against_floor), "≤ 1.25×",
+                   _goal(against_floor, 1.25)))
+    walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
+                      for name, measured in runs.items())
+    report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")
+
+
+def _median_cpu(measured: list[Measured]) -> float:
+    if not all(m.ok for m in measured):
+        return math.nan
+    return statistics.median(m.cpu_s for m in measured)
+
+
+def _goal(value: float, limit: float) -> bool | None:
+    return None if math.isnan(value) else value <= limit
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.2f} s"
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}×"
