@@ -15,12 +15,12 @@ VENV_FLAGS := $(if $(wildcard /proc/device-tree/model),--system-site-packages,)
 demo: $(STAMP)
 	$(BIN)/stagebox demo --out demo-out
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The README's picture, remade on purpose (never by a test run).
 docs: demo

@@ -154,12 +154,15 @@ def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
 
 
 def _threads_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds of each Python thread of this process, by thread name (threads of the
-    same name summed)."""
+    """CPU seconds of each Python thread of this process, by thread name; threads a library
+    started without a name go by library and class (``gpiozero HoldThread``), summed."""
     seconds: dict[str, float] = {}
     for thread in threading.enumerate():
         if thread.native_id is not None:
-            name = thread.name.split("(")[0].rstrip("-0123456789 ") or thread.name
+            name = thread.name
+            if name.startswith("Thread-"):
+                kind = type(thread)
+                name = f"{kind.__module__.split('.')[0]} {kind.__name__}"
             seconds[name] = seconds.get(name, 0.0) + thread_cpu_s(pid, thread.native_id)
     return seconds
 
@@ -190,7 +193,8 @@ def latency(rig: Rig, presses: int) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Wire the box, run the scenario on a driver thread, run the main loop here."""
     config = Config({"audio.period_frames": args.period, "audio.periods": args.periods,
-                     "player.after_song": args.after_song, "display.driver": "none"})
+                     "player.after_song": args.after_song, "player.fade_s": args.fade_s,
+                     "display.driver": "none"})
     clock = MonotonicClock()
     sink = PacedSink(RATE, period_frames=args.period, periods=args.periods)
     load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
@@ -248,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=int, default=1024)
     parser.add_argument("--periods", type=int, default=4)
     parser.add_argument("--after-song", default="stop", choices=("stop", "next"))
+    parser.add_argument("--fade-s", type=float, default=0.5)
     parser.add_argument("--scan-stick", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.mode == "soak" and args.scan_stick is None:

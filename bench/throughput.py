@@ -11,6 +11,8 @@ contenders take turns, ``reps`` rounds over, and each one's median counts.
   ``rate -v`` (sox's best) for reference.
 - aplay: the same song already at 48 kHz as a 16-bit WAV: no decoding or resampling.
 - floor: soundfile and soxr (HQ), decoding and resampling alone in one process.
+- decoder: stagebox's decoder process alone, writing to ``/dev/null``: where stagebox's
+  CPU goes (the rest is the player process: feeder, engine, format conversion, ALSA).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Contender:
 
     name: str
     command: list[str]
+    stdin: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,19 @@ def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
                              "rate", "-v", str(RATE)]),
         Contender("aplay", ["aplay", "-q", "-D", DEVICE, str(wav48)]),
         Contender("floor", [sys.executable, "-m", "bench.floor", str(flac), str(RATE)]),
+        Contender("decoder", [sys.executable, "-m", "stagebox.audio.decode_worker",
+                              "--fd", "0", "--rate", str(RATE)], stdin=flac),
     ]
 
 
-def measure(command: list[str], cwd: Path, log: Path) -> Measured:
-    """Run ``command`` to its end; its CPU and wall time from ``os.wait4``."""
-    with log.open("ab") as log_file:
+def measure(contender: Contender, cwd: Path, log: Path) -> Measured:
+    """Run ``contender`` to its end; its CPU and wall time from ``os.wait4``."""
+    with log.open("ab") as log_file, \
+            open(contender.stdin or os.devnull, "rb") as stdin:
         started_s = time.monotonic()
-        process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL,
-                                   stdout=log_file, stderr=log_file)
+        process = subprocess.Popen(contender.command, cwd=cwd, stdin=stdin,
+                                   stdout=subprocess.DEVNULL if contender.stdin else log_file,
+                                   stderr=log_file)
         _, status, usage = os.wait4(process.pid, 0)
         wall_s = time.monotonic() - started_s
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -84,7 +91,7 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     runs: dict[str, list[Measured]] = {}
     for _ in range(reps):
         for contender in contenders(flac, wav48, config):
-            runs.setdefault(contender.name, []).append(measure(contender.command, repo, log))
+            runs.setdefault(contender.name, []).append(measure(contender, repo, log))
     cpu = {name: _median_cpu(measured) for name, measured in runs.items()}
     for name, value in cpu.items():
         report.figure(f"throughput.{name}.cpu_s", value)
@@ -104,6 +111,8 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     report.add(Row("throughput", figure + " vs floor (soundfile + soxr HQ alone)",
                    _s(stagebox), _s(cpu["floor"]), _x(against_floor), "≤ 1.25×",
                    _goal(against_floor, 1.25)))
+    report.add(Row("throughput", "CPU s of stagebox's decoder process alone (to /dev/null)",
+                   _s(cpu["decoder"]), _s(cpu["floor"]), _x(ratio(cpu["decoder"], cpu["floor"]))))
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")

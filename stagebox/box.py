@@ -335,7 +335,7 @@ class Box:
         following = player.index + 1
         elapsed = self.position_s()
         return PlayerView(
-            state=player.state,  # type: ignore[arg-type]
+            state=player.state,
             index=player.index,
             count=len(songs),
             title=song.title,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stagebox.events import BUTTONS, ButtonName
+
 DEFAULT_PATH = Path("/etc/stagebox/config.toml")
 
 
@@ -129,9 +131,9 @@ class Config:
         return Config(values)
 
     @property
-    def button_pins(self) -> dict[str, int]:
+    def button_pins(self) -> dict[ButtonName, int]:
         """BCM pin of each button, by button name."""
-        return {name: self[f"buttons.{name}_pin"] for name in ("prev", "play", "next", "menu")}
+        return {name: self[f"buttons.{name}_pin"] for name in BUTTONS}
 
 
 def load_config(path: Path) -> tuple[Config, list[str]]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from stagebox.media.model import Library
 
 ButtonName = Literal["prev", "play", "next", "menu"]
+BUTTONS: tuple[ButtonName, ...] = ("prev", "play", "next", "menu")
 GestureKind = Literal["press", "hold", "long_hold"]
 
 

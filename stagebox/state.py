@@ -63,8 +63,8 @@ class StateStore:
             value = data.get(field.name)
             if _fits(field.name, value):
                 kept[field.name] = value
-        if "resume" in kept:
-            kept["resume"] = ResumePoint(**kept["resume"])
+        if isinstance(resume := kept.get("resume"), dict):
+            kept["resume"] = ResumePoint(**resume)
         return SavedState(**kept), None
 
     def save(self, state: SavedState) -> None:

@@ -67,7 +67,7 @@ class BlockEncoder:
         else:
             dtype = {"S16_LE": "<i2", "S24_LE": "<i4", "S32_LE": "<i4", "FLOAT_LE": "<f4"}
             self._out = np.zeros((max_frames, device_channels), dtype[sample_format])
-        self._bytes = memoryview(self._out.reshape(-1).view(np.uint8))
+        self._bytes = self._out.reshape(-1).view(np.uint8).data
 
     def encode(self, block: np.ndarray) -> memoryview:
         """The device's bytes for ``block``, float32 of shape ``(frames, 2)`` (output thread).
@@ -132,6 +132,7 @@ def decode(data: bytes | memoryview, sample_format: str, channels: int) -> np.nd
     if sample_format not in SAMPLE_FORMATS:
         raise ValueError(f"unknown sample format {sample_format!r}")
     raw = np.frombuffer(data, np.uint8)
+    samples: np.ndarray
     if sample_format == "FLOAT_LE":
         samples = raw.view("<f4").astype(np.float32)
     elif sample_format == "S16_LE":

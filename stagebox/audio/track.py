@@ -75,7 +75,7 @@ class TrackStream:
         self._start_timeout_s = start_timeout_s
         self._ring = np.zeros((ring_frames, 2), np.float32)
         self._ring_frames = ring_frames
-        self._ring_bytes = memoryview(self._ring.reshape(-1).view(np.uint8))
+        self._ring_bytes = self._ring.reshape(-1).view(np.uint8).data
         self._written_bytes = 0
         """The feeder's own count: it may end inside a frame the pipe has not finished."""
         self._written_frames = 0

@@ -123,7 +123,7 @@ def _perform(step: Step, media: Path, stick: SimMedia, factory: MockFactory,
     elif step.action == "xrun":
         sink.inject_xrun()
     else:
-        pin = factory.pin(config.button_pins[step.arg])
+        pin = factory.pin(config[f"buttons.{step.arg}_pin"])
         if step.action == "down":
             pin.drive_low()
         else:

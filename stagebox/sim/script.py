@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BUTTONS = ("prev", "play", "next", "menu")
+from stagebox.events import BUTTONS
+
 PRESS_S = 0.05
 
 

@@ -374,7 +374,7 @@ _TIME_GAP_PX = 10
 def _draw_times(screen: _Screen, view: PlayerView, cap_top_y: int) -> None:
     font = _time_font(screen, view)
     # Smaller digits (songs over ten minutes) sit on the same bottom row as the big ones.
-    cap_top_y += 18 + font.getbbox("0", anchor="ls")[1]
+    cap_top_y += 18 + round(font.getbbox("0", anchor="ls")[1])
     screen.text(0, cap_top_y, format_time(_elapsed_s(view)), font)
     screen.text(screen.width, cap_top_y, _remaining_text(view), font, anchor="rs")
 

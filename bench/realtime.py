@@ -1,0 +1,133 @@
+"""The real-time benchmarks: steady playback, start latency and the soak.
+
+Each runs :mod:`bench.rtbox` (the box wired as ``stagebox run``, on a wall-clock-paced
+sink) as a process of its own and reads the JSON line it prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.report import Report, Row
+
+RATE = 48000
+DEFAULT_PERIOD = 1024
+DEFAULT_PERIODS = 4
+GOAL_CPU_PERCENT = 2.0
+GOAL_P99_MS = 30.0
+BUSY_LOOPS = 2
+LATENCY_FADE_S = 0.05
+"""Fade after each timed start: shorter than the default, so 200 presses take less time;
+it happens after the measurement and does not change it."""
+
+
+def rtbox(mode: str, stick: Path, work: Path, repo: Path, *options: str) -> dict[str, Any]:
+    """Run one scenario; its result, or ``{"error": ...}`` if it failed."""
+    log = work / f"rtbox-{mode}.log"
+    command = [sys.executable, "-m", "bench.rtbox", mode, "--stick", str(stick), *options]
+    with log.open("ab") as log_file:
+        result = subprocess.run(command, cwd=repo, stdout=subprocess.PIPE, stderr=log_file,
+                                stdin=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        return {"error": f"exit status {result.returncode}; see {log}"}
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
+def steady(report: Report, *, stick: Path, seconds: float, work: Path, repo: Path) -> None:
+    """CPU of the whole box while it plays in real time."""
+    result = rtbox("steady", stick, work, repo, "--seconds", str(seconds))
+    cpu = report.figure("steady.cpu_percent", result.get("cpu_percent", math.nan))
+    report.add(Row("steady playback", f"CPU % of one core, whole box, {seconds:g} s playing",
+                   f"{cpu:.2f} %", "", "", f"< {GOAL_CPU_PERCENT:g} %",
+                   None if math.isnan(cpu) else cpu < GOAL_CPU_PERCENT))
+    _note_failure(report, "steady", result)
+    if "cpu_percent_by_thread" in result:
+        shares = ", ".join(f"{name} {share:.2f}" for name, share
+                           in sorted(result["cpu_percent_by_thread"].items(),
+                                     key=lambda item: -item[1]))
+        report.notes.append(f"steady playback: CPU % by thread: {shares}; xruns "
+                            f"{result['xruns']}, late frames {result['late_frames']}")
+
+
+def latency(report: Report, *, stick: Path, presses: int, work: Path, repo: Path) -> None:
+    """PLAY to first frame out, at the default buffer."""
+    result = rtbox("latency", stick, work, repo, "--presses", str(presses),
+                   "--fade-s", str(LATENCY_FADE_S))
+    _note_failure(report, "start latency", result)
+    release_ms = np.array(result.get("from_release_s", [math.nan])) * 1000
+    press_ms = np.array(result.get("from_press_s", [math.nan])) * 1000
+    p50 = report.figure("latency.p50_ms", float(np.percentile(release_ms, 50)))
+    p99 = report.figure("latency.p99_ms", float(np.percentile(release_ms, 99)))
+    buffer = f"{DEFAULT_PERIOD}×{DEFAULT_PERIODS} at {RATE // 1000} kHz"
+    figure = f"ms from PLAY's release edge to the first frame out, {presses} presses, {buffer}"
+    report.add(Row("start latency", figure + ", p50", f"{p50:.1f} ms"))
+    report.add(Row("start latency", figure + ", p99", f"{p99:.1f} ms", "", "",
+                   f"< {GOAL_P99_MS:g} ms", None if math.isnan(p99) else p99 < GOAL_P99_MS))
+    report.notes.append(
+        "start latency: a tap acts on its release (a hold on the same button must be told "
+        "apart); from the press edge, with the 50 ms tap used here, p50 "
+        f"{np.percentile(press_ms, 50):.1f} ms, p99 {np.percentile(press_ms, 99):.1f} ms. "
+        f"The buffer alone holds {DEFAULT_PERIOD * DEFAULT_PERIODS / RATE * 1000:.0f} ms; "
+        f"xruns {result.get('xruns')}")
+
+
+def soak(report: Report, *, stick: Path, scan_stick: Path,
+         runs: list[tuple[int, int, float]], work: Path, repo: Path) -> None:
+    """Real-time playback beside CPU hogs and a scan: xruns at each buffer of ``runs``
+    ((period, periods, seconds)), the default one first."""
+    clean: list[int] = []
+    for period, periods, seconds in runs:
+        with _busy_loops(BUSY_LOOPS):
+            result = rtbox("soak", stick, work, repo, "--seconds", str(seconds),
+                           "--period", str(period), "--periods", str(periods),
+                           "--after-song", "next", "--scan-stick", str(scan_stick))
+        _note_failure(report, "soak", result)
+        xruns = result.get("xruns", math.nan)
+        buffer_frames = period * periods
+        default = (period, periods) == (DEFAULT_PERIOD, DEFAULT_PERIODS)
+        if default:
+            report.figure("soak.default_xruns", xruns)
+        if xruns == 0:
+            clean.append(buffer_frames)
+        minutes = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+        report.add(Row(
+            "soak", f"xruns, {minutes} beside {BUSY_LOOPS} CPU hogs and scans, buffer "
+            f"{period}×{periods} ({buffer_frames / RATE * 1000:.1f} ms)",
+            f"{xruns}", "", "", "0" if default else "",
+            (xruns == 0) if default and not math.isnan(xruns) else None))
+        if "scans" in result:
+            report.notes.append(f"soak {period}×{periods}: {result['scans']} scans of the "
+                                f"stick meanwhile, late frames {result['late_frames']}, "
+                                f"CPU {result['cpu_percent']:.1f} %")
+    smallest = min(clean, default=math.nan)
+    report.figure("soak.smallest_clean_frames", smallest)
+    report.add(Row("soak", "smallest buffer tried with no xruns",
+                   "none" if math.isnan(smallest) else
+                   f"{smallest} frames ({smallest / RATE * 1000:.1f} ms)"))
+
+
+@contextlib.contextmanager
+def _busy_loops(count: int) -> Iterator[None]:
+    """``count`` CPU-bound processes, for as long as the block runs."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def _note_failure(report: Report, benchmark: str, result: dict[str, Any]) -> None:
+    if "error" in result:
+        report.notes.append(f"{benchmark}: failed: {result['error']}")

@@ -1,0 +1,118 @@
+"""Run the benchmarks: ``python -m bench.run [--quick] [--out FILE] [--json FILE]``.
+
+Prints the table as it goes and writes it, with the machine and the sizes, to
+``bench/results.md``. ``--quick`` runs every benchmark on tiny sizes (the CI test: it
+checks that each figure is produced, never what it is). Generated media is cached in
+``--work`` (``bench/out/`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import media, memory, realtime, scan, throughput
+from bench.report import HEADER, Report, machine_lines
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each benchmark runs."""
+
+    music_s: float
+    """The song of the throughput, steady, latency and soak runs."""
+    throughput_reps: int
+    steady_s: float
+    presses: int
+    soak_runs: tuple[tuple[int, int, float], ...]
+    """(period, periods, seconds) of each soak, the default buffer first."""
+    memory_songs: int
+    memory_song_s: float
+    scan_files: int
+
+    def lines(self) -> list[str]:
+        """The sizes, for the report."""
+        soaks = ", ".join(f"{period}×{periods} for {seconds:g} s"
+                          for period, periods, seconds in self.soak_runs)
+        return [
+            f"Song: {self.music_s:g} s of synthesised music, 44.1 kHz 16-bit stereo FLAC "
+            f"(~860 kbit/s); played at 48 kHz, S16_LE",
+            f"Throughput: each contender {self.throughput_reps} times, in turns; median",
+            f"Steady playback: {self.steady_s:g} s; start latency: {self.presses} presses",
+            f"Soak: {soaks}",
+            f"Memory: {self.memory_songs} songs of {self.memory_song_s:g} s "
+            f"(one FLAC under {self.memory_songs} names), after_song = next",
+            f"Scan: {self.scan_files} files in 5 formats, 2 levels of folders, "
+            "a third with title tags",
+        ]
+
+
+FULL = Sizes(music_s=600.0, throughput_reps=3, steady_s=60.0, presses=200,
+             soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
+             memory_songs=45, memory_song_s=240.0, scan_files=2000)
+QUICK = Sizes(music_s=8.0, throughput_reps=1, steady_s=2.0, presses=10,
+              soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100)
+
+
+def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
+    """Generate what is missing, run the benchmarks in ``only``; the report."""
+    report = Report(sizes=sizes.lines())
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"generating media in {work} (cached)...", flush=True)
+    song = media.music_flac(work, sizes.music_s)
+    song_stick = media.song_stick(work, song, 1, setlist_repeats=3)
+    scan_stick = media.scan_stick(work, sizes.scan_files)
+    print(HEADER, flush=True)
+    if "throughput" in only:
+        throughput.run(report, flac=song, wav48=media.device_rate_wav(work, song),
+                       seconds=sizes.music_s, reps=sizes.throughput_reps, work=work, repo=REPO)
+    if "steady" in only:
+        realtime.steady(report, stick=song_stick, seconds=sizes.steady_s, work=work, repo=REPO)
+    if "latency" in only:
+        realtime.latency(report, stick=song_stick, presses=sizes.presses, work=work, repo=REPO)
+    if "soak" in only:
+        realtime.soak(report, stick=song_stick, scan_stick=scan_stick,
+                      runs=list(sizes.soak_runs), work=work, repo=REPO)
+    if "memory" in only:
+        show_song = media.music_flac(work, sizes.memory_song_s)
+        memory.run(report, stick=media.song_stick(work, show_song, sizes.memory_songs),
+                   songs=sizes.memory_songs, song_s=sizes.memory_song_s, work=work, repo=REPO)
+    if "scan" in only:
+        scan.run(report, stick=scan_stick, files=sizes.scan_files, repo=REPO)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run from the command line; 0 when every figure was produced."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (for CI)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.md")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures")
+    parser.add_argument("--work", type=Path, default=REPO / "bench" / "out",
+                        help="cache of generated media, and logs")
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    args = parser.parse_args(argv)
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = set(only) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    started_s = time.monotonic()
+    report = run(QUICK if args.quick else FULL, args.work.resolve(), only)
+    report.notes.append(f"whole run: {time.monotonic() - started_s:.0f} s"
+                        + (" (quick sizes)" if args.quick else ""))
+    report.write(args.out, args.json, machine_lines())
+    print(f"written to {args.out}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
