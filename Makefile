@@ -33,8 +33,8 @@ $(STAMP): pyproject.toml | system-deps
 	touch $(STAMP)
 
 # What pip cannot install: a C compiler, the Python and ALSA headers (to build
-# pyalsaaudio), venv, alsa-utils, and for the appliance tests debootstrap, shellcheck,
-# systemd's tools and mkfs.ext4.
+# pyalsaaudio), venv, alsa-utils, for the appliance tests debootstrap, shellcheck,
+# systemd's tools, mkfs.ext4 and parted, and sox for the benchmark's peer.
 system-deps:
 	@missing=""; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
@@ -44,6 +44,8 @@ system-deps:
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	command -v parted >/dev/null || missing="$$missing parted"; \
+	command -v sox >/dev/null || missing="$$missing sox libsox-fmt-all"; \
 	$(PYTHON) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
 		|| missing="$$missing python3-dev"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \

@@ -6,7 +6,9 @@
 # Environment: PIGEN_DIR (a pi-gen checkout; default image/pi-gen, cloned when missing),
 # PIGEN_REPO, PIGEN_BRANCH (default arm64: the 64-bit build), FIRST_USER_PASS (a password
 # for the maintenance user stagebox-admin; unset: Raspberry Pi OS asks at first boot),
-# ENABLE_SSH (1 to enable ssh; default 0).
+# ENABLE_SSH (1 to enable ssh; default 0), STATE_MIB (the state partition's size; default 512).
+# pi-gen's raw image then gets the state partition (add-state-partition.sh) and is
+# compressed: deploy/*-stagebox.img.xz.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,12 +50,26 @@ find "$files" -name __pycache__ -prune -exec rm -rf {} +
 	fi
 	# Lite's stages, then ours, which exports the image (Lite's own is not needed).
 	echo 'STAGE_LIST="stage0 stage1 stage2 stage-stagebox"'
+	# A raw image, so the state partition can be added to it afterwards.
+	echo "DEPLOY_COMPRESSION=none"
+	echo "DEPLOY_ZIP=0"
 } >"$pigen/config"
 touch "$pigen/stage2/SKIP_IMAGES"
 
+started="$(mktemp)"
 cd "$pigen"
 if [ "$docker" = 1 ]; then
 	./build-docker.sh
 else
 	./build.sh
 fi
+
+image="$(find "$pigen/deploy" -maxdepth 1 -name '*-stagebox.img' -newer "$started" | sort | tail -n 1)"
+rm -f "$started"
+if [ -z "$image" ]; then
+	echo "build.sh: pi-gen left no new *-stagebox.img in $pigen/deploy" >&2
+	exit 1
+fi
+"$here/add-state-partition.sh" "$image" "${STATE_MIB:-512}"
+xz -T0 -f "$image"
+echo "build.sh: $image.xz is ready to flash (Raspberry Pi Imager: Use custom)."

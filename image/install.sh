@@ -7,6 +7,7 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 Usage: sudo image/install.sh [--root DIR] [--src DIR] [--no-apt] [--no-pip | --pip-offline]
+                            [--read-only-root]
 
   --root DIR     install into the root file system at DIR (default: /). Commands that must
                  run in the target (apt-get, python3, pip) run there through chroot.
@@ -15,6 +16,10 @@ Usage: sudo image/install.sh [--root DIR] [--src DIR] [--no-apt] [--no-pip | --p
   --no-pip       do not create the virtual environment nor install the package
   --pip-offline  install only stagebox itself into the venv, without PyPI: every
                  dependency must come from the distribution (used by the CI test)
+  --read-only-root
+                 run the root read-only under a RAM overlay (overlayroot) and mount the
+                 state partition (label sbstate) on /var/lib/stagebox; the image does
+                 this, a running system needs that partition first (image/README.md)
 EOF
 }
 
@@ -22,6 +27,7 @@ root=/
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt=1
 pip_mode=online
+read_only_root=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--root) root="${2:?--root needs a folder}"; shift 2 ;;
@@ -29,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--no-apt) apt=0; shift ;;
 	--no-pip) pip_mode=none; shift ;;
 	--pip-offline) pip_mode=offline; shift ;;
+	--read-only-root) read_only_root=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -59,6 +66,14 @@ unneeded=(
 	NetworkManager-wait-online.service systemd-networkd-wait-online.service
 )
 
+# The state partition: its label, and the fstab line that mounts it. nofail: a missing
+# or broken partition must not stop the boot (ssh and the doctor still work); fsck runs
+# first (pass 2; fsck.repair=yes on the kernel command line lets it repair); data=journal
+# and commit=1 because the state is small and must survive a power cut.
+state_label=sbstate
+state_fstab="LABEL=$state_label /var/lib/stagebox ext4 defaults,noatime,nofail,x-systemd.device-timeout=10s,commit=1,data=journal 0 2"
+overlay_word="overlayroot=tmpfs:recurse=0"
+
 say() { echo "stagebox install: $*"; }
 
 # Run a command inside the target root.
@@ -73,16 +88,19 @@ in_target() {
 has_group() { grep -q "^$1:" "$root/etc/group"; }
 has_user() { grep -q "^$1:" "$root/etc/passwd"; }
 id_of() { awk -F: -v name="$2" '$1 == name { print $3 }' "$root/etc/$1"; }
+# shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not ours
+is_installed() { in_target dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
 install_packages() {
 	local wanted=() missing=() pkg
 	mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$packages_file" | tr -s '[:space:]' '\n')
 	for pkg in "${wanted[@]}"; do
 		[ -n "$pkg" ] || continue
-		# shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not ours
-		if ! in_target dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
-			missing+=("$pkg")
+		# The overlay's initramfs hook only comes with the read-only root.
+		if [ "$pkg" = overlayroot ] && [ "$read_only_root" = 0 ]; then
+			continue
 		fi
+		is_installed "$pkg" || missing+=("$pkg")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
 		say "installing ${missing[*]}"
@@ -133,6 +151,7 @@ install_files() {
 	fi
 	install -m 0644 "$src/README.md" "$root/opt/stagebox/README.md"
 	install -m 0644 "$src/systemd/stagebox.service" "$src/systemd/stagebox-mount@.service" \
+		"$src/systemd/stagebox-shutdown.path" "$src/systemd/stagebox-shutdown.service" \
 		"$root/etc/systemd/system/"
 	install -m 0644 "$src/systemd/99-stagebox.rules" "$root/etc/udev/rules.d/99-stagebox.rules"
 	install -m 0644 "$src/systemd/stagebox-tmpfiles.conf" "$root/etc/tmpfiles.d/stagebox.conf"
@@ -151,7 +170,7 @@ unit_exists() {
 
 enable_units() {
 	local unit
-	systemctl --root="$root" enable stagebox.service
+	systemctl --root="$root" enable stagebox.service stagebox-shutdown.path
 	for unit in "${unneeded[@]}"; do
 		if unit_exists "$unit"; then
 			systemctl --root="$root" disable "$unit"
@@ -176,7 +195,7 @@ boot_folder() {
 # Our settings go last, under [all], so they win over earlier lines; the block between
 # the markers is replaced on every run.
 configure_boot() {
-	local boot config cmdline line word
+	local boot config cmdline word kept=() words=() wanted=(quiet loglevel=3 logo.nologo)
 	boot="$(boot_folder)"
 	if [ -z "$boot" ]; then
 		say "no config.txt in /boot/firmware or /boot: boot settings skipped"
@@ -184,7 +203,8 @@ configure_boot() {
 	fi
 	config="$boot/config.txt"
 	sed -i '/^# >>> stagebox$/,/^# <<< stagebox$/d' "$config"
-	cat >>"$config" <<'EOF'
+	{
+		cat <<'EOF'
 # >>> stagebox
 [all]
 # The OLED on I2C at 400 kHz; no rainbow splash; the USB interface is the only sound card.
@@ -192,21 +212,74 @@ dtparam=i2c_arm=on
 dtparam=i2c_arm_baudrate=400000
 disable_splash=1
 dtparam=audio=off
-# <<< stagebox
 EOF
+		if [ "$read_only_root" = 1 ]; then
+			echo "# The read-only root's overlay is set up by the initramfs."
+			echo "auto_initramfs=1"
+		fi
+		echo "# <<< stagebox"
+	} >>"$config"
 	cmdline="$boot/cmdline.txt"
-	if [ -f "$cmdline" ]; then
-		line="$(head -n 1 "$cmdline")"
-		for word in quiet loglevel=3 logo.nologo; do
-			case " $line " in
-			*" $word "*) ;;
-			*) line="$line $word" ;;
-			esac
-		done
-		printf '%s\n' "$line" >"$cmdline"
+	[ -f "$cmdline" ] || return 0
+	read -r -a words <"$cmdline" || true # a last line without a newline is still read
+	if [ "$read_only_root" = 1 ]; then
+		wanted+=(fsck.repair=yes "$overlay_word")
+	fi
+	for word in "${words[@]}"; do
+		case "$word" in
+		# Raspberry Pi OS's first-boot root resize (resize: the initramfs; init=: older
+		# images) would fail against the state partition after the root, and the old
+		# init= script cannot run under the overlay; the root needs no room: it is
+		# read-only. Ours replaces any other overlayroot= setting.
+		resize | init=/usr/lib/raspberrypi-sys-mods/firstboot | overlayroot=*)
+			[ "$read_only_root" = 1 ] || kept+=("$word") ;;
+		*) kept+=("$word") ;;
+		esac
+	done
+	for word in "${wanted[@]}"; do
+		case " ${kept[*]} " in
+		*" $word "*) ;;
+		*) kept+=("$word") ;;
+		esac
+	done
+	printf '%s\n' "${kept[*]}" >"$cmdline"
+}
+
+# The root under a RAM overlay (overlayroot, as raspi-config's do_overlayfs does on
+# Raspberry Pi OS), with recurse=0 so the state partition below it stays a real disk;
+# the journal in RAM with a cap, since it would go to RAM anyway.
+configure_read_only_root() {
+	local fstab="$root/etc/fstab" journald="$root/etc/systemd/journald.conf.d"
+	touch "$fstab"
+	sed -i '/^# >>> stagebox$/,/^# <<< stagebox$/d' "$fstab"
+	printf '# >>> stagebox\n%s\n# <<< stagebox\n' "$state_fstab" >>"$fstab"
+	install -d -m 0755 "$journald"
+	cat >"$journald/stagebox.conf" <<'EOF'
+# stagebox: the root is a read-only overlay in RAM; keep the journal small, in RAM.
+[Journal]
+Storage=volatile
+RuntimeMaxUse=16M
+EOF
+	chmod 0644 "$journald/stagebox.conf"
+	if ! is_installed overlayroot; then
+		say "overlayroot is not installed: the root stays writable until it is" \
+			"(apt-get install overlayroot)"
 	fi
 }
 
+# On a running system the state partition must exist before the root goes read-only:
+# without it every state write would go to RAM.
+check_state_partition() {
+	if [ "$root" = / ] && ! blkid -L "$state_label" >/dev/null 2>&1; then
+		echo "install.sh: --read-only-root needs a partition labelled $state_label" \
+			"(image/README.md says how to make one); nothing changed" >&2
+		exit 1
+	fi
+}
+
+if [ "$read_only_root" = 1 ]; then
+	check_state_partition
+fi
 if [ "$apt" = 1 ]; then
 	install_packages
 fi
@@ -217,4 +290,8 @@ fi
 install_files
 enable_units
 configure_boot
+if [ "$read_only_root" = 1 ]; then
+	configure_read_only_root
+	say "the root is read-only from the next boot; the state lives on LABEL=$state_label."
+fi
 say "done. stagebox.service starts at boot; sticks mount under /media/stagebox."

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo-out"))
     demo.set_defaults(func=_demo)
 
+    doctor = commands.add_parser("doctor", help="check the hardware and set-up, and how to fix it")
+    doctor.add_argument("--config", type=Path, default=DEFAULT_PATH)
+    doctor.set_defaults(func=_doctor)
+
     devices = commands.add_parser("devices", help="list playback devices and what they take")
     devices.set_defaults(func=_devices)
 
@@ -116,6 +120,13 @@ def _demo(args: argparse.Namespace) -> int:
     from stagebox.demo import run_demo
 
     return run_demo(args.out)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from stagebox.doctor import run_doctor
+
+    config, warnings = load_config(args.config)
+    return run_doctor(config, config_path=args.config, config_warnings=warnings)
 
 
 def _devices(args: argparse.Namespace) -> int:

@@ -124,6 +124,8 @@ def test_files_are_in_place_with_their_permissions(root):
     installed = {
         "etc/systemd/system/stagebox.service": "systemd/stagebox.service",
         "etc/systemd/system/stagebox-mount@.service": "systemd/stagebox-mount@.service",
+        "etc/systemd/system/stagebox-shutdown.path": "systemd/stagebox-shutdown.path",
+        "etc/systemd/system/stagebox-shutdown.service": "systemd/stagebox-shutdown.service",
         "etc/udev/rules.d/99-stagebox.rules": "systemd/99-stagebox.rules",
         "etc/tmpfiles.d/stagebox.conf": "systemd/stagebox-tmpfiles.conf",
     }
@@ -150,6 +152,7 @@ def is_enabled(root: Path, unit: str) -> str:
 
 def test_stagebox_is_enabled_and_unneeded_services_are_not(root):
     assert is_enabled(root, "stagebox.service") == "enabled"
+    assert is_enabled(root, "stagebox-shutdown.path") == "enabled"
     assert (root / "etc/systemd/system/multi-user.target.wants/stagebox.service").is_symlink()
     for unit in ("bluetooth.service", "avahi-daemon.service", "apt-daily.timer",
                  "apt-daily-upgrade.timer"):
@@ -158,7 +161,8 @@ def test_stagebox_is_enabled_and_unneeded_services_are_not(root):
 
 def test_the_units_verify_inside_the_rootfs(root):
     result = subprocess.run([need("systemd-analyze"), "verify", f"--root={root}", "--man=no",
-                             "stagebox.service", "stagebox-mount@sda1.service"],
+                             "stagebox.service", "stagebox-mount@sda1.service",
+                             "stagebox-shutdown.path", "stagebox-shutdown.service"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stderr
 
@@ -177,3 +181,89 @@ def test_the_kernel_boots_quietly_keeping_its_own_arguments(root):
     assert words[:4] == ORIGINAL_CMDLINE.split()
     assert words[4:] == ["quiet", "loglevel=3", "logo.nologo"]
     assert (root / "boot/firmware/cmdline.txt").read_text().count("\n") == 1
+
+
+# --- The image's variant: install.sh --read-only-root, as the pi-gen stage runs it. ---
+
+PI_GEN_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 "
+                  "fsck.repair=yes rootwait resize init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+PI_GEN_FSTAB = ("proc            /proc           proc    defaults          0       0\n"
+                "PARTUUID=1234-01  /boot/firmware  vfat    defaults          0       2\n"
+                "PARTUUID=1234-02  /               ext4    defaults,noatime  0       1\n")
+STATE_FSTAB_LINE = ("LABEL=sbstate /var/lib/stagebox ext4 defaults,noatime,nofail,"
+                    "x-systemd.device-timeout=10s,commit=1,data=journal 0 2")
+FSTAB_GENERATOR = Path("/lib/systemd/system-generators/systemd-fstab-generator")
+
+
+@pytest.fixture(scope="module")
+def ro_root(tmp_path_factory) -> Iterator[Path]:
+    assert os.geteuid() == 0, "the install test needs root (chroot, useradd --root)"
+    root = tmp_path_factory.mktemp("ro-rootfs") / "root"
+    subprocess.run(["cp", "-a", str(cached_rootfs()), str(root)], check=True)
+    boot = root / "boot" / "firmware"
+    boot.mkdir(parents=True)
+    (boot / "config.txt").write_text(ORIGINAL_CONFIG_TXT)
+    (boot / "cmdline.txt").write_text(PI_GEN_CMDLINE)
+    (root / "etc" / "fstab").write_text(PI_GEN_FSTAB)
+    for _ in range(2):  # the second run must change nothing
+        done = subprocess.run([str(REPO / "image" / "install.sh"), "--root", str(root),
+                               "--no-apt", "--no-pip", "--read-only-root"],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    yield root
+    shutil.rmtree(root)
+
+
+def test_the_state_partition_is_mounted_on_the_state_folder_once(ro_root):
+    lines = (ro_root / "etc/fstab").read_text().splitlines()
+    assert "\n".join(lines[:3]) + "\n" == PI_GEN_FSTAB
+    assert lines[3:] == ["# >>> stagebox", STATE_FSTAB_LINE, "# <<< stagebox"]
+
+
+def test_systemd_checks_the_state_partition_before_mounting_it_and_boots_without_it(
+        ro_root, tmp_path):
+    assert FSTAB_GENERATOR.is_file(), "no systemd-fstab-generator: apt-get install systemd"
+    out = [tmp_path / d for d in ("normal", "early", "late")]
+    for folder in out:
+        folder.mkdir()
+    env = {**os.environ, "SYSTEMD_FSTAB": str(ro_root / "etc/fstab"),
+           "SYSTEMD_PROC_CMDLINE": (ro_root / "boot/firmware/cmdline.txt").read_text()}
+    subprocess.run([str(FSTAB_GENERATOR), *map(str, out)], env=env, check=True,
+                   capture_output=True)
+    unit = (out[0] / "var-lib-stagebox.mount").read_text()
+    assert "What=/dev/disk/by-label/sbstate" in unit
+    assert "Options=defaults,noatime,nofail,commit=1,data=journal" in unit
+    # fsck runs first; nofail: only wanted by local-fs.target, so a lost partition
+    # never stops the boot.
+    assert "Requires=systemd-fsck@dev-disk-by\\x2dlabel-sbstate.service" in unit
+    assert (out[0] / "local-fs.target.wants/var-lib-stagebox.mount").exists()
+    assert not (out[0] / "local-fs.target.requires/var-lib-stagebox.mount").exists()
+
+
+def test_the_kernel_gets_the_overlay_and_no_first_boot_resize(ro_root):
+    text = (ro_root / "boot/firmware/cmdline.txt").read_text()
+    assert text.count("\n") == 1
+    words = text.split()
+    assert words == ["console=serial0,115200", "console=tty1", "root=PARTUUID=1234-02",
+                     "rootfstype=ext4", "fsck.repair=yes", "rootwait", "quiet", "loglevel=3",
+                     "logo.nologo", "overlayroot=tmpfs:recurse=0"]
+
+
+def test_the_overlay_is_built_into_the_initramfs_the_firmware_loads(ro_root):
+    text = (ro_root / "boot/firmware/config.txt").read_text()
+    ours = text[len(ORIGINAL_CONFIG_TXT):].splitlines()
+    assert ours[0] == "# >>> stagebox" and ours[-1] == "# <<< stagebox"
+    assert text.count("auto_initramfs=1") == 1 and "auto_initramfs=1" in ours
+    assert "overlayroot" in (REPO / "image/stage-stagebox/00-stagebox/00-packages").read_text()
+
+
+def test_the_journal_stays_in_ram_and_small(ro_root):
+    conf = ro_root / "etc/systemd/journald.conf.d/stagebox.conf"
+    assert mode_owner(conf) == (0o644, 0, 0)
+    assert "Storage=volatile" in conf.read_text() and "RuntimeMaxUse=16M" in conf.read_text()
+
+
+def test_the_plain_install_leaves_fstab_and_journal_alone(root):
+    assert "sbstate" not in (root / "etc/fstab").read_text()
+    assert not (root / "etc/systemd/journald.conf.d/stagebox.conf").exists()
+    assert "overlayroot" not in (root / "boot/firmware/cmdline.txt").read_text()
