@@ -14,7 +14,7 @@ from stagebox.media.model import Library
 
 ButtonName = Literal["prev", "play", "next", "menu"]
 BUTTONS: tuple[ButtonName, ...] = ("prev", "play", "next", "menu")
-GestureKind = Literal["press", "hold", "long_hold"]
+GestureKind = Literal["down", "press", "hold", "long_hold"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class ButtonEdge:
 
 @dataclass(frozen=True)
 class Gesture:
-    """A press (released before the hold time), a hold (reached the hold time) or a
-    long hold (still down at the long hold time, after its hold)."""
+    """A button's down edge, then a press (released before the hold time), a hold
+    (reached the hold time) or a long hold (still down at the long hold time)."""
 
     button: ButtonName
     kind: GestureKind

@@ -174,6 +174,7 @@ class Player:
         self._next: _Slot | None = None
         self._play_when_ready = False
         self._pending_library: Library | None = None
+        self._swallowed: ev.ButtonName | None = None
         self._resume = resume
         self._load_ids = 0
         self._out: list[Command] = []
@@ -341,10 +342,15 @@ class Player:
 
     def _on_Gesture(self, event: ev.Gesture) -> None:  # noqa: N802
         self._record("button", button=event.button, gesture=event.kind)
+        if event.kind == "down":
+            self._swallowed = None
+        elif event.button == self._swallowed:
+            return  # the rest of a press that has already acted on its down edge
         if self.state == "shutdown":
             return
-        if self.menu is not None and event.kind == "press":
-            self._menu_press(event.button)
+        if self.menu is not None and event.kind in ("down", "press"):
+            if event.kind == "press":
+                self._menu_press(event.button)
             return
         if event.button == "menu":
             if event.kind == "press":
@@ -355,6 +361,8 @@ class Player:
         action = _TRANSPORT.get((self.state, event.button, event.kind))
         if action is not None:
             getattr(self, action)()
+            if event.kind == "down":
+                self._swallowed = event.button
         elif event.kind == "press" and self.state == "playing":
             verb = {"play": "pause", "next": "skip", "prev": "restart"}[event.button]
             self._notify(f"Hold {event.button.upper()} to {verb}")
@@ -588,11 +596,12 @@ _HAS_SONG = ("cued", "playing", "paused", "ended")
 # (state, button, gesture) -> Player method. Anything missing does nothing (a tap while a
 # song plays shows a hint instead).
 _TRANSPORT: dict[tuple[str, str, str], str] = {
-    ("cued", "play", "press"): "_play",
+    # PLAY starts on its down edge: nothing else a cued or paused PLAY could mean, so the
+    # song need not wait for the release.
+    ("cued", "play", "down"): "_play",
     ("cued", "next", "press"): "_next_song",
     ("cued", "prev", "press"): "_prev_song",
-    ("paused", "play", "press"): "_play",
-    ("paused", "play", "hold"): "_restart",
+    ("paused", "play", "down"): "_play",
     ("paused", "next", "press"): "_next_song",
     ("paused", "prev", "press"): "_prev_song",
     ("playing", "play", "hold"): "_pause",

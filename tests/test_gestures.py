@@ -16,8 +16,9 @@ def run(detector: GestureDetector, edges: list[tuple[float, bool]], until: float
     return out
 
 
-def test_a_short_press_is_reported_on_release():
-    assert run(GestureDetector(), [(1.0, True), (1.1, False)], 3.0) == [Gesture("play", "press")]
+def test_a_short_press_is_a_down_at_once_and_a_press_on_release():
+    assert run(GestureDetector(), [(1.0, True), (1.1, False)], 3.0) == [
+        Gesture("play", "down"), Gesture("play", "press")]
 
 
 def test_a_hold_fires_at_the_hold_time_without_waiting_for_release():
@@ -38,7 +39,8 @@ def test_a_hold_noticed_only_at_release_is_still_a_hold():
 def test_contact_bounce_makes_one_press_not_several():
     edges = [(1.0, True), (1.003, False), (1.006, True), (1.2, False), (1.204, True),
              (1.207, False)]
-    assert run(GestureDetector(debounce_s=0.02), edges, 2.0) == [Gesture("play", "press")]
+    assert run(GestureDetector(debounce_s=0.02), edges, 2.0) == [
+        Gesture("play", "down"), Gesture("play", "press")]
 
 
 def test_the_next_deadline_is_when_a_hold_falls_due():

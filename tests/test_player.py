@@ -46,7 +46,10 @@ class Rig:
         return self.send(ev.TrackReady(load.load_id, duration_s, object()))
 
     def press(self, button: str, kind: str = "press") -> list:
-        return self.send(ev.Gesture(button, kind))  # type: ignore[arg-type]
+        """A whole press as the gesture layer reports it: down first, then the rest."""
+        kinds = {"press": ["down", "press"], "hold": ["down", "hold"],
+                 "long_hold": ["down", "hold", "long_hold"]}[kind]
+        return [c for k in kinds for c in self.send(ev.Gesture(button, k))]  # type: ignore[arg-type]
 
     def end(self, joined: bool = False, error: str | None = None) -> list:
         return self.send(ev.TrackEnded(self.player.current_load_id, joined, error))  # type: ignore[arg-type]
@@ -84,18 +87,28 @@ def test_a_tap_while_playing_never_interrupts_the_song(button):
     assert any("Hold" in n.message for n in of(out, cmd.Notify))
 
 
-def test_hold_play_pauses_press_resumes_and_hold_again_stops_to_the_start():
+def test_hold_play_pauses_press_resumes_and_prev_goes_back_to_the_start():
     rig = Rig(library(song("one")))
     rig.ready()
     rig.press("play")
     assert of(rig.press("play", "hold"), cmd.Pause)
     assert rig.player.state == "paused"
-    assert of(rig.press("play"), cmd.Play)
-    rig.press("play", "hold")
     out = rig.press("play", "hold")
-    assert of(out, cmd.Stop)
+    assert of(out, cmd.Play), "PLAY acts on its down edge: holding it only resumes"
+    assert not of(out, cmd.Pause)
+    rig.press("play", "hold")
+    out = rig.press("prev")
     assert of(out, cmd.Load)[0].song.title == "one"
     assert rig.player.state == "cued"
+
+
+def test_play_starts_on_the_down_edge_and_the_release_does_nothing_more():
+    rig = Rig(library(song("one")))
+    rig.ready()
+    assert of(rig.send(ev.Gesture("play", "down")), cmd.Play)
+    out = rig.send(ev.Gesture("play", "press"))
+    assert not of(out, cmd.Notify), "no 'hold to pause' hint for the release"
+    assert rig.player.state == "playing"
 
 
 def test_hold_next_while_playing_fades_out_and_cues_the_next_song():

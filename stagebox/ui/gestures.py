@@ -3,6 +3,8 @@
 gpiozero gives us edges; the timing (debounce, hold) lives here, on the clock passed to
 the box, because gpiozero's own timers run on the wall clock and the simulator's does not.
 
+- A *down* is reported at once on every (debounced) press edge, for the actions that
+  cannot mean anything else and so need not wait.
 - A *press* is reported when the button is released before ``hold_s``.
 - A *hold* is reported the moment the button has been down for ``hold_s``, without
   waiting for the release, so a performer feels the action happen; the release that
@@ -41,7 +43,7 @@ class GestureDetector:
         self._last_edge[edge.button] = edge.t
         if edge.pressed:
             self._down_since[edge.button] = edge.t
-            return []
+            return [Gesture(edge.button, "down")]
         gestures = self.poll(edge.t)
         down_since = self._down_since.pop(edge.button)
         if self._reported.pop(edge.button, None) is None and edge.t - down_since < self.hold_s:
