@@ -200,7 +200,8 @@ class Engine:
         voice.frames_played += got
         if got:
             self._apply_fade(voice, scratch[:got])
-            scratch[:got] *= voice.gain
+            if voice.gain != 1.0:
+                scratch[:got] *= voice.gain
             out[:got] += scratch[:got]
         if voice.retire_when_silent and (voice.fade <= 0.0 or voice.source.finished):
             self._retire(voice)

@@ -7,6 +7,8 @@ simulator's analysis of what a device was given.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from stagebox.hal.audio import SAMPLE_FORMATS
@@ -16,6 +18,10 @@ SAMPLE_BYTES = {"S16_LE": 2, "S24_3LE": 3, "S24_LE": 4, "S32_LE": 4, "FLOAT_LE":
 
 _FULL_SCALE = {"S16_LE": 2.0**15, "S24_3LE": 2.0**23, "S24_LE": 2.0**23, "S32_LE": 2.0**31}
 """Integer value of +1.0 in each integer format (one above the largest code)."""
+
+
+DITHER_TABLE_FRAMES = 1 << 17
+"""Frames of ready-made dither noise (2.7 s at 48 kHz), read from a random place a block."""
 
 
 def fit_output_pair(device_channels: int, output_pair: int) -> int:
@@ -53,14 +59,18 @@ class BlockEncoder:
         self._width = 1 if device_channels == 1 else 2
         self._first = 0 if device_channels == 1 else 2 * (output_pair - 1)
         self._columns = slice(self._first, self._first + self._width)
-        self._dither = sample_format == "S16_LE"
         self._rng = np.random.default_rng(dither_seed)
+        self._dither: np.ndarray | None = None
+        if sample_format == "S16_LE":
+            # TPDF noise made once: each block reads it from a random place, so the
+            # output thread draws one number a block instead of two per sample.
+            length = DITHER_TABLE_FRAMES + max_frames
+            self._dither = (self._rng.random((length, self._width), np.float32)
+                            - self._rng.random((length, self._width), np.float32))
 
         shape = (max_frames, self._width)
-        self._work = np.zeros(shape, np.float64)
-        self._noise = np.zeros(shape, np.float64) if self._dither else None
-        self._noise_b = np.zeros(shape, np.float64) if self._dither else None
-        self._nan = np.zeros(shape, np.bool_)
+        # float32 holds 24 bits exactly; 32-bit output needs float64 to keep its low bits.
+        self._work = np.zeros(shape, np.float64 if sample_format == "S32_LE" else np.float32)
         if sample_format == "S24_3LE":
             self._samples = np.zeros(shape, "<i4")
             self._out = np.zeros((max_frames, device_channels, 3), np.uint8)
@@ -92,24 +102,22 @@ class BlockEncoder:
             work *= 0.5
         else:
             np.copyto(work, block)
-        # A NaN from a corrupt float file would otherwise become a full-scale click.
-        nan = self._nan[:frames]
-        np.isnan(work, out=nan)
-        np.copyto(work, 0.0, where=nan)
+        np.clip(work, -1.0, 1.0, out=work)
+        # A NaN from a corrupt float file would otherwise become a full-scale click. One
+        # sum finds it (clipped, nothing else can make the sum non-finite); only then is
+        # the block searched.
+        if not math.isfinite(float(work.sum())):
+            np.nan_to_num(work, copy=False, nan=0.0)
 
         if self.sample_format == "FLOAT_LE":
-            np.clip(work, -1.0, 1.0, out=work)
             np.copyto(placed, work, casting="unsafe")
             return self._bytes[: frames * self.frame_bytes]
 
         full_scale = _FULL_SCALE[self.sample_format]
         work *= full_scale
-        if self._noise is not None and self._noise_b is not None:
-            noise, noise_b = self._noise[:frames], self._noise_b[:frames]
-            self._rng.random(out=noise)
-            self._rng.random(out=noise_b)
-            noise -= noise_b
-            work += noise
+        if self._dither is not None:
+            start = int(self._rng.integers(DITHER_TABLE_FRAMES))
+            work += self._dither[start:start + frames]
         np.rint(work, out=work)
         # Clipping in float64 before the cast: +1.0 would otherwise wrap to the most
         # negative code, a full-scale click.

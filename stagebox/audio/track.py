@@ -34,8 +34,9 @@ MIN_RING_FRAMES = 8192
 HEADER_MAX_BYTES = 4096
 STDERR_TAIL_BYTES = 2048
 ROOM_POLL_S = 0.01
-"""How often the feeder looks for room in a full ring (the reader never signals it in real
-time: an Event takes a lock, and the output thread takes none)."""
+"""The shortest the feeder waits for room in a full ring (the reader never signals it in
+real time: an Event takes a lock, and the output thread takes none)."""
+MAX_ROOM_WAIT_S = 0.25
 PIPE_POLL_S = 0.25
 """The longest the feeder waits on the pipe before it checks whether it was closed."""
 REAP_TIMEOUT_S = 2.0
@@ -282,10 +283,17 @@ class TrackStream:
     def _pump(self, poller: select.poll, stdout: int, stderr: int) -> None:
         """Move frames from the pipe into the ring until the decoder ends or we close."""
         ring_bytes = self._ring_frames * BYTES_PER_FRAME
+        # Refill in large gulps: waking for every block the output thread takes would
+        # cost a wake-up and a small read each 20 ms; a quarter of the ring keeps the
+        # decoder three quarters of the ring (3 s by default) ahead. A reader that waits
+        # for data (the simulator) may want the whole ring: then any room is refilled.
+        refill_bytes = BYTES_PER_FRAME if self._wait_for_data else ring_bytes // 4
+        bytes_per_s = self.out_rate * BYTES_PER_FRAME
         while not self._closing:
             room = ring_bytes - (self._written_bytes - self._read_frames * BYTES_PER_FRAME)
-            if room == 0:
-                self._room_made.wait(ROOM_POLL_S)
+            if room < refill_bytes:
+                wait_s = min(MAX_ROOM_WAIT_S, max(ROOM_POLL_S, (refill_bytes - room) / bytes_per_s))
+                self._room_made.wait(wait_s)
                 self._room_made.clear()
                 continue
             if not self._wait_readable(poller, stdout, stderr, self._stall_timeout_s):
