@@ -9,6 +9,7 @@ redraws the screen if it changed. Real life calls :meth:`Box.run`; the simulator
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import queue
@@ -26,8 +27,9 @@ from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
 from stagebox.media.model import Song
 from stagebox.media.scan import StickGone, scan_stick
+from stagebox.media.tags import TitleCache
 from stagebox.player import Player
-from stagebox.state import ResumePoint, SavedState, StateStore
+from stagebox.state import ResumePoint, SavedState, StateStore, write_atomically
 from stagebox.ui import screens
 from stagebox.ui.gestures import GestureDetector
 from stagebox.ui.view import (
@@ -217,12 +219,23 @@ class Box:
         """Runs on the scan worker."""
         def progress(done: int, total: int) -> None:
             self.post(ev.ScanProgress(done, total))
+        cache_path = self._state_store.cache_path("titles", label) if self._state_store else None
+        titles = TitleCache()
+        # No cache yet, or an unreadable one: every title is read afresh.
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if cache_path is not None:
+                titles = TitleCache.from_json(cache_path.read_text(encoding="utf-8"))
         try:
-            library = scan_stick(root, progress=progress, label=label)
+            library = scan_stick(root, progress=progress, label=label, titles=titles)
         except StickGone as exc:
             self.post(ev.ScanFailed(f"Stick unreadable: {exc}"))
             return
         self.post(ev.ScanFinished(library))
+        if cache_path is not None and titles.changed:
+            try:
+                write_atomically(cache_path, titles.to_json().encode())
+            except OSError as exc:
+                log.warning("cannot keep the titles of %s: %s", label, exc)
 
     def position_s(self) -> float:
         """Seconds into the current song: the engine's place, or where it will start."""

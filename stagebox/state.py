@@ -8,9 +8,11 @@ file gives the defaults and a warning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -69,24 +71,37 @@ class StateStore:
 
     def save(self, state: SavedState) -> None:
         """Replace the saved state atomically. Raises OSError if the disk refuses."""
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{FILE_NAME}.{os.getpid()}.tmp"
-        payload = json.dumps(asdict(state), sort_keys=True).encode()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, self.path)
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(self.path, json.dumps(asdict(state), sort_keys=True).encode())
+
+    def cache_path(self, kind: str, key: str) -> Path:
+        """Where a per-stick cache (``kind``, e.g. ``titles``) of stick ``key`` lives."""
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return self.path.parent / "cache" / f"{kind}-{digest}.json"
+
+
+def write_atomically(path: Path, payload: bytes) -> None:
+    """Replace ``path`` with ``payload`` so a reader sees the old or the new, never half.
+
+    A temporary file, flushed to the disk, renamed over the old one, and the folder
+    flushed too. Raises OSError if the disk refuses.
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 _RESUME_FIELDS = {field.name for field in fields(ResumePoint)}

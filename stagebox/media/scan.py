@@ -39,7 +39,7 @@ from stagebox.media.setlist import (
     parse_m3u_text,
     parse_setlist_text,
 )
-from stagebox.media.tags import read_title
+from stagebox.media.tags import TitleCache
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
@@ -70,11 +70,13 @@ class StickGone(Exception):
     """The stick's root cannot be read any more (pulled out, unmounted): treat as removal."""
 
 
-def scan_stick(root: Path, progress: Progress | None = None, label: str = "") -> Library:
+def scan_stick(root: Path, progress: Progress | None = None, label: str = "",
+               titles: TitleCache | None = None) -> Library:
     """Everything on the stick mounted at ``root``; problems are warnings in the result.
 
     Runs on the scan worker thread. ``progress(done, total)`` is called on that thread as
     titles are read: once with ``done == 0`` when ``total`` is known, then after each file.
+    ``titles`` holds the titles of an earlier scan of this stick, and is brought up to date.
     Raises :class:`StickGone` if ``root`` itself cannot be read, before or after the scan.
     """
     root_real = _open_root(root)
@@ -83,10 +85,10 @@ def scan_stick(root: Path, progress: Progress | None = None, label: str = "") ->
     pending = [_default_setlist(root_real, top, stick_warnings)]
     pending += [_read_setlist_file(root_real, rel_path)
                 for rel_path in _extra_setlists(root_real, top, stick_warnings)]
-    titles = _read_titles(pending, progress)
+    found = _read_titles(pending, progress, titles or TitleCache())
     _open_root(root)
     return Library(root=root,
-                   setlists=tuple(setlist.build(titles) for setlist in pending),
+                   setlists=tuple(setlist.build(found) for setlist in pending),
                    warnings=_capped(stick_warnings),
                    label=label or printable(root.name))
 
@@ -105,7 +107,7 @@ def load_setlist(root: Path, setlist_path: Path) -> Setlist:
                 setlist_path = setlist_path.relative_to(base)
                 break
     pending = _read_setlist_file(root_real, setlist_path.as_posix())
-    return pending.build(_read_titles([pending], None))
+    return pending.build(_read_titles([pending], None, TitleCache()))
 
 
 @dataclass(frozen=True)
@@ -358,8 +360,8 @@ def _all_songs(root_real: Path, top: Sequence[os.DirEntry[str]],
     return _PendingSetlist(ALL_SONGS, walk.items)
 
 
-def _read_titles(pending: Sequence[_PendingSetlist],
-                 progress: Progress | None) -> dict[Path, str | None]:
+def _read_titles(pending: Sequence[_PendingSetlist], progress: Progress | None,
+                 cache: TitleCache) -> dict[Path, str | None]:
     """Each distinct file's title tag, read once, for items the setlist did not title."""
     paths = list(dict.fromkeys(item.real_path for setlist in pending
                                for item in setlist.items if item.title is None))
@@ -367,9 +369,10 @@ def _read_titles(pending: Sequence[_PendingSetlist],
         progress(0, len(paths))
     titles: dict[Path, str | None] = {}
     for done, path in enumerate(paths, start=1):
-        titles[path] = read_title(path)
+        titles[path] = cache.title(path)
         if progress is not None:
             progress(done, len(paths))
+    cache.keep_only(set(paths))
     return titles
 
 

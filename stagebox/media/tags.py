@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import mutagen
@@ -44,3 +47,64 @@ def _title_values(tags: object) -> list[object]:
         return []
     text = getattr(values, "text", values)
     return list(text) if isinstance(text, list | tuple) else [text]
+
+
+class TitleCache:
+    """Titles read on an earlier scan, kept while a file's size and time stay the same.
+
+    Reading tags is most of a scan; a stick inserted again (every gig) mostly holds the
+    same files, so their titles come from here. Used on the scan worker thread only.
+    """
+
+    def __init__(self, entries: dict[str, list] | None = None,
+                 read: Callable[[Path], str | None] = read_title) -> None:
+        self._entries = dict(entries or {})
+        self._read = read
+        self.changed = False
+        """True when a title was read afresh or a gone file dropped: worth saving."""
+
+    def title(self, path: Path) -> str | None:
+        """The title of the file at ``path``, from the cache when the file is unchanged."""
+        key = os.fsdecode(path)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return self._read(path)
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        cached = self._entries.get(key)
+        if cached is not None and cached[:2] == stamp:
+            return cached[2]
+        title = self._read(path)
+        self._entries[key] = [*stamp, title]
+        self.changed = True
+        return title
+
+    def keep_only(self, paths: set[Path]) -> None:
+        """Forget files that are no longer on the stick."""
+        keys = {os.fsdecode(path) for path in paths}
+        gone = [key for key in self._entries if key not in keys]
+        for key in gone:
+            del self._entries[key]
+        self.changed = self.changed or bool(gone)
+
+    def to_json(self) -> str:
+        """The cache as JSON text."""
+        return json.dumps(self._entries, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str,
+                  read: Callable[[Path], str | None] = read_title) -> TitleCache:
+        """A cache from :meth:`to_json`'s text; anything malformed is simply left out."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls(read=read)
+        if not isinstance(data, dict):
+            return cls(read=read)
+        return cls({key: value for key, value in data.items() if _valid_entry(value)}, read)
+
+
+def _valid_entry(value: object) -> bool:
+    return (isinstance(value, list) and len(value) == 3
+            and all(type(number) is int for number in value[:2])
+            and (value[2] is None or isinstance(value[2], str)))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 from sticks import Stick
 
 from stagebox.media import scan
 from stagebox.media.model import Setlist
 from stagebox.media.scan import StickGone, load_setlist, scan_stick
+from stagebox.media.tags import TitleCache, read_title
 
 
 @pytest.fixture
@@ -397,3 +400,33 @@ def test_load_setlist_of_a_missing_file_is_a_warning(stick: Stick) -> None:
     setlist = load_setlist(stick.root, Path("setlists/none.txt"))
     assert setlist.songs == ()
     assert setlist.warnings == ('no file "setlists/none.txt"',)
+
+
+def test_a_second_scan_takes_unchanged_titles_from_the_cache(tmp_path):
+
+    root = tmp_path / "stick"
+    root.mkdir()
+    for name in ("a.wav", "b.wav"):
+        soundfile.write(root / name, np.zeros(100, np.float32), 8000)
+    reads: list[Path] = []
+
+    def counting_read(path: Path) -> str | None:
+        reads.append(path)
+        return read_title(path)
+
+    cache = TitleCache(read=counting_read)
+    scan_stick(root, titles=cache)
+    assert len(reads) == 2 and cache.changed
+    again = TitleCache.from_json(cache.to_json(), read=counting_read)
+    scan_stick(root, titles=again)
+    assert len(reads) == 2 and not again.changed, "nothing read twice"
+    soundfile.write(root / "b.wav", np.zeros(200, np.float32), 8000)
+    (root / "a.wav").unlink()
+    scan_stick(root, titles=again)
+    assert [p.name for p in reads[2:]] == ["b.wav"] and again.changed
+
+
+def test_a_broken_title_cache_is_an_empty_one():
+    assert TitleCache.from_json("{not json").to_json() == "{}"
+    assert TitleCache.from_json('{"x": [1, "2", "t"], "y": [1, 2, null]}').to_json() \
+        == '{"y": [1, 2, null]}'
