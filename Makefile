@@ -18,6 +18,10 @@ demo: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# Every figure of issue 3 beside its peer, into bench/results.md (about 20 minutes).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy

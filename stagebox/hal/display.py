@@ -16,10 +16,14 @@ HEIGHT = 64
 
 
 def open_oled(driver: str, i2c_port: int, i2c_address: int, rotate: int = 0,
-              contrast: int = 255) -> Any:
-    """Open the real OLED (``ssd1306`` or ``sh1106``) on an I2C bus."""
+              contrast: int = 255, serial: Any = None) -> Any:
+    """Open the real OLED (``ssd1306`` or ``sh1106``) on an I2C bus.
+
+    ``serial`` replaces the I2C bus with another luma serial interface (tests).
+    """
     controllers = {"ssd1306": oled.ssd1306, "sh1106": oled.sh1106}
-    serial = i2c(port=i2c_port, address=i2c_address)
+    if serial is None:
+        serial = i2c(port=i2c_port, address=i2c_address)
     device = controllers[driver](serial, width=WIDTH, height=HEIGHT, rotate=rotate)
     device.contrast(contrast)
     return device
