@@ -3,7 +3,8 @@
 ``stagebox sim`` plays the setlist (faster than real time) as a process of its own, with
 ``after_song = "next"`` so each song is preloaded while the one before plays, as on a gig
 with no gaps. A sampler reads the process tree every 100 ms: the sum of the resident sets,
-plus the songs held in memory files (see :mod:`bench.proctree`).
+plus the songs held in memory files (see :mod:`bench.proctree`); and the same with
+proportional set sizes, which count the libraries the box and its decoders share once.
 
 The simulator writes every frame to ``audio.wav``; for a 3-hour show that is 2 GB of disk
 nobody reads, so the file is a link to ``/dev/null`` (what is written to a file is not in
@@ -67,9 +68,15 @@ def run(report: Report, *, stick: Path, songs: int, song_s: float, work: Path,
     report.add(Row("memory", f"peak MB, box + decoders, {songs} songs ({hours}) played through",
                    f"{peak_mb:.0f} MB", "", "", f"< {GOAL_MB:.0f} MB",
                    None if math.isnan(peak_mb) else peak_mb < GOAL_MB))
+    pss_mb = report.figure("memory.peak_pss_mb",
+                           sampler.peak_pss_total_bytes / MB if ok else math.nan)
+    report.add(Row("memory", "the same, shared library pages counted once (PSS)",
+                   f"{pss_mb:.0f} MB"))
     report.notes.append(
-        f"memory: peak resident sets {rss_mb:.0f} MB plus songs in memory files "
-        f"{memfd_mb:.0f} MB (peaks of each; at most {sampler.peak_processes} processes); "
+        f"memory: peak resident sets {rss_mb:.0f} MB (the box alone "
+        f"{sampler.peak_root_rss_bytes / MB:.0f} MB, the rest its decoders, at most "
+        f"{sampler.peak_processes - 1} at once) plus songs in memory files {memfd_mb:.0f} MB "
+        f"(peaks of each); "
         f"{sampler.samples} samples; {played} songs played, simulated in {wall_s:.0f} s")
 
 

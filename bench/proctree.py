@@ -80,6 +80,12 @@ class TreeMemory:
     rss_bytes: int
     memfd_bytes: int
     processes: int
+    root_rss_bytes: int
+    """The resident set of the tree's root alone (the box, without its decoders)."""
+    pss_bytes: int
+    """The proportional set sizes summed: pages shared by several processes of the tree
+    (the libraries each one loads) counted once, where the resident sets count them in
+    each process."""
 
     @property
     def total_bytes(self) -> int:
@@ -90,29 +96,33 @@ class TreeMemory:
 def tree_memory(pid: int) -> TreeMemory:
     """The resident sets of ``pid`` and its descendants, and their memory files (each
     counted once, however many processes hold it)."""
-    rss_bytes = 0
-    memfds: dict[tuple[int, int], int] = {}
-    members = (pid, *descendants(pid))
+    root_rss_bytes = rss_bytes = _kb_field(pid, "status", "VmRSS:")
+    pss_bytes = _kb_field(pid, "smaps_rollup", "Pss:")
+    memfds = _memfds(pid)
+    members = descendants(pid)
     for member in members:
-        rss_bytes += _rss_bytes(member)
+        rss_bytes += _kb_field(member, "status", "VmRSS:")
+        pss_bytes += _kb_field(member, "smaps_rollup", "Pss:")
         memfds.update(_memfds(member))
-    return TreeMemory(rss_bytes, sum(memfds.values()), len(members))
+    return TreeMemory(rss_bytes, sum(memfds.values()), 1 + len(members), root_rss_bytes,
+                      pss_bytes)
 
 
-def _rss_bytes(pid: int) -> int:
+def _kb_field(pid: int, file: str, field: str) -> int:
+    """A ``Name:  N kB`` line of ``/proc/PID/FILE`` in bytes; 0 if the process is gone."""
     try:
-        status = (PROC / str(pid) / "status").read_text()
+        text = (PROC / str(pid) / file).read_text()
     except OSError:
         return 0
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
+    for line in text.splitlines():
+        if line.startswith(field):
             return int(line.split()[1]) * 1024
     return 0
 
 
 def _memfds(pid: int) -> dict[tuple[int, int], int]:
     """The memory files ``pid`` has open, by (device, inode), with their sizes."""
-    found = {}
+    found: dict[tuple[int, int], int] = {}
     fd_dir = PROC / str(pid) / "fd"
     try:
         fds = os.listdir(fd_dir)
@@ -133,7 +143,8 @@ class PeakMemorySampler:
     """Samples :func:`tree_memory` of ``pid`` on a thread of its own until :meth:`stop`.
 
     Keeps the largest total seen, and the largest resident sum and memory-file sum
-    (which need not come from the same reading).
+    (which need not come from the same reading), and the largest total by proportional
+    set sizes.
     """
 
     def __init__(self, pid: int, interval_s: float = 0.1) -> None:
@@ -143,6 +154,8 @@ class PeakMemorySampler:
         self.peak_rss_bytes = 0
         self.peak_memfd_bytes = 0
         self.peak_processes = 0
+        self.peak_root_rss_bytes = 0
+        self.peak_pss_total_bytes = 0
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
@@ -166,5 +179,9 @@ class PeakMemorySampler:
                 self.peak_rss_bytes = max(self.peak_rss_bytes, reading.rss_bytes)
                 self.peak_memfd_bytes = max(self.peak_memfd_bytes, reading.memfd_bytes)
                 self.peak_processes = max(self.peak_processes, reading.processes)
+                self.peak_root_rss_bytes = max(self.peak_root_rss_bytes,
+                                               reading.root_rss_bytes)
+                self.peak_pss_total_bytes = max(self.peak_pss_total_bytes,
+                                                reading.pss_bytes + reading.memfd_bytes)
             self._stop.wait(self.interval_s)
 

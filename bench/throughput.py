@@ -11,8 +11,10 @@ contenders take turns, ``reps`` rounds over, and each one's median counts.
   ``rate -v`` (sox's best) for reference.
 - aplay: the same song already at 48 kHz as a 16-bit WAV: no decoding or resampling.
 - floor: soundfile and soxr (HQ), decoding and resampling alone in one process.
-- decoder: stagebox's decoder process alone, writing to ``/dev/null``: where stagebox's
-  CPU goes (the rest is the player process: feeder, engine, format conversion, ALSA).
+- decoder: stagebox's decoder process alone (its start-up included), writing to
+  ``/dev/null``; start-up: the player's interpreter importing what ``stagebox play``
+  imports. With these the notes split stagebox's CPU into decoding, the player's start-up
+  and the player's work per block (feeder, engine, format conversion, ALSA writes).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from bench.report import Report, Row, ratio
 
 DEVICE = "null"
 RATE = 48000
+STARTUP = "import stagebox.cli, stagebox.playfiles"
+"""What the player process of ``stagebox play`` costs before any audio."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
         Contender("floor", [sys.executable, "-m", "bench.floor", str(flac), str(RATE)]),
         Contender("decoder", [sys.executable, "-m", "stagebox.audio.decode_worker",
                               "--fd", "0", "--rate", str(RATE)], stdin=flac),
+        Contender("start-up", [sys.executable, "-c", STARTUP]),
     ]
 
 
@@ -113,6 +118,13 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
                    _goal(against_floor, 1.25)))
     report.add(Row("throughput", "CPU s of stagebox's decoder process alone (to /dev/null)",
                    _s(cpu["decoder"]), _s(cpu["floor"]), _x(ratio(cpu["decoder"], cpu["floor"]))))
+    player_s = stagebox - cpu["decoder"] - cpu["start-up"]
+    report.notes.append(
+        f"throughput: stagebox's {stagebox:.2f} s = decoder process {cpu['decoder']:.2f} s "
+        f"+ the player's start-up (interpreter and imports) {cpu['start-up']:.2f} s + the "
+        f"player's work on the blocks {player_s:.2f} s "
+        f"({player_s / (seconds * RATE / 1024) * 1e6:.0f} µs per 1024-frame block: pipe to "
+        "ring, engine, S16 conversion with dither, ALSA write)")
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")

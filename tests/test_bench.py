@@ -1,0 +1,136 @@
+"""The benchmarks run on tiny sizes, so they cannot rot; what they measure is not asserted.
+
+Also the two measuring instruments whose logic the figures rest on: the paced sink's model
+of a device (on a fake clock) and the memory count of a process tree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# bench/ sits beside the package, not in it: not installed, so not on the path by itself.
+sys.path.insert(0, str(REPO))
+
+from bench.paced_sink import PacedSink  # noqa: E402
+from bench.proctree import tree_memory  # noqa: E402
+
+PERIOD = 1000
+RATE = 48000
+
+
+def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path: Path):
+    results, figures_file = tmp_path / "results.md", tmp_path / "results.json"
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--work",
+                          str(tmp_path / "work"), "--out", str(results),
+                          "--json", str(figures_file)],
+                         cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads(figures_file.read_text(encoding="utf-8"))["figures"]
+    expected = [f"throughput.{name}.cpu_s"
+                for name in ("stagebox", "sox", "sox -v", "aplay", "floor", "decoder")]
+    expected += ["throughput.ratio_sox", "throughput.ratio_floor", "steady.cpu_percent",
+                 "latency.p50_ms", "latency.p99_ms", "soak.default_xruns", "memory.peak_mb",
+                 "memory.peak_rss_mb", "memory.peak_pss_mb",
+                 "scan.first_s", "scan.again_s"]
+    not_numbers = {name: figures.get(name) for name in expected
+                   if not isinstance(figures.get(name), float) or not math.isfinite(figures[name])}
+    assert not not_numbers, f"figures missing or not finite: {not_numbers}\n{run.stdout}"
+    assert "soak.smallest_clean_frames" in figures
+    table = results.read_text(encoding="utf-8")
+    for heading in ("## Machine", "## Sizes", "## Results", "CPU:", "Python:"):
+        assert heading in table
+    for benchmark in ("throughput", "steady playback", "start latency", "soak", "memory",
+                      "scan"):
+        assert f"| {benchmark} |" in table
+
+
+class FakeTime:
+    """A clock that moves only when slept on, or by hand."""
+
+    def __init__(self) -> None:
+        self.now_s = 100.0
+        self.slept_s: list[float] = []
+
+    def clock(self) -> float:
+        return self.now_s
+
+    def sleep(self, seconds: float) -> None:
+        self.slept_s.append(seconds)
+        self.now_s += seconds
+
+
+def paced_sink(time: FakeTime) -> PacedSink:
+    return PacedSink(RATE, period_frames=PERIOD, periods=4, clock=time.clock, sleep=time.sleep)
+
+
+def block(sound_from: int | None = None) -> np.ndarray:
+    data = np.zeros((PERIOD, 2), np.float32)
+    if sound_from is not None:
+        data[sound_from:] = 0.25
+    return data
+
+
+def test_the_paced_sink_fills_its_buffer_then_takes_a_period_per_period():
+    time = FakeTime()
+    sink = paced_sink(time)
+    for _ in range(4):
+        sink.write(block())
+    assert time.slept_s == []
+    sink.write(block())
+    sink.write(block())
+    assert time.slept_s == pytest.approx([PERIOD / RATE, PERIOD / RATE])
+    assert sink.xruns == 0
+
+
+def test_a_write_after_the_buffer_ran_dry_is_an_xrun_and_restarts_the_stream():
+    time = FakeTime()
+    sink = paced_sink(time)
+    for _ in range(4):
+        sink.write(block())
+    time.now_s += 4 * PERIOD / RATE + 0.001
+    sink.write(block())
+    assert sink.xruns == 1
+    sink.write(block())
+    assert sink.xruns == 1
+
+
+def test_sound_leaves_after_the_frames_queued_ahead_of_it():
+    time = FakeTime()
+    sink = paced_sink(time)
+    start_s = time.now_s
+    for _ in range(6):
+        sink.write(block())
+    sink.write(block(sound_from=10))
+    assert sink.onsets_s == pytest.approx([start_s + (6 * PERIOD + 10) / RATE])
+
+
+def test_a_drop_sends_the_next_frames_out_at_once_without_an_xrun():
+    time = FakeTime()
+    sink = paced_sink(time)
+    for _ in range(6):
+        sink.write(block())
+    sink.drop()
+    sink.write(block(sound_from=0))
+    assert sink.onsets_s == pytest.approx([time.now_s])
+    assert sink.xruns == 0
+
+
+def test_memory_files_count_once_towards_the_tree_however_many_descriptors_hold_them():
+    before = tree_memory(os.getpid()).memfd_bytes
+    memory = os.memfd_create("bench-test")
+    again = os.dup(memory)
+    try:
+        os.ftruncate(memory, 3_000_000)
+        assert tree_memory(os.getpid()).memfd_bytes - before == 3_000_000
+    finally:
+        os.close(again)
+        os.close(memory)
