@@ -49,6 +49,10 @@ def steady(report: Report, *, stick: Path, seconds: float, work: Path, repo: Pat
     report.add(Row("steady playback", f"CPU % of one core, whole box, {seconds:g} s playing",
                    f"{cpu:.2f} %", "", "", f"< {GOAL_CPU_PERCENT:g} %",
                    None if math.isnan(cpu) else cpu < GOAL_CPU_PERCENT))
+    longest = report.figure("steady.gc_longest_ms", result.get("gc_longest_ms", math.nan))
+    report.add(Row("steady playback", f"longest garbage-collector pause, {seconds:g} s playing "
+                   f"({result.get('gc_collections', 0)} collections, after gc.freeze())",
+                   f"{longest:.2f} ms", "", "", "", None))
     _note_failure(report, "steady", result)
     if "cpu_percent_by_thread" in result:
         shares = ", ".join(f"{name} {share:.2f}" for name, share

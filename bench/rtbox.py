@@ -114,6 +114,21 @@ class Rig:
         return len(self.sink.onsets_s) > onsets
 
 
+class GcPauses:
+    """Times each garbage collection: while one runs it holds the GIL, and the output
+    thread, realtime or not, waits for it."""
+
+    def __init__(self) -> None:
+        self.durations_s: list[float] = []
+        self._started_s = 0.0
+
+    def callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started_s = time.perf_counter()
+        else:
+            self.durations_s.append(time.perf_counter() - self._started_s)
+
+
 def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
     """Play; measure CPU, xruns and late frames over ``seconds``, scanning meanwhile if
     ``scan_stick_root`` is given."""
@@ -137,7 +152,10 @@ def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
     threads_start, own_start_s = _threads_cpu_s(pid), process_cpu_s(pid)
     cpu_start_s, start_s = tree_cpu_s(pid), time.monotonic()
     xruns_start, late_start = rig.sink.xruns, engine.late_frames
+    pauses = GcPauses()
+    gc.callbacks.append(pauses.callback)
     time.sleep(seconds)
+    gc.callbacks.remove(pauses.callback)
     cpu_end_s, end_s = tree_cpu_s(pid), time.monotonic()
     threads_end, own_end_s = _threads_cpu_s(pid), process_cpu_s(pid)
     scanning.clear()
@@ -158,6 +176,8 @@ def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
         xruns=rig.sink.xruns - xruns_start,
         late_frames=engine.late_frames - late_start,
         scans=scans[0],
+        gc_collections=len(pauses.durations_s),
+        gc_longest_ms=1000.0 * max(pauses.durations_s, default=0.0),
         state=rig.box.player.state,
         cpu_percent_by_thread={name: round(share, 2) for name, share in by_thread.items()},
     )
