@@ -48,7 +48,7 @@ from stagebox.daemon import build_box
 from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy
 from stagebox.hal.media_watch import SimMedia
-from stagebox.media.scan import scan_stick
+from stagebox.media.scan_process import scan_in_child
 from stagebox.workers import ThreadWorker
 
 RATE = 48000
@@ -141,7 +141,7 @@ def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
 
         def scan_again() -> None:
             if scanning.is_set():
-                scan_stick(root)
+                scan_in_child(root, root.name, None)  # as the box scans: in a child
                 scans[0] += 1
                 rig.scan_worker.submit(scan_again)
 

@@ -9,7 +9,6 @@ redraws the screen if it changed. Real life calls :meth:`Box.run`; the simulator
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import logging
 import queue
@@ -26,10 +25,10 @@ from stagebox.audio.engine import Engine, Retired
 from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
 from stagebox.media.model import Song
-from stagebox.media.scan import StickGone, scan_stick
-from stagebox.media.tags import TitleCache
+from stagebox.media.scan import StickGone
+from stagebox.media.scan_process import ScanError, scan_in_child
 from stagebox.player import Player
-from stagebox.state import ResumePoint, SavedState, StateStore, write_atomically
+from stagebox.state import ResumePoint, SavedState, StateStore
 from stagebox.ui import screens
 from stagebox.ui.gestures import GestureDetector
 from stagebox.ui.view import (
@@ -216,26 +215,19 @@ class Box:
                     self._shut_down()
 
     def _scan(self, root: Any, label: str) -> None:
-        """Runs on the scan worker."""
+        """Runs on the scan worker; the scan itself runs in a child process."""
         def progress(done: int, total: int) -> None:
             self.post(ev.ScanProgress(done, total))
         cache_path = self._state_store.cache_path("titles", label) if self._state_store else None
-        titles = TitleCache()
-        # No cache yet, or an unreadable one: every title is read afresh.
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            if cache_path is not None:
-                titles = TitleCache.from_json(cache_path.read_text(encoding="utf-8"))
         try:
-            library = scan_stick(root, progress=progress, label=label, titles=titles)
+            library = scan_in_child(root, label, cache_path, progress)
         except StickGone as exc:
             self.post(ev.ScanFailed(f"Stick unreadable: {exc}"))
             return
+        except ScanError as exc:
+            self.post(ev.ScanFailed(f"Stick could not be read: {exc}"))
+            return
         self.post(ev.ScanFinished(library))
-        if cache_path is not None and titles.changed:
-            try:
-                write_atomically(cache_path, titles.to_json().encode())
-            except OSError as exc:
-                log.warning("cannot keep the titles of %s: %s", label, exc)
 
     def position_s(self) -> float:
         """Seconds into the current song: the engine's place, or where it will start."""
