@@ -14,6 +14,7 @@ import logging
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TextIO
 
 from luma.core.render import canvas
@@ -214,7 +215,7 @@ class Box:
                 if self._shut_down is not None:
                     self._shut_down()
 
-    def _scan(self, root: Any, label: str) -> None:
+    def _scan(self, root: Path, label: str) -> None:
         """Runs on the scan worker; the scan itself runs in a child process."""
         def progress(done: int, total: int) -> None:
             self.post(ev.ScanProgress(done, total))
