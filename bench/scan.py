@@ -1,14 +1,12 @@
 """Scan: time from a stick's insertion to a playable setlist, first time and again.
 
-``python -m bench.scan STICK`` runs :func:`stagebox.media.scan.scan_stick` twice in a
-fresh process (stagebox imported, as in the running box) and prints the two times as
-JSON. The first run pays what the box pays on the first stick after start-up (mutagen
-loads its format parsers on first use); the second is a stick inserted again, whose
-titles come from the cache the first scan left in the state folder. Both run
-with the stick's files in the page cache (it was just generated, and dropping the cache
-would touch the whole system), so the first time is not a cold USB read.
+``python -m bench.scan STICK`` runs the box's own scan twice and prints the two times
+as JSON: :func:`~stagebox.media.scan_process.scan_in_child`, so each time includes
+starting the scanner process. The second is a stick inserted again, whose titles come
+from the cache the first scan left in the state folder. Both run with the stick's files
+in the page cache (it was just generated, and dropping the cache would touch the whole
+system), so the first time is not a cold USB read.
 """
-
 from __future__ import annotations
 
 import json
@@ -20,28 +18,23 @@ import time
 from pathlib import Path
 
 from bench.report import Report, Row
-from stagebox.media.scan import scan_stick
-from stagebox.media.tags import TitleCache
-from stagebox.state import StateStore, write_atomically
+from stagebox.media.scan_process import scan_in_child
+from stagebox.state import StateStore
 
 GOAL_FIRST_S = 1.0
 GOAL_AGAIN_S = 0.3
 
 
 def time_scans(stick: Path) -> dict[str, float]:
-    """Scan ``stick`` twice as the box does, its title cache read before and written after
-    each scan (in a fresh state folder); the seconds each took and the songs found."""
+    """Scan ``stick`` twice as the box does: in a scanner process, with the stick's title
+    cache in a fresh state folder; the seconds each took and the songs found."""
     times = []
     songs = 0
     with tempfile.TemporaryDirectory() as state:
         cache_path = StateStore(Path(state)).cache_path("titles", stick.name)
         for _ in range(2):
             started_s = time.perf_counter()
-            titles = (TitleCache.from_json(cache_path.read_text(encoding="utf-8"))
-                      if cache_path.exists() else TitleCache())
-            library = scan_stick(stick, titles=titles)
-            if titles.changed:
-                write_atomically(cache_path, titles.to_json().encode())
+            library = scan_in_child(stick, stick.name, cache_path)
             times.append(time.perf_counter() - started_s)
             songs = len(library.default.songs)
     return {"first_s": times[0], "again_s": times[1], "songs": songs}

@@ -119,6 +119,3 @@ class SimMedia:
         if self.inserted is not None:
             self.inserted = None
             self._post(StickRemoved())
-
-    def poll(self) -> None:
-        """Nothing to poll: the script drives this stick."""

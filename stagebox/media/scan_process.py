@@ -110,6 +110,24 @@ def _song(values: list[Any]) -> Song:
     return Song(Path(str(path)), str(rel_path), str(title), float(gain_db), then)
 
 
+def scan_with_cache(root: Path, label: str, cache_path: Path | None,
+                    progress: Callable[[int, int], None] | None = None) -> Library:
+    """Scan in this process, titles from and back to the stick's cache at ``cache_path``.
+
+    What the child runs; raises :class:`StickGone` if the stick cannot be read.
+    """
+    titles = TitleCache()
+    # No cache yet, or an unreadable one: every title is read afresh.
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if cache_path is not None:
+            titles = TitleCache.from_json(cache_path.read_text(encoding="utf-8"))
+    library = scan_stick(root, progress=progress, label=label, titles=titles)
+    if cache_path is not None and titles.changed:
+        with contextlib.suppress(OSError):  # a full or read-only disk only loses the cache
+            write_atomically(cache_path, titles.to_json().encode())
+    return library
+
+
 def _status_text(status: int) -> str:
     return f"signal {-status}" if status < 0 else f"exit {status}"
 
@@ -119,25 +137,16 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     root, label, cache = Path(argv[0]), argv[1], argv[2]
-    cache_path = Path(cache) if cache else None
-    titles = TitleCache()
-    # No cache yet, or an unreadable one: every title is read afresh.
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        if cache_path is not None:
-            titles = TitleCache.from_json(cache_path.read_text(encoding="utf-8"))
 
     def progress(done: int, total: int) -> None:
         print(json.dumps({"progress": [done, total]}), flush=True)
 
     try:
-        library = scan_stick(root, progress=progress, label=label, titles=titles)
+        library = scan_with_cache(root, label, Path(cache) if cache else None, progress)
     except StickGone as exc:
         print(json.dumps({"gone": str(exc)}), flush=True)
         return 0
     print(json.dumps({"library": library_to_json(library)}), flush=True)
-    if cache_path is not None and titles.changed:
-        with contextlib.suppress(OSError):  # a full or read-only disk only loses the cache
-            write_atomically(cache_path, titles.to_json().encode())
     return 0
 
 
