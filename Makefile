@@ -38,7 +38,9 @@ $(STAMP): pyproject.toml | system-deps
 
 # What pip cannot install: a C compiler, the Python and ALSA headers (to build
 # pyalsaaudio), venv, alsa-utils, for the appliance tests debootstrap, shellcheck,
-# systemd's tools, mkfs.ext4 and parted, and sox for the benchmark's peer.
+# systemd's tools, mkfs.ext4 and parted, sox for the benchmark's peer, and PulseAudio
+# with alsa-lib's pulse plugin: a paced ALSA device with no sound card, for the underrun
+# test (the test starts its own server on a private socket; nothing else uses it).
 system-deps:
 	@missing=""; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
@@ -50,6 +52,10 @@ system-deps:
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	command -v parted >/dev/null || missing="$$missing parted"; \
 	sox -h 2>&1 | grep -q 'DEVICE DRIVERS:.*alsa' || missing="$$missing sox libsox-fmt-alsa"; \
+	command -v pulseaudio >/dev/null || missing="$$missing pulseaudio"; \
+	command -v parec >/dev/null || missing="$$missing pulseaudio-utils"; \
+	ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 \
+		|| missing="$$missing libasound2-plugins"; \
 	$(PYTHON) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
 		|| missing="$$missing python3-dev"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \

@@ -1,0 +1,158 @@
+"""An underrun through ALSA itself, on a device that is paced by a clock.
+
+alsa-lib's ``null`` and ``file`` devices take audio as fast as it comes, so they can never
+run dry. A PulseAudio server with a null sink plays in real time with no sound card, and
+alsa-lib's ``pulse`` plugin makes it an ALSA device that reports an underrun as a real one
+does: the next ``snd_pcm_writei`` fails with ``-EPIPE``. The song is recorded from the
+null sink's monitor, so the test hears what an audience would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stagebox.audio.engine import START_RAMP_S
+
+RATE = 48000
+PERIOD_FRAMES = 1024
+SONG_S = 2.0
+STALL_AT_S = 0.7
+STALL_S = 0.4
+"""Four times the default buffer (85 ms): the device runs dry whatever the scheduler does."""
+SERVER_START_TIMEOUT_S = 20.0
+SILENCE = 2e-3
+"""Quieter than any stretch of the test song longer than a few samples."""
+MIN_GAP_FRAMES = 240
+ZERO_CROSSING_FRAMES = 4
+"""Samples either side of a break that may be quieter than :data:`SILENCE` all the same."""
+MATCH = 1e-3
+"""How far a recorded sample may be from the song: 16-bit dither, nothing else."""
+
+
+@dataclass(frozen=True)
+class PulseServer:
+    """A running PulseAudio server with one null sink, reached by ``address``."""
+
+    address: str
+    monitor: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PULSE_SERVER": self.address}
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory) -> Iterator[PulseServer]:
+    missing = [tool for tool in ("pulseaudio", "parec", "pactl") if not shutil.which(tool)]
+    assert not missing, f"`make system-deps` installs pulseaudio; missing: {missing}"
+    home = tmp_path_factory.mktemp("pulse")
+    address = f"unix:{home / 'native'}"
+    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home),
+           "XDG_CONFIG_HOME": str(home)}
+    server = subprocess.Popen(
+        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes",
+         "--use-pid-file=no", "--log-target=stderr",
+         # Without rewinds the monitor hears every frame the sink plays, the first of a
+         # stream that starts included.
+         "-L", f"module-null-sink sink_name=stage rate={RATE} channels=2 norewinds=1",
+         "-L", f"module-native-protocol-unix socket={home / 'native'} auth-anonymous=1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=(home / "server.log").open("wb"))
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while subprocess.run(["pactl", "-s", address, "info"], capture_output=True,
+                             check=False).returncode != 0:
+            assert server.poll() is None, (home / "server.log").read_text(errors="replace")
+            assert time.monotonic() < deadline, "PulseAudio did not start"
+            time.sleep(0.1)
+        yield PulseServer(address, "stage.monitor")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def sweep(seconds: float) -> np.ndarray:
+    """A rising tone: every stretch of it differs, so a lost or repeated block shows."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = (0.4 * np.sin(2 * np.pi * (200 * t + 300 * t * t))).astype(np.float32)
+    return np.stack([wave, wave], axis=1)
+
+
+def play_recorded(pulse: PulseServer, song: np.ndarray, work: Path) -> tuple[list[dict],
+                                                                             np.ndarray]:
+    """Play ``song`` with one stall; the events posted and the left channel heard."""
+    np.save(work / "song.npy", song)
+    recording = work / "heard.raw"
+    with recording.open("wb") as out:
+        recorder = subprocess.Popen(
+            ["parec", "-s", pulse.address, "-d", pulse.monitor, "--format=s16le",
+             f"--rate={RATE}", "--channels=2", "--raw", "--latency-msec=10"], stdout=out)
+        try:
+            player = subprocess.run(
+                [sys.executable, str(Path(__file__).with_name("paced_alsa_play.py")), "pulse",
+                 str(work / "song.npy"), str(STALL_AT_S), str(STALL_S)],
+                env=pulse.env, capture_output=True, text=True, check=False, timeout=60)
+            time.sleep(0.3)  # let the recorder take the last of it
+        finally:
+            recorder.terminate()
+            recorder.wait(timeout=10)
+    assert player.returncode == 0, player.stderr
+    heard = np.frombuffer(recording.read_bytes(), np.int16).reshape(-1, 2)
+    return json.loads(player.stdout.splitlines()[-1]), heard[:, 0] / 32768.0
+
+
+def sounding_parts(channel: np.ndarray) -> list[np.ndarray]:
+    """The stretches of sound, split at silences of 5 ms or more."""
+    loud = np.flatnonzero(np.abs(channel) > SILENCE)
+    breaks = np.flatnonzero(np.diff(loud) > MIN_GAP_FRAMES)
+    starts = [loud[0], *loud[breaks + 1]]
+    ends = [*loud[breaks], loud[-1]]
+    return [channel[start:end + 1] for start, end in zip(starts, ends, strict=True)]
+
+
+def place_in(song: np.ndarray, part: np.ndarray) -> int:
+    """Where in ``song`` the recorded ``part`` comes from (it must match all of it).
+
+    The part's first few milliseconds are left out of the match: where the song starts
+    they carry the engine's ramp-in.
+    """
+    skip = round(START_RAMP_S * RATE)
+    body = part[skip:]
+    head = body[:PERIOD_FRAMES]
+    energy = np.convolve(song * song, np.ones(len(head)), mode="valid")
+    at = int(np.argmin(energy - 2 * np.correlate(song, head, mode="valid")))
+    assert np.abs(song[at:at + len(body)] - body).max() < MATCH
+    return at - skip
+
+
+def test_an_underrun_through_alsa_is_counted_and_the_song_goes_on_from_its_place(
+        pulse, tmp_path):
+    song = sweep(SONG_S)
+    posted, heard = play_recorded(pulse, song, tmp_path)
+
+    xruns = [event for event in posted if event["event"] == "Xrun"]
+    assert xruns and xruns[-1]["total"] == len(xruns)
+    assert not [event for event in posted if event["event"].startswith("AudioDevice")]
+
+    # Everything heard is the song, in order, from its start to its end: the stall
+    # silenced it for a moment and it went on from exactly where it was.
+    left = song[:, 0]
+    parts = sounding_parts(heard)
+    assert len(parts) >= 2
+    places = [place_in(left, part) for part in parts]
+    assert places[0] < round(START_RAMP_S * RATE)
+    for (place, part), next_place in zip(zip(places, parts, strict=True), places[1:],
+                                         strict=False):
+        assert 0 <= next_place - (place + len(part)) <= ZERO_CROSSING_FRAMES
+    last_sound = int(np.flatnonzero(np.abs(left) > SILENCE)[-1])
+    assert places[-1] + len(parts[-1]) - 1 == last_sound
