@@ -1,7 +1,8 @@
 """CPU and memory of a process and all its descendants, read from ``/proc``.
 
 CPU counts each live process's own time plus the time of the children it has reaped
-(``cutime``/``cstime``), so a decoder that ends between two readings is still counted.
+(``cutime``/``cstime``), so a decoder that ends between two readings is still counted (the
+decoder launcher reaps the decoders it forks, and the box reaps the launcher).
 Memory is the sum of the processes' resident sets, plus the memory files (``memfd``) they
 hold open: a song read into RAM lives in one, and those pages show in no process's RSS
 because they are read by descriptor, never mapped.
@@ -84,8 +85,10 @@ class TreeMemory:
     """The resident set of the tree's root alone (the box, without its decoders)."""
     pss_bytes: int
     """The proportional set sizes summed: pages shared by several processes of the tree
-    (the libraries each one loads) counted once, where the resident sets count them in
-    each process."""
+    (the libraries each one loads, the pages decoders share with the launcher they were
+    forked from) counted once, where the resident sets count them in each process."""
+    root_pss_bytes: int
+    """The proportional set size of the tree's root alone."""
 
     @property
     def total_bytes(self) -> int:
@@ -97,7 +100,7 @@ def tree_memory(pid: int) -> TreeMemory:
     """The resident sets of ``pid`` and its descendants, and their memory files (each
     counted once, however many processes hold it)."""
     root_rss_bytes = rss_bytes = _kb_field(pid, "status", "VmRSS:")
-    pss_bytes = _kb_field(pid, "smaps_rollup", "Pss:")
+    root_pss_bytes = pss_bytes = _kb_field(pid, "smaps_rollup", "Pss:")
     memfds = _memfds(pid)
     members = descendants(pid)
     for member in members:
@@ -105,7 +108,7 @@ def tree_memory(pid: int) -> TreeMemory:
         pss_bytes += _kb_field(member, "smaps_rollup", "Pss:")
         memfds.update(_memfds(member))
     return TreeMemory(rss_bytes, sum(memfds.values()), 1 + len(members), root_rss_bytes,
-                      pss_bytes)
+                      pss_bytes, root_pss_bytes)
 
 
 def _kb_field(pid: int, file: str, field: str) -> int:
@@ -144,7 +147,7 @@ class PeakMemorySampler:
 
     Keeps the largest total seen, and the largest resident sum and memory-file sum
     (which need not come from the same reading), and the largest total by proportional
-    set sizes.
+    set sizes (and their sum alone, and the root's).
     """
 
     def __init__(self, pid: int, interval_s: float = 0.1) -> None:
@@ -156,6 +159,8 @@ class PeakMemorySampler:
         self.peak_processes = 0
         self.peak_root_rss_bytes = 0
         self.peak_pss_total_bytes = 0
+        self.peak_pss_bytes = 0
+        self.peak_root_pss_bytes = 0
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
@@ -183,5 +188,8 @@ class PeakMemorySampler:
                                                reading.root_rss_bytes)
                 self.peak_pss_total_bytes = max(self.peak_pss_total_bytes,
                                                 reading.pss_bytes + reading.memfd_bytes)
+                self.peak_pss_bytes = max(self.peak_pss_bytes, reading.pss_bytes)
+                self.peak_root_pss_bytes = max(self.peak_root_pss_bytes,
+                                               reading.root_pss_bytes)
             self._stop.wait(self.interval_s)
 

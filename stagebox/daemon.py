@@ -20,6 +20,7 @@ from gpiozero.exc import GPIOZeroError
 
 from stagebox import __version__
 from stagebox.audio.engine import Engine
+from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.loader import Loader
 from stagebox.audio.output import OutputPump, OutputThread
 from stagebox.box import Box, EventLog
@@ -46,8 +47,13 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
               load_worker: Worker, scan_worker: Worker, wait_for_data: bool,
               state_store: StateStore | None, info: tuple[str, ...] = (),
               on_frame: Callable[..., None] | None = None,
-              shut_down: Callable[[], None] | None = None) -> Box:
-    """The box with its player, engine and loader, its remembered state applied."""
+              shut_down: Callable[[], None] | None = None,
+              launcher: DecoderLauncher | None = None) -> Box:
+    """The box with its player, engine and loader, its remembered state applied.
+
+    The loader starts decoders through ``launcher`` (the caller closes it after the box),
+    or each as a process of its own without one.
+    """
     saved, state_warning = state_store.load() if state_store else (None, None)
     volume_db = config["player.volume_db"]
     after_song = config["player.after_song"]
@@ -65,7 +71,8 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
         box.post(event)
 
     loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
-                    post=post, worker=load_worker, wait_for_data=wait_for_data)
+                    post=post, worker=load_worker, wait_for_data=wait_for_data,
+                    launcher=launcher)
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
@@ -99,11 +106,14 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
         config_warnings = [*config_warnings, f"No audio interface yet: {exc}"]
     rate = sink.config.rate if sink else config["audio.rate"]
     load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
+    # Started now, so it has its libraries imported before the first song is cued.
+    launcher = DecoderLauncher()
+    launcher.start()
     device_info = f"Audio: {config['audio.device']} {rate // 1000} kHz"
     box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
                     load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,
                     state_store=StateStore(Path(config["state.dir"])), info=(device_info,),
-                    shut_down=request_power_off)
+                    shut_down=request_power_off, launcher=launcher)
     for warning in config_warnings:
         box.notify(warning)
     stop = threading.Event()
@@ -144,6 +154,7 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
         box.close()
         load_worker.close()
         scan_worker.close()
+        launcher.close()
     return 0
 
 

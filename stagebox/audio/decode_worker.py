@@ -1,7 +1,8 @@
 """The decoder process: one song, from a memory file to stereo float32 at the output rate.
 
-Run by :class:`~stagebox.audio.track.TrackStream` as
-``python -m stagebox.audio.decode_worker --fd N --rate OUT_RATE --start START_S``
+Forked by the decoder launcher (:mod:`stagebox.audio.launcher`), which calls :func:`run`,
+or run as a command of its own,
+``python -m stagebox.audio.decode_worker --fd N --rate OUT_RATE --start START_S``,
 with the memory file inherited as descriptor ``N``. The song file is untrusted, so it is
 decoded here, where a crash or a runaway allocation costs one song, not the show.
 
@@ -75,18 +76,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, required=True, help="output rate, Hz")
     parser.add_argument("--start", type=float, default=0.0, help="start position, seconds")
     args = parser.parse_args(argv)
+    return run(args.fd, args.rate, args.start)
+
+
+def run(fd: int, out_rate: int, start_s: float) -> int:
+    """Decode the memory file ``fd`` to ``sys.stdout`` from ``start_s``; the exit status.
+
+    Limits this process's address space and core dumps first, so call it only in the
+    decoder's own process (its main thread).
+    """
     # A Ctrl-C in the terminal reaches the whole process group: end quietly.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     _limit_resources()
     out = sys.stdout.buffer
     try:
-        source = _open(args.fd)
+        source = _open(fd)
     except DecodeError as exc:
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
     with source:
         try:
-            _decode(source, args.rate, args.start, out)
+            _decode(source, out_rate, start_s, out)
         except BrokenPipeError:
             # The player let go of the song. Point stdout at /dev/null so the flush at
             # exit does not fail again.

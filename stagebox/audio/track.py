@@ -1,8 +1,9 @@
 """One song being decoded ahead of playback: the parent side of the decoder process.
 
-:class:`TrackStream` starts :mod:`stagebox.audio.decode_worker` on a song's memory file and
-runs a feeder thread that moves the decoded frames from the pipe into a ring buffer, from
-which the output thread takes them with :meth:`TrackStream.read`.
+:class:`TrackStream` starts :mod:`stagebox.audio.decode_worker` on a song's memory file
+(forked by the :class:`~stagebox.audio.launcher.DecoderLauncher` if it is given one, else
+as a command of its own) and runs a feeder thread that moves the decoded frames from the
+pipe into a ring buffer, from which the output thread takes them with :meth:`TrackStream.read`.
 
 The ring has one producer (the feeder) and one consumer (the output thread) and no lock.
 Each side owns one counter and only reads the other's: the feeder's ``_written_frames``
@@ -21,12 +22,13 @@ import json
 import os
 import select
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from stagebox.audio.launcher import DecoderLauncher, DecoderProcess, spawn_decoder
 
 BYTES_PER_FRAME = 8
 """Two float32 samples."""
@@ -65,7 +67,7 @@ class TrackStream:
     thread.
     """
 
-    def __init__(self, process: subprocess.Popen, out_rate: int, start_s: float,
+    def __init__(self, process: DecoderProcess, out_rate: int, start_s: float,
                  ring_frames: int, wait_for_data: bool, stall_timeout_s: float,
                  start_timeout_s: float) -> None:
         self.out_rate = out_rate
@@ -95,7 +97,8 @@ class TrackStream:
     @classmethod
     def open(cls, fd: int, out_rate: int, start_s: float = 0.0, ring_s: float = 4.0,
              wait_for_data: bool = False, stall_timeout_s: float = 5.0,
-             start_timeout_s: float = 10.0) -> TrackStream:
+             start_timeout_s: float = 10.0,
+             launcher: DecoderLauncher | None = None) -> TrackStream:
         """Start decoding the memory file ``fd`` at ``start_s`` seconds, to ``out_rate`` Hz.
 
         The caller keeps ``fd`` (the decoder gets its own copy) and may close it as soon as
@@ -104,16 +107,13 @@ class TrackStream:
         coming back short, so the output is the same on every run. The decoder is killed
         when it sends nothing for ``stall_timeout_s`` while there is room for its frames,
         or for ``start_timeout_s`` before its header (a cold start on a small Pi is slow).
-        Raises OSError if the process cannot be started. Called from the loader's thread.
+        With a ``launcher`` the decoder is forked from it, else started as a new
+        interpreter. Raises OSError if the process cannot be started. Called from the
+        loader's thread.
         """
         ring_frames = max(MIN_RING_FRAMES, round(ring_s * out_rate))
-        command = [sys.executable, "-m", "stagebox.audio.decode_worker",
-                   "--fd", str(fd), "--rate", str(out_rate), "--start", repr(float(start_s))]
-        # One BLAS thread: numpy's import must stay light, and small under RLIMIT_AS.
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        process = subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, bufsize=0)
+        process = (launcher.launch(fd, out_rate, start_s) if launcher is not None
+                   else spawn_decoder(fd, out_rate, start_s))
         stream = cls(process, out_rate, start_s, ring_frames, wait_for_data, stall_timeout_s,
                      start_timeout_s)
         stream._feeder.start()

@@ -19,6 +19,7 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
+from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.output import OutputPump
 from stagebox.box import EventLog
 from stagebox.clock import VirtualClock
@@ -67,7 +68,8 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
     period = sink.config.period_frames
     # Line-buffered, so what happened before a kill of the simulator is on disk.
     with (out / "events.jsonl").open("w", encoding="utf-8", buffering=1) as events_file, \
-            (out / "screens.jsonl").open("w", encoding="utf-8") as screens_file:
+            (out / "screens.jsonl").open("w", encoding="utf-8") as screens_file, \
+            DecoderLauncher() as launcher:
 
         def on_frame(image: Image.Image, view: View) -> None:
             path = out / "screens" / f"{len(result.frames):04d}.png"
@@ -81,7 +83,8 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                         event_log=EventLog(clock, events_file), display=open_dummy(),
                         load_worker=InlineWorker(), scan_worker=InlineWorker(),
                         wait_for_data=True, info=("Simulator",), on_frame=on_frame,
-                        state_store=StateStore(state_dir) if state_dir else None)
+                        state_store=StateStore(state_dir) if state_dir else None,
+                        launcher=launcher)
         for warning in config_warnings:
             box.notify(warning)
         factory = MockFactory()

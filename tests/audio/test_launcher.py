@@ -1,0 +1,261 @@
+"""Decoders forked from the decoder launcher: each still costs one song at most."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+
+from stagebox.audio import launcher as launcher_module
+from stagebox.audio.launcher import DecoderLauncher
+from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.track import TrackStream
+
+OUT_RATE = 48000
+WAIT_S = 20.0
+"""Only ever reached if something is broken; no test depends on how fast anything is."""
+
+
+def write_chirp(path: Path, rate: int, seconds: float) -> None:
+    t = np.arange(round(seconds * rate)) / rate
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t)).astype(np.float32),
+                    rate)
+
+
+def write_tones(path: Path, rate: int, seconds: float) -> None:
+    t = np.arange(round(seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 440.0 * t)
+    soundfile.write(path, np.stack([tone, tone], 1).astype(np.float32), rate)
+
+
+def read_all(stream: TrackStream) -> np.ndarray:
+    """Read a ``wait_for_data`` stream to its end."""
+    parts = [np.zeros((0, 2), np.float32)]
+    out = np.zeros((100_000, 2), np.float32)
+    while not stream.finished:
+        parts.append(out[:stream.read(out)].copy())
+    return np.concatenate(parts)
+
+
+def ended(pid: int) -> bool:
+    """True when the process is gone or a zombie (an orphan's reaper may be slow)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def launcher() -> Iterator[DecoderLauncher]:
+    with DecoderLauncher() as started:
+        yield started
+
+
+def open_stream(path: Path, launcher: DecoderLauncher, **options: Any) -> TrackStream:
+    fd = load_into_memory(path, 100_000_000)
+    try:
+        return TrackStream.open(fd, OUT_RATE, wait_for_data=True, launcher=launcher, **options)
+    finally:
+        os.close(fd)
+
+
+def play(path: Path, launcher: DecoderLauncher | None) -> tuple[np.ndarray, TrackStream]:
+    fd = load_into_memory(path, 100_000_000)
+    try:
+        stream = TrackStream.open(fd, OUT_RATE, wait_for_data=True, launcher=launcher)
+    finally:
+        os.close(fd)
+    try:
+        return read_all(stream), stream
+    finally:
+        stream.close()
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 1.0)
+    return path
+
+
+@pytest.fixture
+def long_song(tmp_path: Path) -> Path:
+    path = tmp_path / "long.wav"
+    write_tones(path, 48000, 10.0)
+    return path
+
+
+def test_a_forked_decoder_plays_the_song_as_a_fresh_one_does(
+        song: Path, launcher: DecoderLauncher) -> None:
+    expected, _ = play(song, None)
+    stream = open_stream(song, launcher)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        assert parent_of(stream.decoder_pid) == launcher.pid
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.error is None
+    np.testing.assert_array_equal(frames, expected)
+
+
+def test_a_bad_file_gives_its_message_through_the_launcher(
+        tmp_path: Path, launcher: DecoderLauncher) -> None:
+    path = tmp_path / "song.flac"
+    path.write_bytes(np.random.default_rng(7).bytes(20_000))
+    frames, stream = play(path, launcher)
+    assert len(frames) == 0 and stream.error == "not a sound file"
+
+
+def test_each_decoder_is_limited_and_the_launcher_holds_no_song(
+        long_song: Path, launcher: DecoderLauncher) -> None:
+    stream = open_stream(long_song, launcher, ring_s=0.2)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        decoder_limits = Path(f"/proc/{stream.decoder_pid}/limits").read_text()
+        launcher_pid = launcher.pid
+        assert launcher_pid is not None
+        launcher_limits = Path(f"/proc/{launcher_pid}/limits").read_text()
+        launcher_fds = [os.readlink(f"/proc/{launcher_pid}/fd/{fd}")
+                        for fd in os.listdir(f"/proc/{launcher_pid}/fd")]
+    finally:
+        stream.close()
+    address_space = str(1 << 30)
+    assert f"Max address space         {address_space}" in decoder_limits
+    assert "Max core file size        0" in decoder_limits
+    assert address_space not in launcher_limits
+    assert not [target for target in launcher_fds if target.startswith("/memfd:")]
+
+
+def test_a_crashed_decoder_costs_only_its_song(long_song: Path, song: Path,
+                                               launcher: DecoderLauncher) -> None:
+    stream = open_stream(long_song, launcher, ring_s=0.2)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        os.kill(stream.decoder_pid, signal.SIGSEGV)
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert len(frames) < 10 * OUT_RATE
+    assert stream.error == f"decoder crashed (signal {signal.SIGSEGV.value})"
+    launcher_pid = launcher.pid
+    frames, stream = play(song, launcher)
+    assert stream.error is None and len(frames) == OUT_RATE
+    assert launcher.pid == launcher_pid
+
+
+def test_a_hung_decoder_is_killed_by_the_stall_timeout(long_song: Path,
+                                                       launcher: DecoderLauncher) -> None:
+    stream = open_stream(long_song, launcher, ring_s=0.2, stall_timeout_s=0.3)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        wait_until(lambda: stream.buffered_frames == stream.ring_frames, "a full ring")
+        pid = stream.decoder_pid
+        os.kill(pid, signal.SIGSTOP)
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.error == "decoder stalled"
+    assert len(frames) < 10 * OUT_RATE and ended(pid)
+
+
+def test_a_killed_launcher_is_replaced_and_its_song_plays_on(
+        long_song: Path, song: Path, launcher: DecoderLauncher) -> None:
+    playing = open_stream(long_song, launcher, ring_s=0.2)
+    try:
+        assert playing.wait_ready(WAIT_S)
+        old_pid = launcher.pid
+        assert old_pid is not None
+        os.kill(old_pid, signal.SIGKILL)
+        frames, stream = play(song, launcher)
+        assert stream.error is None and len(frames) == OUT_RATE
+        assert launcher.pid not in (None, old_pid)
+        assert read_all(playing).shape == (10 * OUT_RATE, 2)
+    finally:
+        playing.close()
+    assert playing.error is None
+
+
+def test_a_hung_launcher_is_replaced(song: Path, launcher: DecoderLauncher,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    play(song, launcher)
+    old_pid = launcher.pid
+    assert old_pid is not None
+    monkeypatch.setattr(launcher_module, "REPLY_TIMEOUT_S", 0.2)
+    os.kill(old_pid, signal.SIGSTOP)
+    frames, stream = play(song, launcher)
+    assert stream.error is None and len(frames) == OUT_RATE
+    assert launcher.pid not in (None, old_pid) and ended(old_pid)
+
+
+@pytest.mark.parametrize("python", ["missing", "/bin/false"])
+def test_without_a_launcher_decoders_start_on_their_own(tmp_path: Path, song: Path,
+                                                       python: str) -> None:
+    """A launcher that cannot be started, or ends before it is ready."""
+    command = str(tmp_path / "python") if python == "missing" else python
+    with DecoderLauncher(python=command) as broken:
+        for _ in range(2):
+            frames, stream = play(song, broken)
+            assert stream.error is None and len(frames) == OUT_RATE
+            assert broken.pid is None
+
+
+def test_closing_the_launcher_ends_it_and_its_decoders(long_song: Path,
+                                                       launcher: DecoderLauncher) -> None:
+    stream = open_stream(long_song, launcher, ring_s=0.2)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        pids = (launcher.pid, stream.decoder_pid)
+        launcher.close()
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert len(frames) < 10 * OUT_RATE
+    assert all(pid is not None and ended(pid) for pid in pids)
+
+
+BOX = """
+import os, sys, time
+from stagebox.audio.launcher import DecoderLauncher
+from stagebox.audio.memfile import load_into_memory
+launcher = DecoderLauncher()
+fd = load_into_memory(sys.argv[1], 100_000_000)
+decoder = launcher.launch(fd, 48000, 0.0)
+print(launcher.pid, decoder.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_launcher_outlives_no_box_that_dies(long_song: Path) -> None:
+    box = subprocess.Popen([sys.executable, "-c", BOX, str(long_song)], stdout=subprocess.PIPE,
+                           cwd=Path(__file__).parents[2])
+    try:
+        assert box.stdout is not None
+        pids = [int(pid) for pid in box.stdout.readline().split()]
+    finally:
+        box.kill()
+        box.wait()
+    assert len(pids) == 2
+    wait_until(lambda: all(ended(pid) for pid in pids), "the launcher and decoder to end")
