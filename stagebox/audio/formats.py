@@ -22,6 +22,10 @@ _FULL_SCALE = {"S16_LE": 2.0**15, "S24_3LE": 2.0**23, "S24_LE": 2.0**23, "S32_LE
 
 DITHER_TABLE_FRAMES = 1 << 17
 """Frames of ready-made dither noise (2.7 s at 48 kHz), read from a random place a block."""
+SHORT_BLOCK_FRAMES = 4096
+"""Up to this many frames a block counts as short (see :meth:`BlockEncoder._clip`)."""
+DITHER_OFFSETS = 1 << 12
+"""Random places in the dither table drawn ahead, used in turn, one a block."""
 
 
 def fit_output_pair(device_channels: int, output_pair: int) -> int:
@@ -61,16 +65,25 @@ class BlockEncoder:
         self._columns = slice(self._first, self._first + self._width)
         self._rng = np.random.default_rng(dither_seed)
         self._dither: np.ndarray | None = None
+        self._dither_offsets: list[int] = []
+        self._dither_turn = 0
         if sample_format == "S16_LE":
-            # TPDF noise made once: each block reads it from a random place, so the
-            # output thread draws one number a block instead of two per sample.
+            # TPDF noise made once, and the places to read it from drawn ahead: the output
+            # thread draws no random number at all.
             length = DITHER_TABLE_FRAMES + max_frames
             self._dither = (self._rng.random((length, self._width), np.float32)
                             - self._rng.random((length, self._width), np.float32))
+            self._dither_offsets = self._rng.integers(DITHER_TABLE_FRAMES,
+                                                      size=DITHER_OFFSETS).tolist()
 
         shape = (max_frames, self._width)
         # float32 holds 24 bits exactly; 32-bit output needs float64 to keep its low bits.
         self._work = np.zeros(shape, np.float64 if sample_format == "S32_LE" else np.float32)
+        full_scale = _FULL_SCALE.get(sample_format)
+        # The clip limits as scalars of the work's own type: a Python float would be
+        # converted on every call.
+        self._highest = self._work.dtype.type(full_scale - 1.0 if full_scale else 1.0)
+        self._lowest = self._work.dtype.type(-full_scale if full_scale else -1.0)
         if sample_format == "S24_3LE":
             self._samples = np.zeros(shape, "<i4")
             self._out = np.zeros((max_frames, device_channels, 3), np.uint8)
@@ -90,45 +103,66 @@ class BlockEncoder:
         if frames > self.max_frames:
             raise ValueError(f"block of {frames} frames is over the maximum {self.max_frames}")
         placed = self._out[:frames, self._columns]
-        # The stream runs on between songs, writing silence: dithering it would put a
-        # -96 dB hiss on the PA in every pause. Exact digital silence stays exact.
-        if not block.any():
+        samples = block.reshape(-1)
+        # One dot product over the block answers two questions in one pass: zero means
+        # digital silence (a sum of squares cannot cancel), and a NaN from a corrupt float
+        # file makes it non-finite.
+        energy = float(np.dot(samples, samples))
+        if energy == 0.0:
+            # The stream runs on between songs, writing silence: dithering it would put a
+            # -96 dB hiss on the PA in every pause. Exact digital silence stays exact.
             placed.fill(0)
             return self._bytes[: frames * self.frame_bytes]
 
         work = self._work[:frames]
-        if self._width == 1:
-            np.add(block[:, 0:1], block[:, 1:2], out=work)
-            work *= 0.5
-        else:
-            np.copyto(work, block)
-        np.clip(work, -1.0, 1.0, out=work)
-        # A NaN from a corrupt float file would otherwise become a full-scale click. One
-        # sum finds it (clipped, nothing else can make the sum non-finite); only then is
-        # the block searched.
-        if not math.isfinite(float(work.sum())):
-            np.nan_to_num(work, copy=False, nan=0.0)
-
         if self.sample_format == "FLOAT_LE":
+            self._place(block, work, 1.0)
+            if not math.isfinite(energy):
+                np.nan_to_num(work, copy=False, nan=0.0)
+            self._clip(work)
             np.copyto(placed, work, casting="unsafe")
             return self._bytes[: frames * self.frame_bytes]
 
         full_scale = _FULL_SCALE[self.sample_format]
-        work *= full_scale
+        # Scaling by full scale (a power of two) is exact, so clipping to ±1 first would
+        # change nothing but the cost: the clip to the codes below does both.
+        self._place(block, work, full_scale)
+        if not math.isfinite(energy):
+            # A NaN would otherwise become a full-scale click.
+            np.nan_to_num(work, copy=False, nan=0.0)
         if self._dither is not None:
-            start = int(self._rng.integers(DITHER_TABLE_FRAMES))
+            start = self._dither_offsets[self._dither_turn]
+            self._dither_turn = (self._dither_turn + 1) % DITHER_OFFSETS
             work += self._dither[start:start + frames]
         np.rint(work, out=work)
-        # Clipping in float64 before the cast: +1.0 would otherwise wrap to the most
+        # Clipping in float before the cast: +1.0 would otherwise wrap to the most
         # negative code, a full-scale click.
-        np.clip(work, -full_scale, full_scale - 1.0, out=work)
+        self._clip(work)
         if self.sample_format == "S24_3LE":
-            samples = self._samples[:frames]
-            np.copyto(samples, work, casting="unsafe")
-            np.copyto(placed, samples.view(np.uint8).reshape(frames, self._width, 4)[:, :, :3])
+            codes = self._samples[:frames]
+            np.copyto(codes, work, casting="unsafe")
+            np.copyto(placed, codes.view(np.uint8).reshape(frames, self._width, 4)[:, :, :3])
         else:
             np.copyto(placed, work, casting="unsafe")
         return self._bytes[: frames * self.frame_bytes]
+
+    def _clip(self, work: np.ndarray) -> None:
+        """Clip ``work`` in place to the format's range. ``np.clip`` is one pass, but its
+        Python wrapper costs more than the second pass saves on a block of a period or
+        two (most of all on the output thread, woken with cold caches)."""
+        if len(work) > SHORT_BLOCK_FRAMES:
+            np.clip(work, self._lowest, self._highest, out=work)
+        else:
+            np.minimum(work, self._highest, out=work)
+            np.maximum(work, self._lowest, out=work)
+
+    def _place(self, block: np.ndarray, work: np.ndarray, scale: float) -> None:
+        """``block`` times ``scale`` into ``work``, downmixed to mono for a mono device."""
+        if self._width == 1:
+            np.add(block[:, 0:1], block[:, 1:2], out=work)
+            work *= 0.5 * scale
+        else:
+            np.multiply(block, scale, out=work)
 
 
 def decode(data: bytes | memoryview, sample_format: str, channels: int) -> np.ndarray:

@@ -144,3 +144,39 @@ def test_a_block_over_the_maximum_or_not_stereo_is_refused():
         encoder.encode(np.zeros((17, 2), np.float32))
     with pytest.raises(ValueError, match="stereo"):
         encoder.encode(np.zeros((16, 1), np.float32))
+
+
+@pytest.mark.parametrize("fmt", SAMPLE_FORMATS)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_nan_and_infinity_become_silence_and_full_scale_never_a_wrapped_click(fmt, channels):
+    block = np.array([[np.nan, np.nan], [np.inf, np.inf], [-np.inf, -np.inf],
+                      [0.25, 0.25]], np.float32)
+    decoded = decode(BlockEncoder(fmt, channels, 4).encode(block), fmt, channels)
+    lsb = STEP[fmt]
+    np.testing.assert_allclose(decoded[:, 0], [0.0, 1.0 - lsb, -1.0, 0.25], atol=2 * lsb)
+
+
+def test_dither_is_fresh_in_every_block_of_a_long_stream():
+    encoder = BlockEncoder("S16_LE", 2, 256)
+    quiet = noise_block(256) * 1e-4
+    encoded = {bytes(encoder.encode(quiet)) for _ in range(200)}
+    assert len(encoded) == 200
+
+
+def test_a_block_that_is_a_strided_view_encodes_as_its_copy():
+    music = noise_block(2048)
+    view = music[::2]
+    for fmt in SAMPLE_FORMATS:
+        as_view = bytes(BlockEncoder(fmt, 2, 1024).encode(view))
+        as_copy = bytes(BlockEncoder(fmt, 2, 1024).encode(np.ascontiguousarray(view)))
+        assert as_view == as_copy
+
+
+@pytest.mark.parametrize("fmt", ["S24_3LE", "S24_LE", "S32_LE", "FLOAT_LE"])
+def test_long_and_short_blocks_clip_and_convert_alike(fmt):
+    loud = noise_block(8192) * 1.5
+    whole = bytes(BlockEncoder(fmt, 2, 8192).encode(loud))
+    encoder = BlockEncoder(fmt, 2, 1024)
+    pieces = b"".join(bytes(encoder.encode(loud[i:i + 1024])) for i in range(0, 8192, 1024))
+    assert whole == pieces
+    assert np.abs(decode(whole, fmt, 2)).max() <= 1.0
