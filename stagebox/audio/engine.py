@@ -146,15 +146,25 @@ class Engine:
         """
         if frames > self.max_frames:
             raise ValueError(f"block of {frames} frames is over the maximum {self.max_frames}")
-        self._apply_commands()
+        if self._commands:
+            self._apply_commands()
         out = self._out[:frames]
-        out.fill(0.0)
-        sounding = bool(self._outgoing) or (self._current is not None and self._current.playing)
-        for voice in list(self._outgoing):
-            self._mix(voice, out)
-        if self._current is not None and self._current.playing:
-            self._render_current(out)
-        self._apply_volume(out)
+        current = self._current
+        playing = current is not None and current.playing
+        # Until a voice has written into ``out`` it holds the last block: the first voice
+        # to sound copies its frames straight in, and only the voices after it add.
+        blank = True
+        if self._outgoing:
+            for voice in tuple(self._outgoing):
+                self._mix(voice, out, blank)
+                blank = False
+        sounding = not blank or playing
+        if playing:
+            self._render_current(out, blank)
+        elif blank:
+            out.fill(0.0)
+        if self._volume != 1.0 or self._volume != self._volume_target:
+            self._apply_volume(out)
         self.silent_run_frames = 0 if sounding else self.silent_run_frames + frames
         return out
 
@@ -165,18 +175,19 @@ class Engine:
         when it comes back would be a surprise.
         """
         self._apply_commands()
-        for voice in list(self._outgoing):
+        for voice in tuple(self._outgoing):
             self._retire(voice)
         if self._current is not None:
             self._current.playing = False
             self._current.fade = 0.0
             self._current.fade_step = 0.0
 
-    def _render_current(self, out: np.ndarray) -> None:
+    def _render_current(self, out: np.ndarray, blank: bool) -> None:
         done = 0
         while done < len(out) and self._current is not None and self._current.playing:
             voice = self._current
-            done += self._mix(voice, out[done:])
+            done += self._mix(voice, out[done:], blank)
+            blank = False
             if not voice.source.finished or voice.retire_when_silent:
                 break
             joined = self._next is not None
@@ -186,12 +197,18 @@ class Engine:
             if self._current is not None:
                 self._current.playing = True
                 self._current.fade = 1.0
+        if blank:
+            out.fill(0.0)
 
-    def _mix(self, voice: _Voice, out: np.ndarray) -> int:
-        """Add the voice's next frames into ``out``; return how many frames it covered."""
+    def _mix(self, voice: _Voice, out: np.ndarray, blank: bool) -> int:
+        """Put the voice's next frames into ``out``; return how many frames it covered.
+
+        ``blank``: nothing has been written into ``out`` yet, so the frames are copied
+        straight in and the rest of ``out`` is zeroed; otherwise they are added.
+        """
         frames = len(out)
-        scratch = self._scratch[:frames]
-        got = voice.source.read(scratch)
+        target = out if blank else self._scratch[:frames]
+        got = voice.source.read(target)
         if got < frames and not voice.source.finished:
             self.late_frames += frames - got
         if got and not voice.started and voice.playing:
@@ -199,10 +216,14 @@ class Engine:
             self._notices.append(ev.TrackStarted(voice.load_id))
         voice.frames_played += got
         if got:
-            self._apply_fade(voice, scratch[:got])
+            played = target[:got]
+            self._apply_fade(voice, played)
             if voice.gain != 1.0:
-                scratch[:got] *= voice.gain
-            out[:got] += scratch[:got]
+                played *= voice.gain
+            if not blank:
+                out[:got] += played
+        if blank and got < frames:
+            out[got:].fill(0.0)
         if voice.retire_when_silent and (voice.fade <= 0.0 or voice.source.finished):
             self._retire(voice)
         return got if voice.source.finished else frames

@@ -192,3 +192,47 @@ def test_silent_run_counts_silence_and_resets_when_a_song_sounds():
     engine.play()
     engine.render(BLOCK)
     assert engine.silent_run_frames == 0
+
+
+def test_a_song_alone_comes_out_bit_for_bit_as_it_does_beside_another_voice():
+    # Alone, the song is copied straight into the block; while a cued-over song fades
+    # (here one of digital silence), it is added to that one's frames. Same bits.
+    def song_blocks(engine: Engine, blocks: int) -> list[np.ndarray]:
+        return [engine.render(BLOCK).copy() for _ in range(blocks)]
+
+    alone = Engine(RATE, fade_s=1.0)
+    alone.cue(1, ToneSource(1.0, level=0.7), -3.0)
+    alone.play()
+    alone_blocks = song_blocks(alone, 40)
+
+    beside = Engine(RATE, fade_s=1.0)
+    silent = ToneSource(2.0, level=0.0)
+    beside.cue(1, silent, 0.0)
+    beside.play()
+    beside.render(BLOCK)
+    beside.cue(2, ToneSource(1.0, level=0.7), -3.0)
+    beside.play()
+    beside_blocks = song_blocks(beside, 40)
+
+    assert silent.pos > BLOCK * 30  # the fading voice was mixed throughout
+    for got, expected in zip(beside_blocks, alone_blocks, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_blocks_of_any_size_give_the_same_song_and_join():
+    # The output thread renders one period in silence and several while music plays.
+    def play(sizes: list[int]) -> np.ndarray:
+        engine = Engine(RATE)
+        engine.cue(1, ToneSource(0.3, hz=300.0), 0.0)
+        engine.queue_next(2, ToneSource(0.3, hz=500.0), 0.0)
+        engine.play()
+        blocks = []
+        for i in range(int(0.7 * RATE) // 512):
+            blocks.append(engine.render(sizes[i % len(sizes)]).copy())
+        return np.concatenate(blocks)
+
+    small = play([512])
+    mixed = play([512, 2048, 1024, 4096])
+    length = min(len(small), len(mixed))
+    np.testing.assert_array_equal(small[:length], mixed[:length])
+    assert max_step(mixed[:length]) <= music_step(hz=500.0) * 1.01
