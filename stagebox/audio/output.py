@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 REOPEN_INTERVAL_S = 1.0
 REALTIME_PRIORITY = 70
+MAX_PASS_FRAMES = 4096
+"""The most frames one pass renders and writes: the sinks' default largest block."""
 
 
 class OutputPump:
@@ -36,6 +38,7 @@ class OutputPump:
         self.sink = sink
         self._lost = False
         self._xruns_seen = 0
+        self._music = False
 
     def pump(self) -> bool:
         """One pass; False when there is no device to write to (wait, then call again)."""
@@ -45,7 +48,8 @@ class OutputPump:
         assert sink is not None
         engine = self._engine
         silent_before = engine.silent_run_frames
-        block = engine.render(min(sink.config.period_frames, engine.max_frames))
+        block = engine.render(self.pass_frames(sink))
+        self._music = engine.silent_run_frames == 0
         if silent_before >= sink.config.buffer_frames and engine.silent_run_frames == 0:
             # A song starts after a buffer of silence: drop the queued silence so its
             # first frame leaves now, not a whole buffer later.
@@ -59,6 +63,22 @@ class OutputPump:
             self._xruns_seen = sink.xruns
             self._post(ev.Xrun(sink.xruns))
         return True
+
+    def pass_frames(self, sink: AudioSink) -> int:
+        """Frames the next pass renders and writes to ``sink`` (output thread).
+
+        After silence, one period: a PLAY waits at most that long for its block, and its
+        queued silence is dropped. After music, several periods, up to half the
+        buffer, so the thread wakes half as often at the default 4 periods. The write
+        returns once all of them are in, the buffer full again; at most half the
+        buffer has drained by the time the device lets the write go on.
+        """
+        period = sink.config.period_frames
+        periods = 1
+        if self._music:
+            half_buffer = sink.config.buffer_frames // (2 * period)
+            periods = max(1, min(half_buffer, MAX_PASS_FRAMES // period))
+        return min(period * periods, self._engine.max_frames)
 
     def close(self) -> None:
         """Release the device (at shutdown)."""

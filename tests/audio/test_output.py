@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_engine import RATE, ToneSource
 
 from stagebox import events as ev
@@ -97,3 +98,67 @@ def test_xruns_are_posted_as_they_are_counted():
     pump.pump()
     pump.pump()
     assert posted == [ev.Xrun(2)]
+
+
+class BlockSink(RecordingSink):
+    """A device that keeps every block it takes, at ``periods`` periods of buffer."""
+
+    def __init__(self, periods: int = 4) -> None:
+        super().__init__()
+        self.config = SinkConfig("fake", RATE, 2, "FLOAT_LE", PERIOD, periods * PERIOD)
+        self.blocks: list[np.ndarray] = []
+
+    def write(self, block: np.ndarray) -> None:
+        super().write(block)
+        self.blocks.append(block.copy())
+
+
+def test_music_goes_out_two_periods_a_pass_in_order_and_click_free():
+    engine, sink = Engine(RATE), BlockSink()
+    source = ToneSource(2.0)
+    pump = OutputPump(engine, lambda: sink, print, sink)
+    engine.cue(1, source, 0.0)
+    pump_for(pump, 6)
+    engine.play()
+    pump_for(pump, 20)
+    sizes = [len(block) for block in sink.blocks]
+    # Silence and the first block of the song a period at a time; then two at a time.
+    assert sizes == [PERIOD] * 7 + [2 * PERIOD] * 19
+    heard = np.concatenate(sink.blocks[6:])
+    ramp_frames = int(0.005 * RATE) + 1
+    np.testing.assert_array_equal(heard[ramp_frames:], source.frames[ramp_frames:len(heard)])
+    assert float(np.abs(np.diff(heard[:, 0])).max()) <= 0.5 * 2 * np.pi * 440.0 / RATE * 1.01
+
+
+def test_a_play_in_silence_is_rendered_at_the_next_period():
+    engine, sink = Engine(RATE), BlockSink()
+    pump = OutputPump(engine, lambda: sink, print, sink)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    pump_for(pump, 6)
+    assert pump.pass_frames(sink) == PERIOD
+    engine.play()
+    pump_for(pump, 1)
+    assert sink.log[-2:] == ["drop", "sound"]
+    assert len(sink.blocks[-1]) == PERIOD
+
+
+def test_a_buffer_of_two_periods_is_written_one_period_a_pass():
+    engine, sink = Engine(RATE), BlockSink(periods=2)
+    pump = OutputPump(engine, lambda: sink, print, sink)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    engine.play()
+    pump_for(pump, 5)
+    assert [len(block) for block in sink.blocks] == [PERIOD] * 5
+
+
+@pytest.mark.parametrize(("period", "periods", "pass_periods"),
+                         [(1024, 4, 2), (256, 8, 4), (512, 3, 1), (2048, 4, 2), (4096, 4, 1)])
+def test_a_pass_of_music_keeps_half_the_buffer_and_fits_every_sink(period, periods,
+                                                                    pass_periods):
+    engine, sink = Engine(RATE), BlockSink(periods)
+    sink.config = SinkConfig("fake", RATE, 2, "FLOAT_LE", period, periods * period)
+    pump = OutputPump(engine, lambda: sink, print, sink)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    engine.play()
+    pump_for(pump, 2)
+    assert pump.pass_frames(sink) == pass_periods * period
