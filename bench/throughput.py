@@ -5,7 +5,10 @@ children included, so stagebox's decoder counts) is read from ``os.wait4``. The
 contenders take turns, ``reps`` rounds over, and each one's median counts.
 
 - stagebox: ``stagebox play --device null --rate 48000 --format S16_LE``: the loader,
-  the decoder process, the engine and the ALSA sink, as in the box.
+  the decoder process, the engine and the ALSA sink, as in the box; as a file player
+  that answers no buttons, it renders and writes blocks of
+  :data:`stagebox.playfiles.BLOCK_FRAMES` frames, where the box's output thread writes
+  one or two periods at a time (the steady playback benchmark measures that).
 - sox: ``sox FILE -t alsa null rate -h 48000`` (``-h``: the quality of soxr's ``HQ``,
   which stagebox uses; sox adds TPDF dither to 16 bits, as stagebox does), and with
   ``rate -v`` (sox's best) for reference.
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report import Report, Row, ratio
+from stagebox.playfiles import BLOCK_FRAMES
 
 DEVICE = "null"
 RATE = 48000
@@ -123,8 +127,8 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
         f"throughput: stagebox's {stagebox:.2f} s = decoder process {cpu['decoder']:.2f} s "
         f"+ the player's start-up (interpreter and imports) {cpu['start-up']:.2f} s + the "
         f"player's work on the blocks {player_s:.2f} s "
-        f"({player_s / (seconds * RATE / 1024) * 1e6:.0f} µs per 1024-frame block: pipe to "
-        "ring, engine, S16 conversion with dither, ALSA write)")
+        f"({player_s / (seconds * RATE / 1024) * 1e6:.0f} µs per 1024 frames, in blocks of "
+        f"{BLOCK_FRAMES}: pipe to ring, engine, S16 conversion with dither, ALSA write)")
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")

@@ -26,7 +26,7 @@ from stagebox.audio.output import OutputPump, OutputThread
 from stagebox.box import Box, EventLog
 from stagebox.clock import Clock, MonotonicClock
 from stagebox.config import Config
-from stagebox.hal.alsa import AlsaSink
+from stagebox.hal.alsa import open_configured
 from stagebox.hal.audio import AudioSink, DeviceLost
 from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy, open_oled
@@ -82,17 +82,6 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     return box
 
 
-def open_alsa(config: Config) -> AudioSink:
-    """Open the configured ALSA device (output thread)."""
-    fmt = config["audio.sample_format"]
-    return AlsaSink.open(device=config["audio.device"], rate=config["audio.rate"],
-                         channels=config["audio.channels"],
-                         sample_format=None if fmt == "auto" else fmt,
-                         period_frames=config["audio.period_frames"],
-                         periods=config["audio.periods"],
-                         output_pair=config["audio.output_pair"])
-
-
 def run_daemon(config: Config, config_warnings: list[str]) -> int:
     """``stagebox run``: the box on real hardware until SIGTERM or SIGINT."""
     clock = MonotonicClock()
@@ -101,7 +90,7 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     # at the configured one, and the output thread keeps trying to open it.
     sink: AudioSink | None = None
     try:
-        sink = open_alsa(config)
+        sink = open_configured(config)
     except DeviceLost as exc:
         config_warnings = [*config_warnings, f"No audio interface yet: {exc}"]
     rate = sink.config.rate if sink else config["audio.rate"]
@@ -119,7 +108,7 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    output = OutputThread(OutputPump(box.engine, lambda: open_alsa(config), box.post, sink))
+    output = OutputThread(OutputPump(box.engine, lambda: open_configured(config), box.post, sink))
     panel: ButtonPanel | None = None
     try:
         panel = ButtonPanel(config.button_pins, box.post, clock)

@@ -4,6 +4,11 @@ The same loader, decoder, engine and sink as the box, with no buttons and no dis
 each file is loaded, cued and played to its end, one after another. The engine waits for
 its decoder here rather than play silence when it is late: alsa-lib's ``null`` and
 ``file`` devices take audio as fast as it comes, and what they record must be the song.
+
+Nothing here answers a button, so blocks of :data:`BLOCK_FRAMES` go to the device
+rather than one period at a time: the same audio for a fraction of the per-block work.
+Only what playing files needs is imported (not the daemon's display, buttons and
+player), so the command starts quickly.
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ from stagebox import events as ev
 from stagebox.audio.engine import Engine
 from stagebox.audio.loader import Loader
 from stagebox.config import Config
-from stagebox.daemon import open_alsa
+from stagebox.hal.alsa import open_configured
 from stagebox.hal.audio import AudioSink, DeviceLost
 from stagebox.media.model import Song
 from stagebox.workers import InlineWorker
+
+BLOCK_FRAMES = 16384
+"""Frames rendered and written at a time (a third of a second at 48 kHz)."""
 
 
 def play_files(files: list[Path], config: Config) -> int:
     """Play ``files`` in order; return 0 if all played, 1 if any could not be."""
     try:
-        sink = open_alsa(config)
+        sink = open_configured(config, BLOCK_FRAMES)
     except DeviceLost as exc:
         print(f"stagebox play: cannot open {config['audio.device']}: {exc}", file=sys.stderr)
         return 1
@@ -34,7 +42,8 @@ def play_files(files: list[Path], config: Config) -> int:
           f"{settings.channels} ch, period {settings.period_frames}, "
           f"buffer {settings.buffer_frames} ({settings.latency_s * 1000:.0f} ms)")
     results: queue.SimpleQueue[object] = queue.SimpleQueue()
-    engine = Engine(settings.rate, fade_s=config["player.fade_s"])
+    block_frames = max(BLOCK_FRAMES, settings.period_frames)
+    engine = Engine(settings.rate, max_frames=block_frames, fade_s=config["player.fade_s"])
     loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
                     post=results.put, worker=InlineWorker(), wait_for_data=True)
     failures = 0
@@ -50,7 +59,7 @@ def play_files(files: list[Path], config: Config) -> int:
             print(f"{path} ({outcome.duration_s or 0:.1f} s)")
             engine.cue(load_id, outcome.stream, 0.0)
             engine.play()
-            if not _play_to_end(engine, sink, load_id):
+            if not _play_to_end(engine, sink, load_id, block_frames):
                 failures += 1
             outcome.stream.close()
     except DeviceLost as exc:
@@ -63,15 +72,18 @@ def play_files(files: list[Path], config: Config) -> int:
     return 1 if failures else 0
 
 
-def _play_to_end(engine: Engine, sink: AudioSink, load_id: int) -> bool:
-    """Write blocks until the song ends, then one buffer of silence to let it out."""
-    period = sink.config.period_frames
+def _play_to_end(engine: Engine, sink: AudioSink, load_id: int, block_frames: int) -> bool:
+    """Write blocks until the song ends, then a buffer and a period of silence to let
+    it out."""
     while True:
-        sink.write(engine.render(period))
+        sink.write(engine.render(block_frames))
         for notice in engine.take_notices():
             if isinstance(notice, ev.TrackEnded) and notice.load_id == load_id:
-                for _ in range(sink.config.buffer_frames // period + 1):
-                    sink.write(engine.render(period))
+                silence_frames = sink.config.buffer_frames + sink.config.period_frames
+                while silence_frames > 0:
+                    frames = min(block_frames, silence_frames)
+                    sink.write(engine.render(frames))
+                    silence_frames -= frames
                 if notice.error:
                     print(f"  ended early: {notice.error}", file=sys.stderr)
                 return notice.error is None

@@ -30,6 +30,7 @@ import alsaaudio
 import numpy as np
 
 from stagebox.audio.formats import BlockEncoder, fit_output_pair
+from stagebox.config import Config
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost, SinkConfig
 
 PREFERRED_FORMATS = ("S32_LE", "S24_3LE", "S24_LE", "S16_LE", "FLOAT_LE")
@@ -230,6 +231,21 @@ class AlsaSink:
             pcm.drop()
         except alsaaudio.ALSAAudioError as exc:
             raise DeviceLost(str(exc)) from exc
+
+
+def open_configured(config: Config, max_block_frames: int = 4096) -> AlsaSink:
+    """Open the device the ``audio`` settings name, as they ask (see :meth:`AlsaSink.open`).
+
+    ``max_block_frames`` is the longest block the caller will write.
+    """
+    fmt = config["audio.sample_format"]
+    return AlsaSink.open(device=config["audio.device"], rate=config["audio.rate"],
+                         channels=config["audio.channels"],
+                         sample_format=None if fmt == "auto" else fmt,
+                         period_frames=config["audio.period_frames"],
+                         periods=config["audio.periods"],
+                         output_pair=config["audio.output_pair"],
+                         max_block_frames=max_block_frames)
 
 
 def list_devices() -> list[DeviceInfo]:
