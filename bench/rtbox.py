@@ -40,6 +40,7 @@ from gpiozero.pins.mock import MockFactory
 from bench.paced_sink import PacedSink
 from bench.proctree import process_cpu_s, thread_cpu_s, tree_cpu_s
 from stagebox import events as ev
+from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.output import OutputPump, OutputThread
 from stagebox.box import Box, EventLog
 from stagebox.clock import MonotonicClock
@@ -225,9 +226,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clock = MonotonicClock()
     sink = PacedSink(RATE, period_frames=args.period, periods=args.periods)
     load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
+    launcher = DecoderLauncher()
+    launcher.start()
     box = build_box(config, clock=clock, rate=RATE, event_log=EventLog(clock),
                     display=open_dummy(), load_worker=load_worker, scan_worker=scan_worker,
-                    wait_for_data=False, state_store=None, info=("bench",))
+                    wait_for_data=False, state_store=None, info=("bench",),
+                    launcher=launcher)
     factory = MockFactory()
     panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
     rig = Rig(box, sink, factory, config, SimMedia(box.post), scan_worker)
@@ -263,6 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         box.close()
         load_worker.close()
         scan_worker.close()
+        launcher.close()
     if failure:
         raise failure[0]
     return {**rig.result, "period": args.period, "periods": args.periods,
