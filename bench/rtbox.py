@@ -45,7 +45,7 @@ from stagebox.audio.output import OutputPump, OutputThread
 from stagebox.box import Box, EventLog
 from stagebox.clock import MonotonicClock
 from stagebox.config import Config
-from stagebox.daemon import build_box
+from stagebox.daemon import MAIN_LOOP_WAIT_S, build_box
 from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy
 from stagebox.hal.media_watch import SimMedia
@@ -58,8 +58,6 @@ PRESS_S = 0.05
 SETTLE_S = 1.0
 """Playback before CPU is measured: the decoder's first run ahead is start-up, not steady."""
 WAIT_TIMEOUT_S = 30.0
-MAIN_LOOP_WAIT_S = 0.05
-"""As ``stagebox run``."""
 PERFORMER = "bench-performer"
 
 

@@ -39,6 +39,9 @@ from stagebox.workers import ThreadWorker, Worker
 log = logging.getLogger(__name__)
 
 MOUNT_POLL_S = 0.5
+MAIN_LOOP_WAIT_S = 0.1
+"""The longest the main loop sleeps: one screen frame. Buttons, loads and scans wake it
+at once; only the mount poll, the watchdog and the engine's notices wait for this."""
 DEFAULT_RUNTIME_DIR = "/run/stagebox"
 SHUTDOWN_FLAG = "shutdown"
 
@@ -132,7 +135,7 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
                 watcher.poll()
                 next_poll_s = now + MOUNT_POLL_S
             box.step()
-            box.wait(0.05)
+            box.wait(MAIN_LOOP_WAIT_S)
             watchdog.tick(clock.now(), output.alive_count)
     finally:
         notifier.stopping()
