@@ -8,11 +8,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mutagen
+from mutagen.aiff import AIFF
+from mutagen.flac import FLAC
+from mutagen.mp3 import EasyMP3
+from mutagen.oggflac import OggFLAC
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
 
 from stagebox.media.safepath import printable
 
 TITLE_LIMIT = 100
 """Longest title kept, in characters; the screen scrolls, but a tag may hold a novel."""
+KINDS_BY_SUFFIX: dict[str, list[type[mutagen.FileType]]] = {
+    ".flac": [FLAC], ".ogg": [OggVorbis, OggOpus, OggFLAC], ".oga": [OggVorbis, OggOpus, OggFLAC],
+    ".mp3": [EasyMP3], ".wav": [WAVE], ".wave": [WAVE], ".aif": [AIFF], ".aiff": [AIFF],
+    ".aifc": [AIFF],
+}
+"""The mutagen classes to try first for a file's name. Left to itself, mutagen scores every
+format it knows against each file, which was most of the time of a first scan."""
 
 
 def read_title(path: Path) -> str | None:
@@ -24,7 +38,9 @@ def read_title(path: Path) -> str | None:
     thread; it reads the file's headers, so it is the slow part of a scan.
     """
     try:
-        audio = mutagen.File(path, easy=True)
+        audio = _open_as_named(path)
+        if audio is None:
+            audio = mutagen.File(path, easy=True)
         tags = audio.tags if audio is not None else None
         values = _title_values(tags) if tags is not None else []
     # mutagen wraps most failures in MutagenError, but a crafted file can still raise from
@@ -36,6 +52,18 @@ def read_title(path: Path) -> str | None:
         if title:
             return title[:TITLE_LIMIT]
     return None
+
+
+def _open_as_named(path: Path) -> mutagen.FileType | None:
+    """The file read as the format its name says, or None if it is not that (or unknown):
+    then every format is tried."""
+    kinds = KINDS_BY_SUFFIX.get(path.suffix.lower())
+    if kinds is None:
+        return None
+    try:
+        return mutagen.File(path, options=kinds)
+    except Exception:  # see read_title
+        return None
 
 
 def _title_values(tags: object) -> list[object]:

@@ -233,6 +233,12 @@ def test_titles_come_from_tags(stick: Stick, name: str) -> None:
     assert titles(stick.scan().default) == ["Hallelujah (live)"]
 
 
+def test_a_song_named_for_another_format_still_has_its_title(stick: Stick) -> None:
+    flac = stick.audio("a.flac", title="Hallelujah (live)")
+    flac.rename(flac.with_suffix(".mp3"))
+    assert titles(stick.scan().default) == ["Hallelujah (live)"]
+
+
 def test_untagged_songs_are_titled_by_file_name(stick: Stick) -> None:
     stick.songs("ballads/01 Hallelujah.flac")
     assert titles(stick.scan().default) == ["01 Hallelujah"]
