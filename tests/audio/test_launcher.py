@@ -112,13 +112,21 @@ def test_a_forked_decoder_plays_the_song_as_a_fresh_one_does(
     expected, _ = play(song, None)
     stream = open_stream(song, launcher)
     try:
-        assert stream.wait_ready(WAIT_S)
-        assert parent_of(stream.decoder_pid) == launcher.pid
         frames = read_all(stream)
     finally:
         stream.close()
     assert stream.error is None
     np.testing.assert_array_equal(frames, expected)
+
+
+def test_a_decoder_is_forked_by_the_launcher(long_song: Path, launcher: DecoderLauncher) -> None:
+    # Ten seconds of song overfill the ring and the pipe: the decoder is still running.
+    stream = open_stream(long_song, launcher, ring_s=0.2)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        assert parent_of(stream.decoder_pid) == launcher.pid
+    finally:
+        stream.close()
 
 
 def test_a_bad_file_gives_its_message_through_the_launcher(
