@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,8 +36,10 @@ def rtbox(mode: str, stick: Path, work: Path, repo: Path, *options: str) -> dict
     log = work / f"rtbox-{mode}.log"
     command = [sys.executable, "-m", "bench.rtbox", mode, "--stick", str(stick), *options]
     with log.open("ab") as log_file:
+        # As `stagebox run` sets it (stagebox.cli), before numpy is imported.
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
         result = subprocess.run(command, cwd=repo, stdout=subprocess.PIPE, stderr=log_file,
-                                stdin=subprocess.DEVNULL, check=False)
+                                stdin=subprocess.DEVNULL, check=False, env=env)
     if result.returncode != 0:
         return {"error": f"exit status {result.returncode}; see {log}"}
     return json.loads(result.stdout.decode().strip().splitlines()[-1])

@@ -15,9 +15,13 @@ contenders take turns, ``reps`` rounds over, and each one's median counts.
 - aplay: the same song already at 48 kHz as a 16-bit WAV: no decoding or resampling.
 - floor: soundfile and soxr (HQ), decoding and resampling alone in one process.
 - decoder: stagebox's decoder process alone (its start-up included), writing to
-  ``/dev/null``; start-up: the player's interpreter importing what ``stagebox play``
-  imports. With these the notes split stagebox's CPU into decoding, the player's start-up
-  and the player's work per block (feeder, engine, format conversion, ALSA writes).
+  ``/dev/null``; decoder start-up: an interpreter importing what the decoder imports,
+  which ``stagebox play`` does not pay (it forks its decoders from itself); start-up: the
+  player's interpreter importing what ``stagebox play`` imports. With these the notes
+  split stagebox's CPU into decoding, the player's start-up and the player's work per
+  block (feeder, engine, format conversion, ALSA writes).
+
+Every contender runs with ``OPENBLAS_NUM_THREADS=1``, as ``stagebox`` sets for itself.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ DEVICE = "null"
 RATE = 48000
 STARTUP = "import stagebox.cli, stagebox.playfiles"
 """What the player process of ``stagebox play`` costs before any audio."""
+DECODER_STARTUP = "import stagebox.audio.decode_worker"
+"""What a decoder started as a process of its own costs before any audio."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
         Contender("floor", [sys.executable, "-m", "bench.floor", str(flac), str(RATE)]),
         Contender("decoder", [sys.executable, "-m", "stagebox.audio.decode_worker",
                               "--fd", "0", "--rate", str(RATE)], stdin=flac),
+        Contender("decoder start-up", [sys.executable, "-c", DECODER_STARTUP]),
         Contender("start-up", [sys.executable, "-c", STARTUP]),
     ]
 
@@ -83,7 +90,8 @@ def measure(contender: Contender, cwd: Path, log: Path) -> Measured:
         started_s = time.monotonic()
         process = subprocess.Popen(contender.command, cwd=cwd, stdin=stdin,
                                    stdout=subprocess.DEVNULL if contender.stdin else log_file,
-                                   stderr=log_file)
+                                   stderr=log_file,
+                                   env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
         _, status, usage = os.wait4(process.pid, 0)
         wall_s = time.monotonic() - started_s
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -122,9 +130,12 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
                    _goal(against_floor, 1.25)))
     report.add(Row("throughput", "CPU s of stagebox's decoder process alone (to /dev/null)",
                    _s(cpu["decoder"]), _s(cpu["floor"]), _x(ratio(cpu["decoder"], cpu["floor"]))))
-    player_s = stagebox - cpu["decoder"] - cpu["start-up"]
+    decoding_s = cpu["decoder"] - cpu["decoder start-up"]
+    player_s = stagebox - decoding_s - cpu["start-up"]
     report.notes.append(
-        f"throughput: stagebox's {stagebox:.2f} s = decoder process {cpu['decoder']:.2f} s "
+        f"throughput: stagebox's {stagebox:.2f} s = decoding {decoding_s:.2f} s (the decoder "
+        f"process alone, {cpu['decoder']:.2f} s, less its interpreter's start-up, "
+        f"{cpu['decoder start-up']:.2f} s: `stagebox play` forks its decoders) "
         f"+ the player's start-up (interpreter and imports) {cpu['start-up']:.2f} s + the "
         f"player's work on the blocks {player_s:.2f} s "
         f"({player_s / (seconds * RATE / 1024) * 1e6:.0f} µs per 1024 frames, in blocks of "

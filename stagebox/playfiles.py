@@ -19,6 +19,7 @@ from pathlib import Path
 
 from stagebox import events as ev
 from stagebox.audio.engine import Engine
+from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.loader import Loader
 from stagebox.config import Config
 from stagebox.hal.alsa import open_configured
@@ -32,6 +33,15 @@ BLOCK_FRAMES = 16384
 
 def play_files(files: list[Path], config: Config) -> int:
     """Play ``files`` in order; return 0 if all played, 1 if any could not be."""
+    # Started first, while this process has one thread and no device open: the launcher
+    # is then a fork of it, sharing what it has imported instead of starting another
+    # interpreter.
+    with DecoderLauncher(fork_first=True) as launcher:
+        launcher.start()
+        return _play(files, config, launcher)
+
+
+def _play(files: list[Path], config: Config, launcher: DecoderLauncher) -> int:
     try:
         sink = open_configured(config, BLOCK_FRAMES)
     except DeviceLost as exc:
@@ -45,7 +55,8 @@ def play_files(files: list[Path], config: Config) -> int:
     block_frames = max(BLOCK_FRAMES, settings.period_frames)
     engine = Engine(settings.rate, max_frames=block_frames, fade_s=config["player.fade_s"])
     loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
-                    post=results.put, worker=InlineWorker(), wait_for_data=True)
+                    post=results.put, worker=InlineWorker(), wait_for_data=True,
+                    launcher=launcher)
     failures = 0
     try:
         for load_id, path in enumerate(files, start=1):

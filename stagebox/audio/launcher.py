@@ -44,6 +44,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from typing import IO, Protocol
 
@@ -56,6 +57,7 @@ READY_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 5.0
 """How long a running launcher may take to fork; after that it counts as hung."""
 REAP_TIMEOUT_S = 2.0
+REAP_POLL_S = 0.01
 MESSAGE_MAX_BYTES = 4096
 REQUEST_FDS = 3
 
@@ -177,16 +179,78 @@ class LaunchedDecoder:
                 pipe.close()
 
 
+class _ForkedLauncher:
+    """A launcher forked from this process: the part of :class:`subprocess.Popen` that
+    :class:`_Connection` uses. Main loop and loader's thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (returncode := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"launcher {self.pid}", timeout or 0.0)
+            time.sleep(REAP_POLL_S)
+        return returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _single_threaded() -> bool:
+    """True if this process has one thread, so a fork of it is sound (no lock in the
+    child can be held by a thread that is not there)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _fork_launcher(theirs: socket.socket, ours: socket.socket) -> _ForkedLauncher:
+    """Fork this (single-threaded) process into a launcher serving ``theirs``."""
+    # Whatever is buffered would be written again by the child's decoders.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            ours.close()
+            serve(theirs)
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    return _ForkedLauncher(pid)
+
+
 class _Connection:
     """One launcher process, the socket to it and the thread that reads its messages."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, fork: bool) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process: subprocess.Popen[bytes] | _ForkedLauncher
         try:
-            self.process = subprocess.Popen(
-                [python, "-m", "stagebox.audio.launcher", "--socket-fd", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, env={**os.environ, **DECODER_ENV})
+            if fork:
+                self.process = _fork_launcher(theirs, ours)
+            else:
+                self.process = subprocess.Popen(
+                    [python, "-m", "stagebox.audio.launcher", "--socket-fd",
+                     str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, env={**os.environ, **DECODER_ENV})
         except OSError:
             ours.close()
             raise
@@ -338,8 +402,14 @@ class DecoderLauncher:
     Nothing is started until :meth:`start` or the first :meth:`launch`.
     """
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, fork_first: bool = False) -> None:
+        """``fork_first``: start the first launcher as a fork of this process, if it has a
+        single thread then: no interpreter to start, and the libraries this process has
+        imported already are shared, not loaded again (``stagebox play``). Any later
+        launcher, or one started while threads run, is a new interpreter running
+        ``python``."""
         self._python = python
+        self._fork_first = fork_first
         self._connection: _Connection | None = None
         self._request_ids = itertools.count(1)
         self._unavailable = False
@@ -411,7 +481,9 @@ class DecoderLauncher:
             connection = self._connection = None
         if connection is None:
             try:
-                connection = self._connection = _Connection(self._python)
+                fork = self._fork_first and _single_threaded()
+                self._fork_first = False
+                connection = self._connection = _Connection(self._python, fork)
             except OSError as exc:
                 log.error("cannot start the decoder launcher: %s", exc)
                 self._give_up()

@@ -267,3 +267,38 @@ def test_a_launcher_outlives_no_box_that_dies(long_song: Path) -> None:
         box.wait()
     assert len(pids) == 2
     wait_until(lambda: all(ended(pid) for pid in pids), "the launcher and decoder to end")
+
+
+FORKING_PLAYER = """
+import os, sys, threading
+import numpy as np
+from stagebox.audio.launcher import DecoderLauncher
+from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.track import TrackStream
+if sys.argv[2] == "threaded":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+with DecoderLauncher(fork_first=True) as launcher:
+    launcher.start()
+    with open(f"/proc/{launcher.pid}/cmdline", "rb") as theirs, \
+            open("/proc/self/cmdline", "rb") as ours:
+        forked = theirs.read() == ours.read()
+    fd = load_into_memory(sys.argv[1], 100_000_000)
+    stream = TrackStream.open(fd, 48000, wait_for_data=True, launcher=launcher)
+    out = np.zeros((1_000_000, 2), np.float32)
+    frames = stream.read(out)
+    stream.close()
+    np.save(sys.argv[3], out[:frames])
+    print(forked, stream.error, flush=True)
+"""
+
+
+@pytest.mark.parametrize(("threads", "forked"), [("alone", "True"), ("threaded", "False")])
+def test_a_single_threaded_player_forks_its_launcher_and_plays_the_same(
+        song: Path, tmp_path: Path, threads: str, forked: str) -> None:
+    expected, _ = play(song, None)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", FORKING_PLAYER, str(song), threads,
+                             str(tmp_path / "frames.npy")], cwd=Path(__file__).parents[2],
+                            env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.split() == [forked, "None"]
+    np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), expected)
