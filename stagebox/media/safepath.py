@@ -46,6 +46,8 @@ def printable(text: str) -> str:
     File names and tags from the stick may hold anything (``surrogateescape`` leftovers of
     non-UTF-8 names, newlines, bidi overrides); screens, logs and JSON get this instead.
     """
+    if text.isprintable():  # the usual name, checked in C: it has no C* character
+        return text
     return "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
 
 

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-import mutagen
-from mutagen.aiff import AIFF
-from mutagen.flac import FLAC
-from mutagen.mp3 import EasyMP3
-from mutagen.oggflac import OggFLAC
-from mutagen.oggopus import OggOpus
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
+from typing import TYPE_CHECKING
 
 from stagebox.media.safepath import printable
 
+if TYPE_CHECKING:
+    import mutagen
+
 TITLE_LIMIT = 100
 """Longest title kept, in characters; the screen scrolls, but a tag may hold a novel."""
-KINDS_BY_SUFFIX: dict[str, list[type[mutagen.FileType]]] = {
-    ".flac": [FLAC], ".ogg": [OggVorbis, OggOpus, OggFLAC], ".oga": [OggVorbis, OggOpus, OggFLAC],
-    ".mp3": [EasyMP3], ".wav": [WAVE], ".wave": [WAVE], ".aif": [AIFF], ".aiff": [AIFF],
-    ".aifc": [AIFF],
-}
-"""The mutagen classes to try first for a file's name. Left to itself, mutagen scores every
-format it knows against each file, which was most of the time of a first scan."""
+
+
+@functools.cache
+def _kinds_by_suffix() -> dict[str, list[type[mutagen.FileType]]]:
+    """The mutagen classes to try first for a file's name. Left to itself, mutagen scores
+    every format it knows against each file, which was most of the time of a first scan."""
+    from mutagen.aiff import AIFF
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import EasyMP3
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+    from mutagen.wave import WAVE
+
+    ogg: list[type[mutagen.FileType]] = [OggVorbis, OggOpus, OggFLAC]
+    return {".flac": [FLAC], ".ogg": ogg, ".oga": ogg, ".mp3": [EasyMP3], ".wav": [WAVE],
+            ".wave": [WAVE], ".aif": [AIFF], ".aiff": [AIFF], ".aifc": [AIFF]}
 
 
 def read_title(path: Path) -> str | None:
@@ -37,6 +43,10 @@ def read_title(path: Path) -> str | None:
     the decoder's business later, here it only loses its title. Called on the scan worker
     thread; it reads the file's headers, so it is the slow part of a scan.
     """
+    # Imported here: a stick seen before takes its titles from the cache, and its scan
+    # then never needs mutagen, nor the time it takes to import.
+    import mutagen
+
     try:
         audio = _open_as_named(path)
         if audio is None:
@@ -57,7 +67,9 @@ def read_title(path: Path) -> str | None:
 def _open_as_named(path: Path) -> mutagen.FileType | None:
     """The file read as the format its name says, or None if it is not that (or unknown):
     then every format is tried."""
-    kinds = KINDS_BY_SUFFIX.get(path.suffix.lower())
+    import mutagen
+
+    kinds = _kinds_by_suffix().get(path.suffix.lower())
     if kinds is None:
         return None
     try:
