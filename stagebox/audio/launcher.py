@@ -331,8 +331,10 @@ class _Connection:
 
     def _read(self) -> None:
         try:
-            while self._handle(*socket.recv_fds(self._socket, MESSAGE_MAX_BYTES, 1)[:2]):
-                pass
+            while True:
+                data, fds, _, _ = socket.recv_fds(self._socket, MESSAGE_MAX_BYTES, 1)
+                if not self._handle(data, fds):
+                    break
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("decoder launcher connection failed: %s", exc)
         self.lost = True
@@ -524,8 +526,7 @@ def serve(channel: socket.socket) -> None:
         while True:
             for fd, _ in poller.poll():
                 if fd == wake_read:
-                    while _drained(wake_read):
-                        pass
+                    _drain(wake_read)
                     _reap(channel, children)
                     continue
                 data, fds, _, _ = socket.recv_fds(channel, MESSAGE_MAX_BYTES, REQUEST_FDS)
@@ -545,11 +546,11 @@ def serve(channel: socket.socket) -> None:
             os.waitpid(pid, 0)
 
 
-def _drained(fd: int) -> bool:
-    try:
-        return bool(os.read(fd, 512))
-    except BlockingIOError:
-        return False
+def _drain(fd: int) -> None:
+    """Empty the non-blocking pipe ``fd`` (the signals' wake-up bytes)."""
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 512):
+            continue
 
 
 def _reap(channel: socket.socket, children: set[int]) -> None:
