@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bench.report import Report, Row
+from stagebox import ONE_THREAD_ENV
 
 RATE = 48000
 DEFAULT_PERIOD = 1024
@@ -37,7 +38,7 @@ def rtbox(mode: str, stick: Path, work: Path, repo: Path, *options: str) -> dict
     command = [sys.executable, "-m", "bench.rtbox", mode, "--stick", str(stick), *options]
     with log.open("ab") as log_file:
         # As `stagebox run` sets it (stagebox.cli), before numpy is imported.
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+        env = {**os.environ, **ONE_THREAD_ENV}
         result = subprocess.run(command, cwd=repo, stdout=subprocess.PIPE, stderr=log_file,
                                 stdin=subprocess.DEVNULL, check=False, env=env)
     if result.returncode != 0:

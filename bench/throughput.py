@@ -21,7 +21,7 @@ contenders take turns, ``reps`` rounds over, and each one's median counts.
   split stagebox's CPU into decoding, the player's start-up and the player's work per
   block (feeder, engine, format conversion, ALSA writes).
 
-Every contender runs with ``OPENBLAS_NUM_THREADS=1``, as ``stagebox`` sets for itself.
+Every contender runs with :data:`stagebox.ONE_THREAD_ENV`, as ``stagebox`` sets for itself.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report import Report, Row, ratio
+from stagebox import ONE_THREAD_ENV
 from stagebox.playfiles import BLOCK_FRAMES
 
 DEVICE = "null"
@@ -91,7 +92,7 @@ def measure(contender: Contender, cwd: Path, log: Path) -> Measured:
         process = subprocess.Popen(contender.command, cwd=cwd, stdin=stdin,
                                    stdout=subprocess.DEVNULL if contender.stdin else log_file,
                                    stderr=log_file,
-                                   env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+                                   env={**os.environ, **ONE_THREAD_ENV})
         _, status, usage = os.wait4(process.pid, 0)
         wall_s = time.monotonic() - started_s
     process.returncode = os.waitstatus_to_exitcode(status)

@@ -9,15 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stagebox import __version__
+from stagebox import ONE_THREAD_ENV, __version__
 from stagebox.config import DEFAULT_PATH, Config, example_toml, load_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    # Before numpy is imported: its BLAS would start a thread per core for arrays far too
-    # small to share out, and a process with one thread can fork its decoder launcher.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    for name, value in ONE_THREAD_ENV.items():  # before numpy is imported
+        os.environ.setdefault(name, value)
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.command == "run" else logging.WARNING,

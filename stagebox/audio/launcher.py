@@ -48,10 +48,10 @@ import time
 import traceback
 from typing import IO, Protocol
 
+from stagebox import ONE_THREAD_ENV
+
 log = logging.getLogger(__name__)
 
-DECODER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-"""One BLAS thread: numpy's import must stay light, and small under RLIMIT_AS."""
 READY_TIMEOUT_S = 20.0
 """How long a new launcher may take to import its libraries (a cold start on a small Pi)."""
 REPLY_TIMEOUT_S = 5.0
@@ -99,7 +99,7 @@ def spawn_decoder(fd: int, out_rate: int, start_s: float) -> subprocess.Popen[by
                "--fd", str(fd), "--rate", str(out_rate), "--start", repr(float(start_s))]
     return subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **DECODER_ENV}, bufsize=0)
+                            env={**os.environ, **ONE_THREAD_ENV}, bufsize=0)
 
 
 class LaunchedDecoder:
@@ -250,7 +250,7 @@ class _Connection:
                     [python, "-m", "stagebox.audio.launcher", "--socket-fd",
                      str(theirs.fileno())],
                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, env={**os.environ, **DECODER_ENV})
+                    stdout=subprocess.DEVNULL, env={**os.environ, **ONE_THREAD_ENV})
         except OSError:
             ours.close()
             raise

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from stagebox import ONE_THREAD_ENV
 from stagebox.audio import launcher as launcher_module
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import load_into_memory
@@ -296,7 +297,7 @@ with DecoderLauncher(fork_first=True) as launcher:
 def test_a_single_threaded_player_forks_its_launcher_and_plays_the_same(
         song: Path, tmp_path: Path, threads: str, forked: str) -> None:
     expected, _ = play(song, None)
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    env = {**os.environ, **ONE_THREAD_ENV}
     result = subprocess.run([sys.executable, "-c", FORKING_PLAYER, str(song), threads,
                              str(tmp_path / "frames.npy")], cwd=Path(__file__).parents[2],
                             env=env, capture_output=True, text=True, check=True, timeout=60)
