@@ -15,8 +15,7 @@ import numpy as np
 import soundfile
 import soxr
 
-BLOCK_FRAMES = 8192
-"""As the decoder's."""
+from stagebox.audio.decode_worker import BLOCK_FRAMES
 
 
 class SequentialSoundFile(soundfile.SoundFile):

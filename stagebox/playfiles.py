@@ -13,6 +13,7 @@ player), so the command starts quickly.
 
 from __future__ import annotations
 
+import gc
 import queue
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def _play(files: list[Path], config: Config, launcher: DecoderLauncher) -> int:
     loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
                     post=results.put, worker=InlineWorker(), wait_for_data=True,
                     launcher=launcher)
+    # What exists now lasts the whole run: the collector need not sweep it again.
+    gc.freeze()
     failures = 0
     try:
         for load_id, path in enumerate(files, start=1):

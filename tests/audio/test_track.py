@@ -114,11 +114,14 @@ def test_formats_decode_to_stereo_at_the_output_rate(tmp_path: Path, extension: 
         np.testing.assert_array_equal(frames[:, 0], frames[:, 1])
 
 
-def test_stream_matches_the_whole_file_resampled_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_stream_matches_the_whole_file_resampled_at_once(tmp_path: Path, channels: int) -> None:
+    # 3 s: past the decoder's growing first blocks and into its full-size ones.
     path = tmp_path / "song.flac"
-    source = write_tones(path, 44100, 2, 0.5).astype(np.float32)
+    source = write_tones(path, 44100, channels, 3.0).astype(np.float32)
+    stereo = np.repeat(source, 2, axis=1) if channels == 1 else source[:, :2]
     frames, _ = decode(path)
-    expected = soxr.resample(source, 44100, OUT_RATE, quality="HQ")
+    expected = soxr.resample(stereo, 44100, OUT_RATE, quality="HQ")
     np.testing.assert_allclose(frames, expected, atol=1e-4)
 
 
