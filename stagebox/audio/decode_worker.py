@@ -1,13 +1,17 @@
 """The decoder process: one song, from a memory file to stereo float32 at the output rate.
 
 Forked by the decoder launcher (:mod:`stagebox.audio.launcher`), which calls :func:`run`,
-or run as a command of its own,
-``python -m stagebox.audio.decode_worker --fd N --rate OUT_RATE --start START_S``,
-with the memory file inherited as descriptor ``N``. The song file is untrusted, so it is
-decoded here, where a crash or a runaway allocation costs one song, not the show.
+or run as a command of its own, ``python -m stagebox.audio.decode_worker --fd N --rate
+OUT_RATE [--start START_S] [--ring-fd R]``, with the memory file inherited as descriptor
+``N``. The song file is untrusted, so it is decoded here, where a crash or a runaway
+allocation costs one song, not the show.
 
-Protocol on stdout: one line of JSON, then raw interleaved little-endian float32 stereo
-frames until the end of the song. The line is either
+Protocol on stdout: one line of JSON, then the frames until the end of the song. Given
+a ring (``--ring-fd``, see :mod:`stagebox.audio.ring`), the frames go into it, stdout
+carries the running count of frames put in and stdin brings back the count the player
+has taken out; that is how the player runs it. Without one, stdout carries the frames
+themselves, raw interleaved little-endian float32 stereo (for trying the decoder by
+hand, and for measuring it alone). The line is either
 ``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C,
 "source_frames": N, "frames": M, "start_frames": S}`` (``frames`` is the whole song and
 ``start_frames`` where this stream starts, both at the output rate), or
@@ -28,11 +32,14 @@ import os
 import resource
 import signal
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import soundfile
 import soxr
+
+from stagebox.audio import ring
+from stagebox.audio.ring import RingWriter
 
 FIRST_BLOCK_FRAMES = 8192
 """Source frames decoded for the first write: the song's first frames arrive quickly."""
@@ -80,20 +87,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="memory file to decode")
     parser.add_argument("--rate", type=int, required=True, help="output rate, Hz")
     parser.add_argument("--start", type=float, default=0.0, help="start position, seconds")
+    parser.add_argument("--ring-fd", type=int, default=None,
+                        help="ring to put the frames in (else they go to stdout)")
     args = parser.parse_args(argv)
-    return run(args.fd, args.rate, args.start)
+    return run(args.fd, args.rate, args.start, args.ring_fd)
 
 
-def run(fd: int, out_rate: int, start_s: float) -> int:
-    """Decode the memory file ``fd`` to ``sys.stdout`` from ``start_s``; the exit status.
+def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> int:
+    """Decode the memory file ``fd`` from ``start_s``; the exit status.
 
-    Limits this process's address space and core dumps first, so call it only in the
-    decoder's own process (its main thread).
+    The frames go into the ring in the memory file ``ring_fd`` if one is given, else to
+    stdout. Limits this process's address space and core dumps first, so call it only
+    in the decoder's own process (its main thread).
     """
     # A Ctrl-C in the terminal reaches the whole process group: end quietly.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     _limit_resources()
     out = sys.stdout.buffer
+    try:
+        frames_out = (_StdoutFrames(out) if ring_fd is None
+                      else RingWriter(ring.attach(ring_fd), out.fileno(), sys.stdin.fileno()))
+    except (OSError, ValueError) as exc:
+        _write_line(out, {"ok": False, "error": f"decoder cannot start ({exc})"})
+        return EXIT_BAD_FILE
     try:
         source = _open(fd)
     except DecodeError as exc:
@@ -101,7 +117,7 @@ def run(fd: int, out_rate: int, start_s: float) -> int:
         return EXIT_BAD_FILE
     with source:
         try:
-            _decode(source, out_rate, start_s, out)
+            _decode(source, out_rate, start_s, out, frames_out)
         except BrokenPipeError:
             # The player let go of the song. Point stdout at /dev/null so the flush at
             # exit does not fail again.
@@ -146,7 +162,8 @@ def _open(fd: int) -> soundfile.SoundFile:
     return source
 
 
-def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: BinaryIO) -> None:
+def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: BinaryIO,
+            frames_out: FramesOut) -> None:
     in_rate = source.samplerate
     source_frames = max(0, source.frames)
     start_frame = min(max(0, round(start_s * in_rate)), source_frames)
@@ -187,10 +204,10 @@ def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: Bin
         block_frames = min(2 * block_frames, BLOCK_FRAMES)
         if stereo is not block:
             stereo[:frames] = block[:frames, :2] if source.channels > 1 else block[:frames]
-        _write_frames(out, resampler.resample_chunk(stereo[:frames])
-                      if resampler else stereo[:frames])
+        frames_out.put(resampler.resample_chunk(stereo[:frames])
+                       if resampler else stereo[:frames])
     if resampler is not None:
-        _write_frames(out, resampler.resample_chunk(stereo[:0], last=True))
+        frames_out.put(resampler.resample_chunk(stereo[:0], last=True))
     out.flush()
     if error is not None:
         raise error
@@ -221,9 +238,21 @@ def _write_line(out: BinaryIO, message: dict) -> None:
     out.flush()
 
 
-def _write_frames(out: BinaryIO, frames: np.ndarray) -> None:
-    if len(frames):
-        out.write(np.ascontiguousarray(frames, dtype="<f4").data)
+class FramesOut(Protocol):
+    """Where the decoded frames go."""
+
+    def put(self, frames: np.ndarray) -> None: ...
+
+
+class _StdoutFrames:
+    """The frames themselves down stdout, when there is no ring."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def put(self, frames: np.ndarray) -> None:
+        if len(frames):
+            self._out.write(np.ascontiguousarray(frames, dtype="<f4").data)
 
 
 if __name__ == "__main__":

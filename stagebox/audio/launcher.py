@@ -59,7 +59,7 @@ REPLY_TIMEOUT_S = 5.0
 REAP_TIMEOUT_S = 2.0
 REAP_POLL_S = 0.01
 MESSAGE_MAX_BYTES = 4096
-REQUEST_FDS = 3
+REQUEST_FDS = 5
 
 
 class DecoderProcess(Protocol):
@@ -90,14 +90,17 @@ class LauncherLost(Exception):
         self.worth_retry = worth_retry
 
 
-def spawn_decoder(fd: int, out_rate: int, start_s: float) -> subprocess.Popen[bytes]:
+def spawn_decoder(fd: int, out_rate: int, start_s: float, ring_fd: int,
+                  room_fd: int) -> subprocess.Popen[bytes]:
     """Start the decoder as a fresh interpreter (``python -m stagebox.audio.decode_worker``).
 
-    The way without a launcher. Raises OSError if it cannot be started. Any thread.
+    The way without a launcher; the descriptors are as for
+    :meth:`DecoderLauncher.launch`. Raises OSError if it cannot be started. Any thread.
     """
     command = [sys.executable, "-m", "stagebox.audio.decode_worker",
-               "--fd", str(fd), "--rate", str(out_rate), "--start", repr(float(start_s))]
-    return subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL,
+               "--fd", str(fd), "--rate", str(out_rate), "--start", repr(float(start_s)),
+               "--ring-fd", str(ring_fd)]
+    return subprocess.Popen(command, pass_fds=(fd, ring_fd), stdin=room_fd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **ONE_THREAD_ENV}, bufsize=0)
 
@@ -269,7 +272,8 @@ class _Connection:
         self._reader.start()
         log.info("decoder launcher started (pid %d)", self.process.pid)
 
-    def launch(self, request_id: int, fd: int, out_rate: int, start_s: float) -> LaunchedDecoder:
+    def launch(self, request_id: int, fd: int, out_rate: int, start_s: float, ring_fd: int,
+               room_fd: int) -> LaunchedDecoder:
         """Ask for a decoder; raises LauncherLost, or OSError if the fork failed."""
         if not self._ready.wait(READY_TIMEOUT_S):
             raise LauncherLost("it did not become ready", worth_retry=False)
@@ -285,7 +289,8 @@ class _Connection:
             self._waiting[request_id] = decoder
         request = json.dumps({"id": request_id, "rate": out_rate, "start": float(start_s)})
         try:
-            socket.send_fds(self._socket, [request.encode()], [fd, out_write, err_write])
+            socket.send_fds(self._socket, [request.encode()],
+                            [fd, ring_fd, room_fd, out_write, err_write])
             if not decoder._answered.wait(REPLY_TIMEOUT_S):
                 raise LauncherLost("it did not answer")
         except OSError as exc:
@@ -435,8 +440,11 @@ class DecoderLauncher:
             if not self._unavailable:
                 self._connect()
 
-    def launch(self, fd: int, out_rate: int, start_s: float) -> DecoderProcess:
-        """Start a decoder on the memory file ``fd`` (the caller keeps ``fd``).
+    def launch(self, fd: int, out_rate: int, start_s: float, ring_fd: int,
+               room_fd: int) -> DecoderProcess:
+        """Start a decoder on the memory file ``fd``, filling the ring in the memory file
+        ``ring_fd`` and reading the player's counts from the pipe ``room_fd`` (see
+        :mod:`stagebox.audio.ring`). The caller keeps all three descriptors.
 
         Through the launcher, starting a new one if it died (once); without it if no
         launcher can be had. Raises OSError if no decoder can be started. Called from the
@@ -448,7 +456,8 @@ class DecoderLauncher:
                 if connection is None:
                     break
                 try:
-                    return connection.launch(next(self._request_ids), fd, out_rate, start_s)
+                    return connection.launch(next(self._request_ids), fd, out_rate, start_s,
+                                             ring_fd, room_fd)
                 except LauncherLost as exc:
                     log.warning("decoder launcher (pid %d) lost: %s", connection.process.pid,
                                 exc)
@@ -459,7 +468,7 @@ class DecoderLauncher:
                         break
             if not self._unavailable:
                 log.warning("decoder launcher failed twice: this decoder starts on its own")
-        return spawn_decoder(fd, out_rate, start_s)
+        return spawn_decoder(fd, out_rate, start_s, ring_fd, room_fd)
 
     def close(self) -> None:
         """Stop the launcher (which kills any decoder still running). Main loop only."""
@@ -601,13 +610,13 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
 
 
 class _Decode(Protocol):
-    def __call__(self, fd: int, out_rate: int, start_s: float) -> int: ...
+    def __call__(self, fd: int, out_rate: int, start_s: float, ring_fd: int) -> int: ...
 
 
 def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int], rate: int,
                 start_s: float, decode: _Decode) -> None:
-    """The forked child: become a decoder with the pipes as stdout and stderr; never
-    returns."""
+    """The forked child: become a decoder with the room pipe as stdin and the output
+    pipes as stdout and stderr; never returns."""
     status = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -615,14 +624,13 @@ def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int
         channel.close()
         for fd in wake_fds:
             os.close(fd)
-        memfd, out_write, err_write = fds
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        memfd, ring_fd, room_fd, out_write, err_write = fds
+        os.dup2(room_fd, 0)
         os.dup2(out_write, 1)
         os.dup2(err_write, 2)
-        for fd in (null, out_write, err_write):
+        for fd in (room_fd, out_write, err_write):
             os.close(fd)
-        status = decode(memfd, rate, start_s)
+        status = decode(memfd, rate, start_s, ring_fd)
     except BaseException:
         traceback.print_exc()
     finally:

@@ -2,53 +2,52 @@
 
 :class:`TrackStream` starts :mod:`stagebox.audio.decode_worker` on a song's memory file
 (forked by the :class:`~stagebox.audio.launcher.DecoderLauncher` if it is given one, else
-as a command of its own) and runs a feeder thread that moves the decoded frames from the
-pipe into a ring buffer, from which the output thread takes them with :meth:`TrackStream.read`.
+as a command of its own). The decoder puts its frames straight into a ring in shared
+memory (:mod:`stagebox.audio.ring`), from which the output thread takes them with
+:meth:`TrackStream.read`; a feeder thread reads the decoder's counts off its pipe and
+tells it, now and then, how far playback has got.
 
-The ring has one producer (the feeder) and one consumer (the output thread) and no lock.
-Each side owns one counter and only reads the other's: the feeder's ``_written_frames``
-and the reader's ``_read_frames`` are ever-growing frame counts (their difference is what
-is waiting; the position in the ring is the count modulo its size). Rebinding an attribute
-to a new int is atomic under the GIL, and the feeder stores the frames before it publishes
-the count that covers them, so the reader never sees a count ahead of its data. (A
-free-threaded Python would need explicit ordering here.) When the ring is full the feeder
-stops reading the pipe, the pipe fills, and the decoder blocks in its write: decoding never
-runs further ahead than the ring and the pipe hold.
+The ring has one producer (the decoder) and one consumer (the output thread) and no lock.
+Each side owns one counter and only reads the other's: ``_written_frames`` (the decoder's
+latest count, published by the feeder) and the reader's ``_read_frames`` are ever-growing
+frame counts (their difference is what is waiting; the position in the ring is the count
+modulo its size). Rebinding an attribute to a new int is atomic under the GIL, and a count
+arrives through a pipe only after the frames it covers are in place, so the reader never
+sees a count ahead of its data. The decoder fills the ring only as far as the player has
+said it has read, then sleeps on the room pipe: decoding never runs further ahead than
+the ring holds. The output thread itself makes no system call: in real time the feeder
+passes its count on, a quarter of the ring at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import select
 import subprocess
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from stagebox.audio import ring
 from stagebox.audio.launcher import DecoderLauncher, DecoderProcess, spawn_decoder
+from stagebox.audio.ring import CountReceiver
 
-BYTES_PER_FRAME = 8
-"""Two float32 samples."""
 MIN_RING_FRAMES = 8192
 HEADER_MAX_BYTES = 4096
 STDERR_TAIL_BYTES = 2048
 ROOM_POLL_S = 0.01
-"""The shortest the feeder waits for room in a full ring (the reader never signals it in
-real time: an Event takes a lock, and the output thread takes none)."""
+"""The shortest the feeder waits before it looks at how far the reader has got (the
+reader never signals it in real time: that would be a system call or a lock on the
+output thread)."""
 MAX_ROOM_WAIT_S = 0.25
 PIPE_POLL_S = 0.25
 """The longest the feeder waits on the pipe before it checks whether it was closed."""
 REAP_TIMEOUT_S = 2.0
-PIPE_BYTES = 1 << 20
-"""The decoder's pipe, enlarged from the kernel's 64 KiB: each time it fills, the decoder
-and the feeder hand over (two context switches and a short read); at 1 MiB that happens
-a sixteenth as often, which measurably cut the CPU of playing a song. The default
-``fs.pipe-max-size`` allows it."""
+COUNTS_READ_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,8 @@ class TrackStream:
     thread.
     """
 
-    def __init__(self, process: DecoderProcess, out_rate: int, start_s: float,
-                 ring_frames: int, wait_for_data: bool, stall_timeout_s: float,
+    def __init__(self, process: DecoderProcess, frames: np.ndarray, room_fd: int,
+                 out_rate: int, start_s: float, wait_for_data: bool, stall_timeout_s: float,
                  start_timeout_s: float) -> None:
         self.out_rate = out_rate
         self._process = process
@@ -83,11 +82,14 @@ class TrackStream:
         self._wait_for_data = wait_for_data
         self._stall_timeout_s = stall_timeout_s
         self._start_timeout_s = start_timeout_s
-        self._ring = np.zeros((ring_frames, 2), np.float32)
-        self._ring_frames = ring_frames
-        self._ring_bytes = self._ring.reshape(-1).view(np.uint8).data
-        self._written_bytes = 0
-        """The feeder's own count: it may end inside a frame the pipe has not finished."""
+        self._ring = frames
+        self._ring_frames = len(frames)
+        self._room_fd = room_fd
+        # Closed only when nothing can write to it any more: a reader that waits for data
+        # sends its count from its own thread, and a descriptor closed under it could be
+        # reused by another file before the write.
+        weakref.finalize(self, os.close, room_fd)
+        self._counts = CountReceiver()
         self._written_frames = 0
         self._read_frames = 0
         self._ended = False
@@ -98,7 +100,6 @@ class TrackStream:
         self._stderr_open = True
         self._ready = threading.Event()
         self._data_arrived = threading.Event()
-        self._room_made = threading.Event()
         self._feeder = threading.Thread(target=self._feed, name="track-feeder", daemon=True)
 
     @classmethod
@@ -118,14 +119,23 @@ class TrackStream:
         interpreter. Raises OSError if the process cannot be started. Called from the
         loader's thread.
         """
-        ring_frames = max(MIN_RING_FRAMES, round(ring_s * out_rate))
-        process = (launcher.launch(fd, out_rate, start_s) if launcher is not None
-                   else spawn_decoder(fd, out_rate, start_s))
-        if process.stdout is not None:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        stream = cls(process, out_rate, start_s, ring_frames, wait_for_data, stall_timeout_s,
-                     start_timeout_s)
+        ring_fd, frames = ring.create(max(MIN_RING_FRAMES, round(ring_s * out_rate)))
+        try:
+            room_read, room_write = os.pipe()
+            try:
+                process = (launcher.launch(fd, out_rate, start_s, ring_fd, room_read)
+                           if launcher is not None
+                           else spawn_decoder(fd, out_rate, start_s, ring_fd, room_read))
+            except BaseException:
+                os.close(room_write)
+                raise
+            finally:
+                os.close(room_read)
+        finally:
+            os.close(ring_fd)
+        os.set_blocking(room_write, False)
+        stream = cls(process, frames, room_write, out_rate, start_s, wait_for_data,
+                     stall_timeout_s, start_timeout_s)
         stream._feeder.start()
         return stream
 
@@ -153,7 +163,7 @@ class TrackStream:
             out[first:count] = self._ring[:count - first]
         self._read_frames = read + count
         if self._wait_for_data:
-            self._room_made.set()
+            ring.send_count(self._room_fd, self._read_frames)
         return count
 
     @property
@@ -166,6 +176,10 @@ class TrackStream:
             self._data_arrived.clear()
             if self._ended or self._written_frames - self._read_frames >= frames:
                 return
+            # Told again while we wait: a count sent while the room pipe was full (many
+            # small reads while the decoder was busy) was dropped, and a decoder that
+            # believes the ring is full would wait for us as we wait for it.
+            ring.send_count(self._room_fd, self._read_frames)
             self._data_arrived.wait(PIPE_POLL_S)
 
     # --- any thread ----------------------------------------------------------------------
@@ -227,7 +241,6 @@ class TrackStream:
         Takes at most a few milliseconds: the decoder is killed, not asked.
         """
         self._closing = True
-        self._room_made.set()
         if self._process.poll() is None:
             self._process.kill()
         # The feeder reaps the decoder on its way out. If the decoder is stuck in the
@@ -255,19 +268,21 @@ class TrackStream:
             stderr.close()
 
     def _read_header(self, poller: select.poll, stdout: int, stderr: int) -> bool:
-        """Read and check the header line; keep any frames that came with it."""
+        """Read and check the header line; keep any counts that came with it."""
         received = b""
         while b"\n" not in received:
             if len(received) > HEADER_MAX_BYTES:
                 self._fail("decoder sent garbage")
                 return False
             if not self._wait_readable(poller, stdout, stderr, self._start_timeout_s):
+                if not self._closing:
+                    self._fail("decoder stalled")
                 return False
             chunk = os.read(stdout, HEADER_MAX_BYTES)
             if not chunk:
                 return False
             received += chunk
-        line, _, frames = received.partition(b"\n")
+        line, _, counts = received.partition(b"\n")
         try:
             message = json.loads(line)
             if not message["ok"]:
@@ -284,50 +299,67 @@ class TrackStream:
         except (ValueError, KeyError, TypeError):
             self._fail("decoder sent garbage")
             return False
-        self._ring_bytes[:len(frames)] = frames
-        self._written_bytes = len(frames)
-        self._written_frames = len(frames) // BYTES_PER_FRAME
         self._ready.set()
-        return True
+        return self._take_counts(counts)
 
     def _pump(self, poller: select.poll, stdout: int, stderr: int) -> None:
-        """Move frames from the pipe into the ring until the decoder ends or we close."""
-        ring_bytes = self._ring_frames * BYTES_PER_FRAME
-        # Refill in large gulps: waking for every block the output thread takes would
-        # cost a wake-up and a small read each 20 ms; a quarter of the ring keeps the
-        # decoder three quarters of the ring (3 s by default) ahead. A reader that waits
-        # for data (the simulator) may want the whole ring: then any room is refilled.
-        refill_bytes = BYTES_PER_FRAME if self._wait_for_data else ring_bytes // 4
-        bytes_per_s = self.out_rate * BYTES_PER_FRAME
+        """Pass counts between the decoder and the reader until the decoder ends or we
+        close."""
+        # In real time the decoder is told in large gulps: telling it of every block the
+        # output thread takes would cost it a wake-up and a short decode each 20 ms; a
+        # quarter of the ring keeps it three quarters of the ring (3 s by default) ahead.
+        # A reader that waits for data tells the decoder itself, after every read.
+        refill_frames = self._ring_frames // 4
+        told_frames = 0
+        """The count the decoder was last sent by this thread."""
+        stalling_since_s: float | None = None
         while not self._closing:
-            room = ring_bytes - (self._written_bytes - self._read_frames * BYTES_PER_FRAME)
-            if room < refill_bytes:
-                wait_s = min(MAX_ROOM_WAIT_S, max(ROOM_POLL_S, (refill_bytes - room) / bytes_per_s))
-                self._room_made.wait(wait_s)
-                self._room_made.clear()
+            if self._wait_for_data:
+                told_frames = self._read_frames
+            elif self._read_frames - told_frames >= refill_frames:
+                told_frames = self._read_frames
+                ring.send_count(self._room_fd, told_frames)
+            now_s = time.monotonic()
+            if self._written_frames - told_frames < self._ring_frames:
+                # The decoder has room, so it owes us frames.
+                stalling_since_s = stalling_since_s or now_s
+                timeout_s = stalling_since_s + self._stall_timeout_s - now_s
+                if timeout_s <= 0:
+                    self._fail("decoder stalled")
+                    return
+            else:
+                stalling_since_s = None
+                unread_frames = refill_frames - (self._read_frames - told_frames)
+                timeout_s = min(MAX_ROOM_WAIT_S,
+                                max(ROOM_POLL_S, unread_frames / self.out_rate))
+            if not self._wait_readable(poller, stdout, stderr, timeout_s):
                 continue
-            if not self._wait_readable(poller, stdout, stderr, self._stall_timeout_s):
+            received = os.read(stdout, COUNTS_READ_BYTES)
+            if not received or not self._take_counts(received):
                 return
-            at = self._written_bytes % ring_bytes
-            received = os.readv(stdout, [self._ring_bytes[at:at + min(room, ring_bytes - at)]])
-            if received == 0:
-                return
-            self._written_bytes += received
-            self._written_frames = self._written_bytes // BYTES_PER_FRAME
-            self._data_arrived.set()
+            stalling_since_s = None
+
+    def _take_counts(self, received: bytes) -> bool:
+        """Publish the newest count in ``received``; False (and the decoder killed) if it
+        is one no honest decoder sends."""
+        count = self._counts.latest(received)
+        if count is None:
+            return True
+        if not self._written_frames <= count <= self._read_frames + self._ring_frames:
+            self._fail("decoder sent garbage")
+            return False
+        self._written_frames = count
+        self._data_arrived.set()
+        return True
 
     def _wait_readable(self, poller: select.poll, stdout: int, stderr: int,
                        timeout_s: float) -> bool:
-        """Wait for bytes (or the end) on stdout, collecting stderr meanwhile.
-
-        False if we are closing, or the decoder sent nothing for ``timeout_s`` (it is
-        then killed as stalled).
-        """
+        """Wait up to ``timeout_s`` for bytes (or the end) on stdout, collecting stderr
+        meanwhile. False if the time ran out or we are closing."""
         deadline = time.monotonic() + timeout_s
         while not self._closing:
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
-                self._fail("decoder stalled")
                 return False
             for fd, _ in poller.poll(min(remaining_s, PIPE_POLL_S) * 1000):
                 if fd == stdout:

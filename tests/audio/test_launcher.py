@@ -249,9 +249,12 @@ BOX = """
 import os, sys, time
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import load_into_memory
+from stagebox.audio import ring
 launcher = DecoderLauncher()
 fd = load_into_memory(sys.argv[1], 100_000_000)
-decoder = launcher.launch(fd, 48000, 0.0)
+ring_fd, _ = ring.create(48000)
+room_read, room_write = os.pipe()
+decoder = launcher.launch(fd, 48000, 0.0, ring_fd, room_read)
 print(launcher.pid, decoder.pid, flush=True)
 time.sleep(60)
 """

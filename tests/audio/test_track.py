@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 import soundfile
 import soxr
 
+from stagebox.audio import track as track_module
 from stagebox.audio.memfile import load_into_memory
 from stagebox.audio.track import TrackStream
 
@@ -303,3 +307,60 @@ def test_a_decoder_that_stops_answering_is_killed(tmp_path: Path) -> None:
         stream.close()
     assert stream.error == "decoder stalled"
     assert len(frames) < 10 * OUT_RATE and gone(pid)
+
+
+HOSTILE_DECODER = """
+import json, os, struct, sys, time
+from stagebox.audio import ring
+frames = ring.attach(int(sys.argv[1]))
+print(json.dumps({"ok": True, "format": "WAV", "source_rate": 48000, "source_channels": 2,
+                  "source_frames": 96000, "frames": 96000, "start_frames": 0}), flush=True)
+frames[:100] = 0.25
+first, then = (int(count) for count in sys.argv[2:])
+os.write(1, struct.pack("<q", first))
+# Once the player has taken the first frames, the lie.
+read = ring.CountReceiver()
+while (read.latest(os.read(0, 8)) or 0) < first:
+    pass
+os.write(1, struct.pack("<q", then))
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("lie", [100 + OUT_RATE + 1, 50],
+                         ids=["further-ahead-than-the-ring", "going-backwards"])
+def test_a_decoder_that_claims_frames_it_cannot_have_is_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lie: int) -> None:
+    # A decoder taken over by a hostile file could send any count: the player must not
+    # believe one that would have it read frames twice or out of order.
+    def spawn_hostile(fd: int, out_rate: int, start_s: float, ring_fd: int,
+                      room_fd: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", HOSTILE_DECODER, str(ring_fd), "100", str(lie)],
+            pass_fds=(ring_fd,), stdin=room_fd, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+
+    monkeypatch.setattr(track_module, "spawn_decoder", spawn_hostile)
+    path = tmp_path / "song.wav"
+    write_tones(path, 48000, 2, 0.1)
+    stream = open_stream(path, wait_for_data=True, ring_s=1.0)
+    try:
+        frames = read_all(stream, itertools.repeat(100))
+    finally:
+        stream.close()
+    assert stream.error == "decoder sent garbage"
+    assert len(frames) == 100 and np.all(frames == 0.25)
+
+
+def test_the_decoder_run_by_hand_writes_the_same_frames_to_stdout(tmp_path: Path) -> None:
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 2.0)
+    through_the_ring, _ = decode(path)
+    with path.open("rb") as song:
+        result = subprocess.run(
+            [sys.executable, "-m", "stagebox.audio.decode_worker", "--fd", "0",
+             "--rate", str(OUT_RATE)], stdin=song, capture_output=True, check=True,
+            cwd=Path(__file__).parents[2])
+    header, _, frames = result.stdout.partition(b"\n")
+    assert b'"ok": true' in header
+    np.testing.assert_array_equal(np.frombuffer(frames, "<f4").reshape(-1, 2), through_the_ring)

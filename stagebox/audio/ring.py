@@ -1,0 +1,123 @@
+"""The ring of decoded frames that a decoder process fills and the player empties.
+
+The frames live in a memory file that both processes map, so they cross between them
+without being copied through the kernel. Only counts travel by pipe: the decoder sends
+the running total of frames it has put in the ring, and the player sends back the total
+it has taken out (each as one 8-byte little-endian record, which a pipe moves whole).
+The decoder never writes over frames the player has not yet taken, and it sends its
+count only after the frames it covers are in place. A pipe's write and read order
+memory like a lock's release and acquire, so the frames are visible before the count,
+on any CPU (an ARM core may reorder plain stores that a lock-free flag would rely on).
+
+The ring's size is sealed before the decoder gets it: a decoder taken over by a hostile
+file cannot shrink the file under the player's mapping, where a read would kill the
+player with SIGBUS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import mmap
+import os
+import struct
+
+import numpy as np
+
+BYTES_PER_FRAME = 8
+"""Two float32 samples."""
+COUNT = struct.Struct("<q")
+"""One running count: the records on both count pipes."""
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+
+
+def create(frames: int) -> tuple[int, np.ndarray]:
+    """A new ring of ``frames`` stereo float32 frames: its memory file and its frames.
+
+    The caller passes the descriptor to the decoder and then closes it; the mapping
+    stays until the array is dropped.
+    """
+    fd = os.memfd_create("stagebox-ring", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, frames * BYTES_PER_FRAME)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+        return fd, attach(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def attach(fd: int) -> np.ndarray:
+    """Map the ring in the memory file ``fd`` as an ``(n, 2)`` float32 array."""
+    size = os.fstat(fd).st_size
+    if size < BYTES_PER_FRAME or size % BYTES_PER_FRAME:
+        raise ValueError(f"not a ring: {size} bytes")
+    return np.frombuffer(mmap.mmap(fd, size), np.float32).reshape(-1, 2)
+
+
+def send_count(fd: int, count: int) -> None:
+    """Send ``count`` on the non-blocking pipe ``fd``, or nothing if it is full or closed.
+
+    Counts are running totals, so a record that could not be sent is made good by the
+    next one.
+    """
+    with contextlib.suppress(BlockingIOError, BrokenPipeError):
+        os.write(fd, COUNT.pack(count))
+
+
+class CountReceiver:
+    """Whole count records out of the bytes read from a count pipe."""
+
+    def __init__(self, received: bytes = b"") -> None:
+        self._pending = received
+
+    def latest(self, received: bytes = b"") -> int | None:
+        """Add ``received``; the newest whole count so far, None if none has come yet."""
+        data = self._pending + received
+        whole = len(data) - len(data) % COUNT.size
+        self._pending = data[whole:]
+        return COUNT.unpack_from(data, whole - COUNT.size)[0] if whole else None
+
+
+class RingWriter:
+    """The decoder's side: put frames in the ring, waiting for room, and say so.
+
+    ``counts_fd`` carries the totals put in (to the player), ``room_fd`` the totals the
+    player has taken out (a blocking read while the ring is full: the decoder sleeps
+    until the player makes room, and ends if the player lets go of the song).
+    """
+
+    def __init__(self, ring: np.ndarray, counts_fd: int, room_fd: int) -> None:
+        self._ring = ring
+        self._frames = len(ring)
+        self._counts_fd = counts_fd
+        self._room_fd = room_fd
+        self._room = CountReceiver()
+        self._written = 0
+        self._read = 0
+
+    def put(self, frames: np.ndarray) -> None:
+        """Copy ``frames`` (shape ``(n, 2)``) into the ring; raises BrokenPipeError if
+        the player has gone."""
+        while len(frames):
+            room = self._frames - (self._written - self._read)
+            if room <= 0:
+                self._wait_for_room()
+                continue
+            count = min(room, len(frames))
+            at = self._written % self._frames
+            first = min(count, self._frames - at)
+            self._ring[at:at + first] = frames[:first]
+            self._ring[:count - first] = frames[first:count]
+            self._written += count
+            frames = frames[count:]
+            # A record is far below PIPE_BUF: a blocking write puts it in whole.
+            os.write(self._counts_fd, COUNT.pack(self._written))
+
+    def _wait_for_room(self) -> None:
+        received = os.read(self._room_fd, 1 << 16)
+        if not received:
+            raise BrokenPipeError("the player closed the song")
+        read = self._room.latest(received)
+        if read is not None:
+            self._read = max(self._read, min(read, self._written))
