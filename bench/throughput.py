@@ -4,6 +4,10 @@ Each contender runs as a process of its own and its CPU (user + system, its reap
 children included, so stagebox's decoder counts) is read from ``os.wait4``. The
 contenders take turns, ``reps`` rounds over, and each one's median counts.
 
+The machine's speed may drift during a run (a virtual machine's more than most), so each
+ratio is the median of the ratios within one turn, where the two ran a few seconds apart,
+rather than the ratio of the medians.
+
 - stagebox: ``stagebox play --device null --rate 48000 --format S16_LE``: the loader,
   the decoder process, the engine and the ALSA sink, as in the box; as a file player
   that answers no buttons, it renders and writes blocks of
@@ -21,7 +25,10 @@ contenders take turns, ``reps`` rounds over, and each one's median counts.
   split stagebox's CPU into decoding, the player's start-up and the player's work per
   block (feeder, engine, format conversion, ALSA writes).
 
-Every contender runs with :data:`stagebox.ONE_THREAD_ENV`, as ``stagebox`` sets for itself.
+Every contender runs with :data:`stagebox.ONE_THREAD_ENV`, as ``stagebox`` sets for itself,
+and with its Python modules' bytecode cached, as an installed box has it (pip compiles a
+wheel's modules when it installs it): a first turn that is not counted writes the cache
+(under the work folder) and warms the page cache for every contender alike.
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
     ]
 
 
-def measure(contender: Contender, cwd: Path, log: Path) -> Measured:
+def measure(contender: Contender, cwd: Path, log: Path, env: dict[str, str]) -> Measured:
     """Run ``contender`` to its end; its CPU and wall time from ``os.wait4``."""
     with log.open("ab") as log_file, \
             open(contender.stdin or os.devnull, "rb") as stdin:
@@ -92,7 +99,7 @@ def measure(contender: Contender, cwd: Path, log: Path) -> Measured:
         process = subprocess.Popen(contender.command, cwd=cwd, stdin=stdin,
                                    stdout=subprocess.DEVNULL if contender.stdin else log_file,
                                    stderr=log_file,
-                                   env={**os.environ, **ONE_THREAD_ENV})
+                                   env=env)
         _, status, usage = os.wait4(process.pid, 0)
         wall_s = time.monotonic() - started_s
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -107,9 +114,13 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     log = work / "throughput.log"
     log.write_bytes(b"")
     runs: dict[str, list[Measured]] = {}
+    env = {**os.environ, **ONE_THREAD_ENV, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for contender in contenders(flac, wav48, config):
+        measure(contender, repo, log, env)
     for _ in range(reps):
         for contender in contenders(flac, wav48, config):
-            runs.setdefault(contender.name, []).append(measure(contender, repo, log))
+            runs.setdefault(contender.name, []).append(measure(contender, repo, log, env))
     cpu = {name: _median_cpu(measured) for name, measured in runs.items()}
     for name, value in cpu.items():
         report.figure(f"throughput.{name}.cpu_s", value)
@@ -118,19 +129,23 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     minutes = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
     figure = f"CPU s, {minutes} FLAC 44.1k→48k into `null`"
     stagebox = cpu["stagebox"]
-    against_sox = report.figure("throughput.ratio_sox", ratio(stagebox, cpu["sox"]))
-    against_floor = report.figure("throughput.ratio_floor", ratio(stagebox, cpu["floor"]))
+
+    def against(name: str, peer: str) -> float:
+        return _paired_ratio(runs[name], runs[peer])
+
+    against_sox = report.figure("throughput.ratio_sox", against("stagebox", "sox"))
+    against_floor = report.figure("throughput.ratio_floor", against("stagebox", "floor"))
     report.add(Row("throughput", figure + " vs sox (`rate -h`)", _s(stagebox), _s(cpu["sox"]),
                    _x(against_sox), "≤ 0.7×", _goal(against_sox, 0.7)))
     report.add(Row("throughput", figure + " vs sox (`rate -v`)", _s(stagebox),
-                   _s(cpu["sox -v"]), _x(ratio(stagebox, cpu["sox -v"]))))
+                   _s(cpu["sox -v"]), _x(against("stagebox", "sox -v"))))
     report.add(Row("throughput", figure + " vs aplay (48k WAV, no decoding)", _s(stagebox),
-                   _s(cpu["aplay"]), _x(ratio(stagebox, cpu["aplay"]))))
+                   _s(cpu["aplay"]), _x(against("stagebox", "aplay"))))
     report.add(Row("throughput", figure + " vs floor (soundfile + soxr HQ alone)",
                    _s(stagebox), _s(cpu["floor"]), _x(against_floor), "≤ 1.25×",
                    _goal(against_floor, 1.25)))
     report.add(Row("throughput", "CPU s of stagebox's decoder process alone (to /dev/null)",
-                   _s(cpu["decoder"]), _s(cpu["floor"]), _x(ratio(cpu["decoder"], cpu["floor"]))))
+                   _s(cpu["decoder"]), _s(cpu["floor"]), _x(against("decoder", "floor"))))
     decoding_s = cpu["decoder"] - cpu["decoder start-up"]
     player_s = stagebox - decoding_s - cpu["start-up"]
     report.notes.append(
@@ -140,7 +155,8 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
         f"+ the player's start-up (interpreter and imports) {cpu['start-up']:.2f} s + the "
         f"player's work on the blocks {player_s:.2f} s "
         f"({player_s / (seconds * RATE / 1024) * 1e6:.0f} µs per 1024 frames, in blocks of "
-        f"{BLOCK_FRAMES}: pipe to ring, engine, S16 conversion with dither, ALSA write)")
+        f"{BLOCK_FRAMES}: counts between the processes, engine, S16 conversion with "
+        "dither, ALSA write)")
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")
@@ -150,6 +166,14 @@ def _median_cpu(measured: list[Measured]) -> float:
     if not all(m.ok for m in measured):
         return math.nan
     return statistics.median(m.cpu_s for m in measured)
+
+
+def _paired_ratio(measured: list[Measured], peers: list[Measured]) -> float:
+    """The median over the turns of ``measured``'s CPU over its peer's in the same turn."""
+    if not all(m.ok for m in (*measured, *peers)):
+        return math.nan
+    return statistics.median(ratio(m.cpu_s, p.cpu_s) for m, p in zip(measured, peers,
+                                                                      strict=True))
 
 
 def _goal(value: float, limit: float) -> bool | None:
