@@ -105,8 +105,7 @@ def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> i
     _limit_resources()
     out = sys.stdout.buffer
     try:
-        frames_out = (_StdoutFrames(out) if ring_fd is None
-                      else RingWriter(ring.attach(ring_fd), out.fileno(), sys.stdin.fileno()))
+        frames_out = _frames_out(ring_fd, out)
     except (OSError, ValueError) as exc:
         _write_line(out, {"ok": False, "error": f"decoder cannot start ({exc})"})
         return EXIT_BAD_FILE
@@ -130,6 +129,18 @@ def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> i
             print("decoder ran out of memory", file=sys.stderr)
             return EXIT_DECODE_ERROR
     return 0
+
+
+def _frames_out(ring_fd: int | None, out: BinaryIO) -> FramesOut:
+    """The ring in ``ring_fd`` (whose descriptor is closed: its mapping is all the decoder
+    needs), or stdout."""
+    if ring_fd is None:
+        return _StdoutFrames(out)
+    try:
+        frames = ring.attach(ring_fd)
+    finally:
+        os.close(ring_fd)
+    return RingWriter(frames, out.fileno(), sys.stdin.fileno())
 
 
 def _limit_resources() -> None:
