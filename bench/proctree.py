@@ -5,7 +5,8 @@ CPU counts each live process's own time plus the time of the children it has rea
 decoder launcher reaps the decoders it forks, and the box reaps the launcher).
 Memory is the sum of the processes' resident sets, plus the memory files (``memfd``) they
 hold open: a song read into RAM lives in one, and those pages show in no process's RSS
-because they are read by descriptor, never mapped.
+because they are read by descriptor, never mapped. A memory file that is mapped (the ring
+a decoder fills) is in the resident sets already and is not counted again.
 """
 
 from __future__ import annotations
@@ -124,11 +125,13 @@ def _kb_field(pid: int, file: str, field: str) -> int:
 
 
 def _memfds(pid: int) -> dict[tuple[int, int], int]:
-    """The memory files ``pid`` has open, by (device, inode), with their sizes."""
+    """The memory files ``pid`` has open and does not map, by (device, inode), with their
+    sizes."""
     found: dict[tuple[int, int], int] = {}
     fd_dir = PROC / str(pid) / "fd"
     try:
         fds = os.listdir(fd_dir)
+        mapped = _mapped_memfd_inodes(pid)
     except OSError:
         return found
     for fd in fds:
@@ -138,8 +141,20 @@ def _memfds(pid: int) -> dict[tuple[int, int], int]:
             info = os.stat(fd_dir / fd)
         except OSError:
             continue
-        found[info.st_dev, info.st_ino] = info.st_size
+        if info.st_ino not in mapped:
+            found[info.st_dev, info.st_ino] = info.st_size
     return found
+
+
+def _mapped_memfd_inodes(pid: int) -> set[int]:
+    """The inodes of the memory files mapped into ``pid`` (from ``/proc/PID/maps``: address,
+    permissions, offset, device, inode, path)."""
+    inodes = set()
+    for line in (PROC / str(pid) / "maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5].startswith("/memfd:"):
+            inodes.add(int(fields[4]))
+    return inodes
 
 
 class PeakMemorySampler:
