@@ -8,11 +8,11 @@ file gives the defaults and a warning.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import threading
+import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -75,7 +75,9 @@ class StateStore:
 
     def cache_path(self, kind: str, key: str) -> Path:
         """Where a per-stick cache (``kind``, e.g. ``titles``) of stick ``key`` lives."""
-        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        # A name, not a defence: at worst two sticks share a cache whose entries are
+        # checked file by file. crc32, because hashlib would load OpenSSL (3.5 MB).
+        digest = f"{zlib.crc32(key.encode('utf-8', 'surrogateescape')):08x}"
         return self.path.parent / "cache" / f"{kind}-{digest}.json"
 
 
