@@ -45,8 +45,8 @@ FIRST_BLOCK_FRAMES = 8192
 """Source frames decoded for the first write: the song's first frames arrive quickly."""
 BLOCK_FRAMES = 65536
 """Source frames decoded per block once under way (the first blocks double up to it).
-Each block is one call into libsndfile and soxr and one write to the pipe, which wakes
-the player: a tenth of the CPU goes on those per-block costs at 8192."""
+Each block is a call into libsndfile and soxr and a count that wakes the player: at 8192
+frames those per-block costs were over a tenth of the CPU of playing a song."""
 ADDRESS_SPACE_LIMIT_BYTES = 1 << 30
 """Enough for any block of any sane file; a file built to make the decoder allocate
 without end gets a MemoryError instead of taking the box's RAM."""

@@ -310,8 +310,7 @@ class TrackStream:
         # quarter of the ring keeps it three quarters of the ring (3 s by default) ahead.
         # A reader that waits for data tells the decoder itself, after every read.
         refill_frames = self._ring_frames // 4
-        told_frames = 0
-        """The count the decoder was last sent by this thread."""
+        told_frames = 0  # the read count the decoder was last sent
         stalling_since_s: float | None = None
         while not self._closing:
             if self._wait_for_data:
