@@ -319,9 +319,9 @@ frames[:100] = 0.25
 first, then = (int(count) for count in sys.argv[2:])
 os.write(1, struct.pack("<q", first))
 # Once the player has taken the first frames, the lie.
-read = ring.CountReceiver()
-while (read.latest(os.read(0, 8)) or 0) < first:
-    pass
+taken, count = ring.CountReceiver(), 0
+while count < first:
+    count = taken.latest(os.read(0, 8)) or count
 os.write(1, struct.pack("<q", then))
 time.sleep(30)
 """
