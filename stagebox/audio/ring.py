@@ -68,10 +68,10 @@ def send_count(fd: int, count: int) -> None:
 class CountReceiver:
     """Whole count records out of the bytes read from a count pipe."""
 
-    def __init__(self, received: bytes = b"") -> None:
-        self._pending = received
+    def __init__(self) -> None:
+        self._pending = b""
 
-    def latest(self, received: bytes = b"") -> int | None:
+    def latest(self, received: bytes) -> int | None:
         """Add ``received``; the newest whole count so far, None if none has come yet."""
         data = self._pending + received
         whole = len(data) - len(data) % COUNT.size
