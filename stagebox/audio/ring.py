@@ -55,6 +55,26 @@ def attach(fd: int) -> np.ndarray:
     return np.frombuffer(mmap.mmap(fd, size), np.float32).reshape(-1, 2)
 
 
+def put(ring: np.ndarray, position: int, frames: np.ndarray) -> None:
+    """Copy ``frames`` into ``ring`` from the running frame count ``position`` on (its
+    place is the count modulo the ring's size), wrapping round at the ring's end."""
+    at = position % len(ring)
+    first = min(len(frames), len(ring) - at)
+    ring[at:at + first] = frames[:first]
+    if len(frames) > first:
+        ring[:len(frames) - first] = frames[first:]
+
+
+def take(ring: np.ndarray, position: int, out: np.ndarray) -> None:
+    """Fill ``out`` from ``ring`` from the running frame count ``position`` on: the
+    reverse of :func:`put`. Allocates nothing but two views (the output thread calls it)."""
+    at = position % len(ring)
+    first = min(len(out), len(ring) - at)
+    out[:first] = ring[at:at + first]
+    if len(out) > first:
+        out[first:] = ring[:len(out) - first]
+
+
 def send_count(fd: int, count: int) -> None:
     """Send ``count`` on the non-blocking pipe ``fd``, or nothing if it is full or closed.
 
@@ -105,10 +125,7 @@ class RingWriter:
                 self._wait_for_room()
                 continue
             count = min(room, len(frames))
-            at = self._written % self._frames
-            first = min(count, self._frames - at)
-            self._ring[at:at + first] = frames[:first]
-            self._ring[:count - first] = frames[first:count]
+            put(self._ring, self._written, frames[:count])
             self._written += count
             frames = frames[count:]
             # A record is far below PIPE_BUF: a blocking write puts it in whole.

@@ -156,11 +156,7 @@ class TrackStream:
         count = min(wanted, self._written_frames - read)
         if count <= 0:
             return 0
-        start = read % self._ring_frames
-        first = min(count, self._ring_frames - start)
-        out[:first] = self._ring[start:start + first]
-        if count > first:
-            out[first:count] = self._ring[:count - first]
+        ring.take(self._ring, read, out[:count])
         self._read_frames = read + count
         if self._wait_for_data:
             ring.send_count(self._room_fd, self._read_frames)

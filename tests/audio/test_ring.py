@@ -50,7 +50,18 @@ def test_counts_split_across_reads_come_out_whole_and_the_newest_wins() -> None:
     assert receiver.latest(COUNT.pack(9)[3:]) == 9
 
 
-def test_frames_wrap_round_the_ring_in_order_and_the_writer_waits_for_room() -> None:
+def test_frames_put_across_the_ring_end_wrap_round_and_come_back_in_order() -> None:
+    frames = np.zeros((100, 2), np.float32)
+    song = frames_numbered(0, 50)
+    ring.put(frames, 970, song)
+    np.testing.assert_array_equal(frames[70:], song[:30])
+    np.testing.assert_array_equal(frames[:20], song[30:])
+    heard = np.zeros((50, 2), np.float32)
+    ring.take(frames, 970, heard)
+    np.testing.assert_array_equal(heard, song)
+
+
+def test_the_writer_waits_for_room_and_never_runs_over_unread_frames() -> None:
     fd, player_side = ring.create(100)
     counts_read, counts_write = os.pipe()
     room_read, room_write = os.pipe()
