@@ -114,7 +114,7 @@ def _sim(args: argparse.Namespace) -> int:
     result = run_show(media=args.media, steps=steps, out=args.out, config=config,
                       config_warnings=tuple(warnings), state_dir=args.state)
     ending = "power cut" if result.power_cut else "end"
-    print(f"simulated {result.end_s:.1f} s to the {ending}: {len(result.frames)} screens "
+    print(f"simulated {result.end_s:.1f} s to the {ending}: {result.screens} screens "
           f"in {args.out}")
     return 0
 

@@ -107,10 +107,11 @@ def run_demo(out: Path) -> int:
     script = out / "show.txt"
     script.write_text(SCRIPT, encoding="utf-8")
     result = run_show(media=stick, steps=parse_script(SCRIPT), out=out, config=Config())
-    images: list[Image.Image] = [Image.open(path) for _, path in result.frames]
-    captions = [f"t={t:.1f}s" for t, _ in result.frames]
+    frames = result.frames()
+    images: list[Image.Image] = [Image.open(path) for _, path in frames]
+    captions = [f"t={t:.1f}s" for t, _ in frames]
     make_contact_sheet(images, columns=6, captions=captions).save(out / "contact-sheet.png")
-    highlights = [_shown_at(result.frames, t) for t in README_MOMENTS_S]
+    highlights = [_shown_at(frames, t) for t in README_MOMENTS_S]
     highlight_images: list[Image.Image] = [Image.open(path) for path in highlights]
     make_contact_sheet(highlight_images, columns=4, scale=3) \
         .save(out / "highlights.png")

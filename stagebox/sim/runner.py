@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
@@ -46,10 +46,20 @@ class SimResult:
 
     out: Path
     end_s: float
-    frames: list[tuple[float, Path]] = field(default_factory=list)
-    """Each distinct screen: its time and its PNG."""
+    screens: int = 0
+    """How many distinct screens were shown (each is a PNG and a line of ``screens.jsonl``)."""
     power_cut: bool = False
     """The script ended with ``powercut``: the box wrote nothing after that moment."""
+
+    def frames(self) -> list[tuple[float, Path]]:
+        """Each distinct screen: its time and its PNG, from ``screens.jsonl``.
+
+        Read back rather than kept while the show runs, so a long show takes no more of
+        the simulator's memory than of the box's.
+        """
+        lines = (self.out / "screens.jsonl").read_text(encoding="utf-8").splitlines()
+        return [(shown["t"], self.out / "screens" / shown["file"])
+                for shown in map(json.loads, lines)]
 
 
 def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
@@ -72,9 +82,9 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
             DecoderLauncher() as launcher:
 
         def on_frame(image: Image.Image, view: View) -> None:
-            path = out / "screens" / f"{len(result.frames):04d}.png"
+            path = out / "screens" / f"{result.screens:04d}.png"
             image.save(path)
-            result.frames.append((clock.now(), path))
+            result.screens += 1
             screens_file.write(json.dumps({"t": round(clock.now(), 4), "file": path.name,
                                            "text": screens.text_lines(view)},
                                           ensure_ascii=False) + "\n")
