@@ -87,6 +87,11 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
 
 def run_daemon(config: Config, config_warnings: list[str]) -> int:
     """``stagebox run``: the box on real hardware until SIGTERM or SIGINT."""
+    # First, while this process has one thread and no device open: the launcher is then a
+    # fork of the box, sharing the libraries both have imported instead of loading them
+    # again, and it has its own imported before the first song is cued.
+    launcher = DecoderLauncher(fork_first=True)
+    launcher.start()
     clock = MonotonicClock()
     display = _open_display(config)
     # The engine runs at the rate the device settled on; if there is no interface yet,
@@ -98,9 +103,6 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
         config_warnings = [*config_warnings, f"No audio interface yet: {exc}"]
     rate = sink.config.rate if sink else config["audio.rate"]
     load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
-    # Started now, so it has its libraries imported before the first song is cued.
-    launcher = DecoderLauncher()
-    launcher.start()
     device_info = f"Audio: {config['audio.device']} {rate // 1000} kHz"
     box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
                     load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,

@@ -225,6 +225,9 @@ def _fork_launcher(theirs: socket.socket, ours: socket.socket) -> _ForkedLaunche
     # Whatever is buffered would be written again by the child's decoders.
     sys.stdout.flush()
     sys.stderr.flush()
+    # What exists now (the modules both sides imported) lives as long as this process.
+    # Frozen, no collection on either side writes to it, so its pages stay shared.
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         status = 1
@@ -412,9 +415,9 @@ class DecoderLauncher:
     def __init__(self, python: str = sys.executable, fork_first: bool = False) -> None:
         """``fork_first``: start the first launcher as a fork of this process, if it has a
         single thread then: no interpreter to start, and the libraries this process has
-        imported already are shared, not loaded again (``stagebox play``). Any later
-        launcher, or one started while threads run, is a new interpreter running
-        ``python``."""
+        imported already are shared, not loaded again (the box, the simulator and ``stagebox
+        play`` start their launcher so, first thing). Any later launcher, or one started
+        while threads run, is a new interpreter running ``python``."""
         self._python = python
         self._fork_first = fork_first
         self._connection: _Connection | None = None

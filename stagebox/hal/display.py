@@ -9,7 +9,6 @@ from typing import Any
 
 from luma.core.device import dummy
 from luma.core.interface.serial import i2c
-from luma.oled import device as oled
 
 WIDTH = 128
 HEIGHT = 64
@@ -21,6 +20,10 @@ def open_oled(driver: str, i2c_port: int, i2c_address: int, rotate: int = 0,
 
     ``serial`` replaces the I2C bus with another luma serial interface (tests).
     """
+    # Imported only here: luma.oled imports luma.core.virtual, which starts four threads
+    # as it is imported, and the box forks its decoder launcher before any thread runs.
+    from luma.oled import device as oled
+
     controllers = {"ssd1306": oled.ssd1306, "sh1106": oled.sh1106}
     if serial is None:
         serial = i2c(port=i2c_port, address=i2c_address)

@@ -79,7 +79,9 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
     # Line-buffered, so what happened before a kill of the simulator is on disk.
     with (out / "events.jsonl").open("w", encoding="utf-8", buffering=1) as events_file, \
             (out / "screens.jsonl").open("w", encoding="utf-8") as screens_file, \
-            DecoderLauncher() as launcher:
+            DecoderLauncher(fork_first=True) as launcher:
+        # Forked now, while the simulator has one thread, as the box does.
+        launcher.start()
 
         def on_frame(image: Image.Image, view: View) -> None:
             path = out / "screens" / f"{result.screens:04d}.png"

@@ -306,3 +306,14 @@ def test_a_single_threaded_player_forks_its_launcher_and_plays_the_same(
                             env=env, capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.split() == [forked, "None"]
     np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), expected)
+
+
+def test_the_box_and_the_simulator_start_no_thread_as_they_import() -> None:
+    # So each forks its decoder launcher (above) rather than start a new interpreter:
+    # the launcher then shares the libraries the box has loaded.
+    code = ("import os, stagebox.cli, stagebox.daemon, stagebox.sim.runner; "
+            "print(len(os.listdir('/proc/self/task')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2],
+                            env={**os.environ, **ONE_THREAD_ENV}, capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stdout.split() == ["1"]
