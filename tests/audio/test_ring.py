@@ -68,12 +68,21 @@ def test_the_writer_waits_for_room_and_never_runs_over_unread_frames() -> None:
     try:
         writer = RingWriter(ring.attach(fd), counts_write, room_read)
         song = frames_numbered(0, 1000)
-        decoder = threading.Thread(target=lambda: [writer.put(song[i:i + 77])
-                                                   for i in range(0, len(song), 77)])
+
+        def decode() -> None:
+            # Its counts pipe closes as it ends, however it ends: a writer that raised
+            # fails the test below instead of leaving the player waiting.
+            with os.fdopen(counts_write, "wb", buffering=0):
+                for i in range(0, len(song), 77):
+                    writer.put(song[i:i + 77])
+
+        decoder = threading.Thread(target=decode)
         decoder.start()
         heard, receiver, read = [], CountReceiver(), 0
         while read < len(song):
-            written = receiver.latest(os.read(counts_read, 4096))
+            received = os.read(counts_read, 4096)
+            assert received, "the decoder ended before the song did"
+            written = receiver.latest(received)
             if written is None:
                 continue
             assert written - read <= 100, "the decoder ran over frames not yet read"
@@ -83,7 +92,7 @@ def test_the_writer_waits_for_room_and_never_runs_over_unread_frames() -> None:
             os.write(room_write, COUNT.pack(read))
         decoder.join()
     finally:
-        for end in (fd, counts_read, counts_write, room_read, room_write):
+        for end in (fd, counts_read, room_read, room_write):
             os.close(end)
     np.testing.assert_array_equal(np.array(heard), song)
 
