@@ -209,6 +209,27 @@ def test_real_time_reads_never_wait_and_get_the_same_samples(tmp_path: Path) -> 
     np.testing.assert_array_equal(np.concatenate(parts), expected)
 
 
+def test_counts_lost_to_a_full_room_pipe_are_sent_again_and_the_song_plays_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A count sent while the room pipe is full is dropped. Here every other count is:
+    # the one after a read that fills the ring's worth of frames, so the decoder, waiting
+    # for room, would never hear of it if the waiting reader did not tell it again.
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 1.0)
+    expected, _ = decode(path, ring_s=0.2)
+    sends = itertools.count()
+    send_count = track_module.ring.send_count
+    monkeypatch.setattr(track_module.ring, "send_count",
+                        lambda fd, count: next(sends) % 2 and send_count(fd, count))
+    stream = open_stream(path, wait_for_data=True, ring_s=0.2, stall_timeout_s=2.0)
+    try:
+        heard = read_all(stream, itertools.repeat(stream.ring_frames))
+    finally:
+        stream.close()
+    assert stream.error is None
+    np.testing.assert_array_equal(heard, expected)
+
+
 def test_two_streams_of_one_memory_file_do_not_disturb_each_other(tmp_path: Path) -> None:
     path = tmp_path / "song.wav"
     write_chirp(path, 44100, 1.0)
