@@ -84,9 +84,23 @@ def test_the_daemon_starts_on_alsa_and_stops_cleanly_on_sigterm(tmp_path: Path):
         lines.append(line)
         if "running" in line:
             break
+    # Its one child is the decoder launcher, forked from it (sharing its libraries), not
+    # a new interpreter.
+    launchers = children(daemon.pid)
     time.sleep(0.5)
     daemon.send_signal(signal.SIGTERM)
     out, _ = daemon.communicate(timeout=20)
     log = "".join(lines) + out
     assert daemon.returncode == 0, log
     assert "Traceback" not in log
+    assert [cmdline for _, cmdline in launchers] == [daemon.args], log
+
+
+def children(pid: int) -> list[tuple[int, list[str]]]:
+    """The child processes of ``pid``, each with its command line."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            arguments = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[:-1]
+            found.append((int(child), [os.fsdecode(argument) for argument in arguments]))
+    return found
