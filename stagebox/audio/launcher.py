@@ -416,7 +416,9 @@ class DecoderLauncher:
         """``fork_first``: start the first launcher as a fork of this process, if it has a
         single thread then: no interpreter to start, and the libraries this process has
         imported already are shared, not loaded again (the box, the simulator and ``stagebox
-        play`` start their launcher so, first thing). Any later launcher, or one started
+        play`` start their launcher so, first thing). The fork freezes the objects this
+        process has then (:func:`gc.freeze`): they are never collected after, so that no
+        collection copies the pages the two share. Any later launcher, or one started
         while threads run, is a new interpreter running ``python``."""
         self._python = python
         self._fork_first = fork_first
