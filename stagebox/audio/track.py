@@ -4,19 +4,23 @@
 (forked by the :class:`~stagebox.audio.launcher.DecoderLauncher` if it is given one, else
 as a command of its own). The decoder puts its frames straight into a ring in shared
 memory (:mod:`stagebox.audio.ring`), from which the output thread takes them with
-:meth:`TrackStream.read`; a feeder thread reads the decoder's counts off its pipe and
-tells it, now and then, how far playback has got.
+:meth:`TrackStream.read`. In real time a feeder thread reads the decoder's counts off its
+pipe and tells it, now and then, how far playback has got; a reader that waits for data
+(the simulator, ``stagebox play``) reads the counts itself, and tells the decoder after
+every read.
 
 The ring has one producer (the decoder) and one consumer (the output thread) and no lock.
 Each side owns one counter and only reads the other's: ``_written_frames`` (the decoder's
-latest count, published by the feeder) and the reader's ``_read_frames`` are ever-growing
+latest count, as read off its pipe) and the reader's ``_read_frames`` are ever-growing
 frame counts (their difference is what is waiting; the position in the ring is the count
 modulo its size). Rebinding an attribute to a new int is atomic under the GIL, and a count
 arrives through a pipe only after the frames it covers are in place, so the reader never
-sees a count ahead of its data. The decoder fills the ring only as far as the player has
-said it has read, then sleeps on the room pipe: decoding never runs further ahead than
-the ring holds. The output thread itself makes no system call: in real time the feeder
-passes its count on, a quarter of the ring at a time.
+sees a count ahead of its data. The pipe has one reader at a time: the feeder until the
+header has come, then the feeder in real time or the reader if it waits. The decoder fills
+the ring only as far as the player has said it has read, then sleeps on the room pipe:
+decoding never runs further ahead than the ring holds. In real time the output thread
+itself makes no system call: the feeder passes its count on, a quarter of the ring at a
+time.
 """
 
 from __future__ import annotations
@@ -89,6 +93,10 @@ class TrackStream:
         # sends its count from its own thread, and a descriptor closed under it could be
         # reused by another file before the write.
         weakref.finalize(self, os.close, room_fd)
+        if wait_for_data:
+            # Likewise the counts pipe, which that reader reads from its own thread.
+            assert process.stdout is not None
+            weakref.finalize(self, process.stdout.close)
         self._counts = CountReceiver()
         self._written_frames = 0
         self._read_frames = 0
@@ -99,7 +107,9 @@ class TrackStream:
         self._stderr_tail = b""
         self._stderr_open = True
         self._ready = threading.Event()
-        self._data_arrived = threading.Event()
+        self._ended_event = threading.Event()
+        self._counts_ended = False
+        """The reader that waits has read the end of the counts (or given up on them)."""
         self._feeder = threading.Thread(target=self._feed, name="track-feeder", daemon=True)
 
     @classmethod
@@ -165,18 +175,38 @@ class TrackStream:
     @property
     def finished(self) -> bool:
         """True when every frame the ended decoder sent has been read, or after :meth:`close`."""
-        return self._closing or (self._ended and self._read_frames == self._written_frames)
+        # A reader that waits reads the counts itself: the decoder may be gone before the
+        # reader has read its last ones.
+        counts_read = self._counts_ended or not self._wait_for_data
+        return self._closing or (self._ended and counts_read
+                                 and self._read_frames == self._written_frames)
 
     def _wait_for(self, frames: int) -> None:
-        while not self._ended and self._written_frames - self._read_frames < frames:
-            self._data_arrived.clear()
-            if self._ended or self._written_frames - self._read_frames >= frames:
-                return
+        """Read the decoder's counts until ``frames`` are waiting or the song has ended."""
+        while not (self._ready.is_set() or self._closing):
+            self._ready.wait(PIPE_POLL_S)
+        assert self._process.stdout is not None
+        counts = self._process.stdout.fileno()
+        heard_s = time.monotonic()
+        while not (self._counts_ended or self._closing) \
+                and self._written_frames - self._read_frames < frames:
             # Told again while we wait: a count sent while the room pipe was full (many
             # small reads while the decoder was busy) was dropped, and a decoder that
             # believes the ring is full would wait for us as we wait for it.
             ring.send_count(self._room_fd, self._read_frames)
-            self._data_arrived.wait(PIPE_POLL_S)
+            readable, _, _ = select.select([counts], [], [], PIPE_POLL_S)
+            if readable:
+                received = os.read(counts, COUNTS_READ_BYTES)
+                self._counts_ended = not received or not self._take_counts(received)
+                heard_s = time.monotonic()
+            elif time.monotonic() - heard_s >= self._stall_timeout_s:
+                # We wait, so the ring has room: the decoder owes us frames.
+                self._fail("decoder stalled")
+                self._counts_ended = True
+        if self._counts_ended:
+            # The feeder reaps the decoder and says why it ended.
+            while not (self._ended or self._closing):
+                self._ended_event.wait(PIPE_POLL_S)
 
     # --- any thread ----------------------------------------------------------------------
 
@@ -202,7 +232,8 @@ class TrackStream:
 
     @property
     def buffered_frames(self) -> int:
-        """Frames decoded and waiting in the ring: how far decoding is ahead of playback."""
+        """Frames decoded and waiting in the ring: how far decoding is ahead of playback
+        (for a reader that waits for data, as of its last read)."""
         return self._written_frames - self._read_frames
 
     @property
@@ -253,14 +284,18 @@ class TrackStream:
         poller.register(stdout.fileno(), select.POLLIN)
         poller.register(stderr.fileno(), select.POLLIN)
         try:
-            if self._read_header(poller, stdout.fileno(), stderr.fileno()):
+            header_read = self._read_header(poller, stdout.fileno(), stderr.fileno())
+            if header_read and self._wait_for_data:
+                poller.unregister(stdout.fileno())
+                self._collect_stderr(poller, stderr.fileno())
+            elif header_read:
                 self._pump(poller, stdout.fileno(), stderr.fileno())
         except OSError as exc:
             self._fail(f"decoder pipe error: {exc.strerror}")
         finally:
-            poller.unregister(stdout.fileno())
             self._finish(poller, stderr.fileno())
-            stdout.close()
+            if not self._wait_for_data:
+                stdout.close()
             stderr.close()
 
     def _read_header(self, poller: select.poll, stdout: int, stderr: int) -> bool:
@@ -295,23 +330,23 @@ class TrackStream:
         except (ValueError, KeyError, TypeError):
             self._fail("decoder sent garbage")
             return False
+        # Before the header is published: from then on a reader that waits reads the
+        # counts itself.
+        counts_good = self._take_counts(counts)
         self._ready.set()
-        return self._take_counts(counts)
+        return counts_good
 
     def _pump(self, poller: select.poll, stdout: int, stderr: int) -> None:
-        """Pass counts between the decoder and the reader until the decoder ends or we
-        close."""
-        # In real time the decoder is told in large gulps: telling it of every block the
-        # output thread takes would cost it a wake-up and a short decode each 20 ms; a
-        # quarter of the ring keeps it three quarters of the ring (3 s by default) ahead.
-        # A reader that waits for data tells the decoder itself, after every read.
+        """Pass counts between the decoder and a real-time reader until the decoder ends
+        or we close."""
+        # The decoder is told in large gulps: telling it of every block the output thread
+        # takes would cost it a wake-up and a short decode each 20 ms; a quarter of the
+        # ring keeps it three quarters of the ring (3 s by default) ahead.
         refill_frames = self._ring_frames // 4
         told_frames = 0  # the read count the decoder was last sent
         stalling_since_s: float | None = None
         while not self._closing:
-            if self._wait_for_data:
-                told_frames = self._read_frames
-            elif self._read_frames - told_frames >= refill_frames:
+            if self._read_frames - told_frames >= refill_frames:
                 told_frames = self._read_frames
                 ring.send_count(self._room_fd, told_frames)
             now_s = time.monotonic()
@@ -344,7 +379,6 @@ class TrackStream:
             self._fail("decoder sent garbage")
             return False
         self._written_frames = count
-        self._data_arrived.set()
         return True
 
     def _wait_readable(self, poller: select.poll, stdout: int, stderr: int,
@@ -361,6 +395,13 @@ class TrackStream:
                     return True
                 self._drain_stderr(poller, stderr)
         return False
+
+    def _collect_stderr(self, poller: select.poll, stderr: int) -> None:
+        """While a reader that waits reads the counts: keep what the decoder says on
+        stderr until it ends (its stderr ends with it) or we close."""
+        while self._stderr_open and not self._closing:
+            if poller.poll(PIPE_POLL_S * 1000):
+                self._drain_stderr(poller, stderr)
 
     def _drain_stderr(self, poller: select.poll, stderr: int) -> None:
         """Keep the tail of what the decoder (and the libraries in it) said on stderr."""
@@ -392,7 +433,7 @@ class TrackStream:
         # The error is set before the end is published: whoever sees `finished` sees why.
         self._ended = True
         self._ready.set()
-        self._data_arrived.set()
+        self._ended_event.set()
 
     def _exit_message(self, returncode: int) -> str | None:
         if returncode < 0:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,21 @@ def read_all(stream: TrackStream, block_sizes: Iterator[int] | None = None) -> n
         size = next(block_sizes) if block_sizes is not None else len(out)
         got = stream.read(out[:size])
         parts.append(out[:got].copy())
+    return np.concatenate(parts)
+
+
+def read_in_real_time(stream: TrackStream) -> np.ndarray:
+    """Read to the end as the output thread does: never waiting, trying again if none
+    are ready."""
+    parts = []
+    out = np.zeros((1024, 2), np.float32)
+    deadline = time.monotonic() + WAIT_S
+    while not stream.finished:
+        assert time.monotonic() < deadline
+        got = stream.read(out)
+        parts.append(out[:got].copy())
+        if got == 0:
+            time.sleep(0.001)
     return np.concatenate(parts)
 
 
@@ -194,19 +209,11 @@ def test_real_time_reads_never_wait_and_get_the_same_samples(tmp_path: Path) -> 
     write_chirp(path, 44100, 1.0)
     expected, _ = decode(path)
     stream = open_stream(path)
-    parts = []
-    out = np.zeros((1024, 2), np.float32)
     try:
-        deadline = time.monotonic() + WAIT_S
-        while not stream.finished:
-            assert time.monotonic() < deadline
-            got = stream.read(out)
-            parts.append(out[:got].copy())
-            if got == 0:
-                time.sleep(0.001)
+        heard = read_in_real_time(stream)
     finally:
         stream.close()
-    np.testing.assert_array_equal(np.concatenate(parts), expected)
+    np.testing.assert_array_equal(heard, expected)
 
 
 def test_counts_lost_to_a_full_room_pipe_are_sent_again_and_the_song_plays_whole(
@@ -273,7 +280,7 @@ def test_song_plays_on_after_the_stick_is_pulled(tmp_path: Path) -> None:
 def test_decoding_stays_a_ring_ahead_of_playback(tmp_path: Path) -> None:
     path = tmp_path / "long.flac"
     write_tones(path, 44100, 2, 30.0)
-    stream = open_stream(path, wait_for_data=True, ring_s=1.0)
+    stream = open_stream(path, ring_s=1.0)
     try:
         assert stream.wait_ready(WAIT_S) and stream.error is None
         wait_until(lambda: stream.buffered_frames == stream.ring_frames, "a full ring")
@@ -281,7 +288,7 @@ def test_decoding_stays_a_ring_ahead_of_playback(tmp_path: Path) -> None:
         # The ring is full and the decoder waits on its pipe, alive, instead of decoding
         # the remaining 29 s into memory.
         assert not gone(stream.decoder_pid) and not stream.finished
-        frames = read_all(stream)
+        frames = read_in_real_time(stream)
         assert stream.buffered_frames == 0
     finally:
         stream.close()
@@ -314,38 +321,58 @@ def test_decoder_killed_mid_song_ends_the_song_with_a_message(tmp_path: Path) ->
     assert stream.error == f"decoder crashed (signal {signal.SIGKILL.value})"
 
 
-def test_a_decoder_that_stops_answering_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("wait_for_data", [False, True], ids=["real-time", "reader-waits"])
+def test_a_decoder_that_stops_answering_is_killed(tmp_path: Path, wait_for_data: bool) -> None:
+    # In real time the feeder notices, else the reader waiting for the frames.
     path = tmp_path / "long.wav"
     write_tones(path, 48000, 2, 10.0)
-    stream = open_stream(path, wait_for_data=True, ring_s=0.2, stall_timeout_s=0.3)
+    stream = open_stream(path, wait_for_data=wait_for_data, ring_s=0.2,
+                         stall_timeout_s=0.3)
     try:
         assert stream.wait_ready(WAIT_S)
-        wait_until(lambda: stream.buffered_frames == stream.ring_frames, "a full ring")
+        first = np.zeros((stream.ring_frames, 2), np.float32)
+        wait_until(lambda: stream.read(first) > 0, "the first frames")
         pid = stream.decoder_pid
         os.kill(pid, signal.SIGSTOP)
-        frames = read_all(stream)
+        frames = read_all(stream) if wait_for_data else read_in_real_time(stream)
     finally:
         stream.close()
     assert stream.error == "decoder stalled"
     assert len(frames) < 10 * OUT_RATE and gone(pid)
 
 
-HOSTILE_DECODER = """
+SCRIPTED_DECODER = """
 import json, os, struct, sys, time
 from stagebox.audio import ring
 frames = ring.attach(int(sys.argv[1]))
 print(json.dumps({"ok": True, "format": "WAV", "source_rate": 48000, "source_channels": 2,
                   "source_frames": 96000, "frames": 96000, "start_frames": 0}), flush=True)
 frames[:100] = 0.25
-first, then = (int(count) for count in sys.argv[2:])
+first, then = (int(count) for count in sys.argv[2:4])
 os.write(1, struct.pack("<q", first))
-# Once the player has taken the first frames, the lie.
+# Once the player has taken the first frames, the second count.
 taken, count = ring.CountReceiver(), 0
 while count < first:
     count = taken.latest(os.read(0, 8)) or count
+frames[first:then] = 0.5
 os.write(1, struct.pack("<q", then))
-time.sleep(30)
+if sys.argv[4] == "hang":
+    time.sleep(30)
 """
+"""A decoder that puts 100 frames of 0.25 in the ring, and once they are taken says
+``then`` (putting 0.5 in the frames up to it), then hangs or exits."""
+
+
+def spawn_scripted(first: int, then: int, ending: str) -> Callable[..., subprocess.Popen[bytes]]:
+    """A ``spawn_decoder`` that starts :data:`SCRIPTED_DECODER` instead of the decoder."""
+    def spawn(fd: int, out_rate: int, start_s: float, ring_fd: int,
+              room_fd: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", SCRIPTED_DECODER, str(ring_fd), str(first), str(then),
+             ending], pass_fds=(ring_fd,), stdin=room_fd, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+
+    return spawn
 
 
 @pytest.mark.parametrize("lie", [100 + OUT_RATE + 1, 50],
@@ -354,14 +381,7 @@ def test_a_decoder_that_claims_frames_it_cannot_have_is_stopped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lie: int) -> None:
     # A decoder taken over by a hostile file could send any count: the player must not
     # believe one that would have it read frames twice or out of order.
-    def spawn_hostile(fd: int, out_rate: int, start_s: float, ring_fd: int,
-                      room_fd: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-c", HOSTILE_DECODER, str(ring_fd), "100", str(lie)],
-            pass_fds=(ring_fd,), stdin=room_fd, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
-
-    monkeypatch.setattr(track_module, "spawn_decoder", spawn_hostile)
+    monkeypatch.setattr(track_module, "spawn_decoder", spawn_scripted(100, lie, "hang"))
     path = tmp_path / "song.wav"
     write_tones(path, 48000, 2, 0.1)
     stream = open_stream(path, wait_for_data=True, ring_s=1.0)
@@ -371,6 +391,28 @@ def test_a_decoder_that_claims_frames_it_cannot_have_is_stopped(
         stream.close()
     assert stream.error == "decoder sent garbage"
     assert len(frames) == 100 and np.all(frames == 0.25)
+
+
+def test_a_reader_that_waits_gets_the_last_frames_of_a_decoder_that_has_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The decoder sends its last count and exits at once. The song is not over for the
+    # reader until it has read that count, however soon the decoder is reaped.
+    monkeypatch.setattr(track_module, "spawn_decoder", spawn_scripted(100, 300, "exit"))
+    path = tmp_path / "song.wav"
+    write_tones(path, 48000, 2, 0.1)
+    stream = open_stream(path, wait_for_data=True, ring_s=1.0)
+    try:
+        first = np.zeros((100, 2), np.float32)
+        assert stream.read(first) == 100
+        pid = stream.decoder_pid
+        wait_until(lambda: gone(pid), "the decoder to end and be reaped")
+        time.sleep(0.1)
+        assert not stream.finished
+        rest = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.error is None and stream.finished
+    assert np.all(first == 0.25) and len(rest) == 200 and np.all(rest == 0.5)
 
 
 def test_the_decoder_run_by_hand_writes_the_same_frames_to_stdout(tmp_path: Path) -> None:
