@@ -4,8 +4,8 @@ Reading tags means parsing files from an untrusted stick, and a scan is seconds 
 Python that holds the GIL: in the box's own process it would make the realtime output
 thread wait (the benchmark's soak counted xruns from exactly that). So, like decoding,
 it runs in a process of its own: ``python -m stagebox.media.scan_process ROOT LABEL
-[CACHE]`` prints one JSON line per progress step and a last line with the library. A
-scanner that crashes or hangs costs that scan, never the show.
+[CACHE]`` prints a JSON line of progress now and then and a last line with the library.
+A scanner that crashes or hangs costs that scan, never the show.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from stagebox.state import write_atomically
 TIMEOUT_S = 120.0
 """Longer than any bounded scan takes; past it the scanner is deemed hung."""
 MEMORY_LIMIT_BYTES = 1 << 30
+PROGRESS_INTERVAL_S = 0.1
+"""How often the scanner says how far it has got: as often as the display redraws. A line
+per file would be most of the work of scanning a stick whose titles are cached."""
 
 
 class ScanError(Exception):
@@ -138,7 +142,14 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     root, label, cache = Path(argv[0]), argv[1], argv[2]
 
+    said_s = -PROGRESS_INTERVAL_S
+
     def progress(done: int, total: int) -> None:
+        nonlocal said_s
+        now_s = time.monotonic()
+        if done < total and now_s - said_s < PROGRESS_INTERVAL_S:
+            return
+        said_s = now_s
         print(json.dumps({"progress": [done, total]}), flush=True)
 
     try:

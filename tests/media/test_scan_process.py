@@ -38,6 +38,19 @@ def test_the_child_finds_what_an_in_process_scan_finds(tmp_path: Path):
     assert (tmp_path / "cache.json").exists(), "the titles were kept for next time"
 
 
+def test_progress_comes_now_and_then_from_the_first_file_to_the_last(tmp_path: Path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    for number in range(300):
+        soundfile.write(stick / f"{number:03d}.wav", np.zeros(100, np.float32), 8000)
+    steps: list[tuple[int, int]] = []
+    scan_in_child(stick, "GIG", None, lambda done, total: steps.append((done, total)))
+    assert steps[0] == (0, 300) and steps[-1] == (300, 300)
+    assert steps == sorted(steps)
+    # Not a line per file: the display redraws a few times a second at most.
+    assert len(steps) < 30
+
+
 def test_a_stick_gone_before_the_scan_is_reported_as_gone(tmp_path: Path):
     with pytest.raises(StickGone):
         scan_in_child(tmp_path / "nothing-here", "GIG", None)
