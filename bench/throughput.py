@@ -160,6 +160,10 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")
+    turns = [ratio(m.cpu_s, p.cpu_s) for m, p in zip(runs["stagebox"], runs["floor"],
+                                                       strict=True)]
+    report.notes.append("throughput: stagebox over the floor, turn by turn: "
+                        + ", ".join(f"{turn:.2f}" for turn in turns))
 
 
 def _median_cpu(measured: list[Measured]) -> float:
