@@ -190,10 +190,6 @@ class TrackStream:
         heard_s = time.monotonic()
         while not (self._counts_ended or self._closing) \
                 and self._written_frames - self._read_frames < frames:
-            # Told again while we wait: a count sent while the room pipe was full (many
-            # small reads while the decoder was busy) was dropped, and a decoder that
-            # believes the ring is full would wait for us as we wait for it.
-            ring.send_count(self._room_fd, self._read_frames)
             readable, _, _ = select.select([counts], [], [], PIPE_POLL_S)
             if readable:
                 received = os.read(counts, COUNTS_READ_BYTES)
@@ -203,6 +199,12 @@ class TrackStream:
                 # We wait, so the ring has room: the decoder owes us frames.
                 self._fail("decoder stalled")
                 self._counts_ended = True
+            else:
+                # Told again after a quiet while: the count :meth:`read` sent is dropped
+                # if the room pipe was full (many small reads while the decoder was
+                # busy), and a decoder that believes the ring is full would wait for us
+                # as we wait for it.
+                ring.send_count(self._room_fd, self._read_frames)
         if self._counts_ended:
             # The feeder reaps the decoder and says why it ended.
             while not (self._ended or self._closing):
