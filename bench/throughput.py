@@ -160,10 +160,9 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")
-    turns = [ratio(m.cpu_s, p.cpu_s) for m, p in zip(runs["stagebox"], runs["floor"],
-                                                       strict=True)]
     report.notes.append("throughput: stagebox over the floor, turn by turn: "
-                        + ", ".join(f"{turn:.2f}" for turn in turns))
+                        + ", ".join(f"{turn:.2f}" for turn in
+                                    _turn_ratios(runs["stagebox"], runs["floor"])))
 
 
 def _median_cpu(measured: list[Measured]) -> float:
@@ -176,8 +175,12 @@ def _paired_ratio(measured: list[Measured], peers: list[Measured]) -> float:
     """The median over the turns of ``measured``'s CPU over its peer's in the same turn."""
     if not all(m.ok for m in (*measured, *peers)):
         return math.nan
-    return statistics.median(ratio(m.cpu_s, p.cpu_s) for m, p in zip(measured, peers,
-                                                                      strict=True))
+    return statistics.median(_turn_ratios(measured, peers))
+
+
+def _turn_ratios(measured: list[Measured], peers: list[Measured]) -> list[float]:
+    """``measured``'s CPU over its peer's, turn by turn."""
+    return [ratio(m.cpu_s, p.cpu_s) for m, p in zip(measured, peers, strict=True)]
 
 
 def _goal(value: float, limit: float) -> bool | None:
