@@ -57,7 +57,7 @@ class Sizes:
 FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000)
-QUICK = Sizes(music_s=8.0, throughput_reps=1, steady_s=2.0, presses=10,
+QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100)
 
 
