@@ -219,7 +219,7 @@ def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: Bin
                        if resampler else stereo[:frames])
     if resampler is not None:
         frames_out.put(resampler.resample_chunk(stereo[:0], last=True))
-    out.flush()
+    frames_out.flush()
     if error is not None:
         raise error
 
@@ -254,6 +254,8 @@ class FramesOut(Protocol):
 
     def put(self, frames: np.ndarray) -> None: ...
 
+    def flush(self) -> None: ...
+
 
 class _StdoutFrames:
     """The frames themselves down stdout, when there is no ring."""
@@ -264,6 +266,9 @@ class _StdoutFrames:
     def put(self, frames: np.ndarray) -> None:
         if len(frames):
             self._out.write(np.ascontiguousarray(frames, dtype="<f4").data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 if __name__ == "__main__":

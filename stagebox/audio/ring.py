@@ -105,15 +105,22 @@ class RingWriter:
     ``counts_fd`` carries the totals put in (to the player), ``room_fd`` the totals the
     player has taken out (a blocking read while the ring is full: the decoder sleeps
     until the player makes room, and ends if the player lets go of the song).
+
+    The total is sent after every put until a quarter of the ring has been announced (a
+    song's first frames go out at once), then once a quarter of the ring more has been
+    put, and always before waiting for room and at :meth:`flush`: each count wakes the
+    player, and with a deep ring, one a block is more than it needs.
     """
 
     def __init__(self, ring: np.ndarray, counts_fd: int, room_fd: int) -> None:
         self._ring = ring
         self._frames = len(ring)
+        self._count_step = max(1, self._frames // 4)
         self._counts_fd = counts_fd
         self._room_fd = room_fd
         self._room = CountReceiver()
         self._written = 0
+        self._sent = 0
         self._read = 0
 
     def put(self, frames: np.ndarray) -> None:
@@ -122,14 +129,24 @@ class RingWriter:
         while len(frames):
             room = self._frames - (self._written - self._read)
             if room <= 0:
+                # The player must know of every frame in the ring, or it could wait for
+                # frames held back while we wait for it.
+                self.flush()
                 self._wait_for_room()
                 continue
             count = min(room, len(frames))
             put(self._ring, self._written, frames[:count])
             self._written += count
             frames = frames[count:]
+        if self._sent < self._count_step or self._written - self._sent >= self._count_step:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the total put so far, if the player has not been told it."""
+        if self._written != self._sent:
             # A record is far below PIPE_BUF: a blocking write puts it in whole.
             os.write(self._counts_fd, COUNT.pack(self._written))
+            self._sent = self._written
 
     def _wait_for_room(self) -> None:
         received = os.read(self._room_fd, 1 << 16)

@@ -97,6 +97,42 @@ def test_the_writer_waits_for_room_and_never_runs_over_unread_frames() -> None:
     np.testing.assert_array_equal(np.array(heard), song)
 
 
+def test_the_player_hears_of_the_first_frames_at_once_then_a_quarter_ring_at_a_time(
+        ) -> None:
+    fd, _ = ring.create(1000)
+    counts_read, counts_write = os.pipe()
+    room_read, room_write = os.pipe()
+    os.set_blocking(counts_read, False)
+
+    def told() -> list[int]:
+        try:
+            data = os.read(counts_read, 4096)
+        except BlockingIOError:
+            return []
+        return [COUNT.unpack_from(data, at)[0] for at in range(0, len(data), COUNT.size)]
+
+    try:
+        writer = RingWriter(ring.attach(fd), counts_write, room_read)
+        heard = []
+        for frames in (100, 100, 100, 100, 100, 100, 50):
+            writer.put(frames_numbered(0, frames))
+            heard.append(told())
+        assert heard == [[100], [200], [300], [], [], [600], []]
+        writer.flush()
+        writer.flush()
+        assert told() == [650]
+        # Before it waits for room it says the ring is full, or the player, waiting for
+        # frames held back, would never make room.
+        os.write(room_write, COUNT.pack(500))
+        writer.put(frames_numbered(0, 400))
+        assert told() == [1000]
+        writer.flush()
+        assert told() == [1050]
+    finally:
+        for end in (fd, counts_read, counts_write, room_read, room_write):
+            os.close(end)
+
+
 def test_a_player_that_lets_go_ends_the_decoder() -> None:
     fd, _ = ring.create(16)
     counts_read, counts_write = os.pipe()
