@@ -31,6 +31,9 @@ from stagebox.workers import InlineWorker
 BLOCK_FRAMES = 65536
 """Frames rendered and written at a time (1.4 s at 48 kHz). The engine, the encoder and
 the sink each cost some Python per block: at 16384 frames, 7 % of the command's CPU."""
+RING_S = 30.0
+"""How far each song's decoder may run ahead (11.5 MB at 48 kHz): with a deep ring the
+engine reads in long batches (see :data:`stagebox.audio.track.BATCH_FILL`)."""
 
 
 def play_files(files: list[Path], config: Config) -> int:
@@ -58,7 +61,7 @@ def _play(files: list[Path], config: Config, launcher: DecoderLauncher) -> int:
     engine = Engine(settings.rate, max_frames=block_frames, fade_s=config["player.fade_s"])
     loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
                     post=results.put, worker=InlineWorker(), wait_for_data=True,
-                    launcher=launcher)
+                    ring_s=RING_S, launcher=launcher)
     # What exists now lasts the whole run: the collector need not sweep it again.
     gc.freeze()
     failures = 0

@@ -52,6 +52,13 @@ PIPE_POLL_S = 0.25
 """The longest the feeder waits on the pipe before it checks whether it was closed."""
 REAP_TIMEOUT_S = 2.0
 COUNTS_READ_BYTES = 4096
+BATCH_FILL = 0.75
+"""How full a reader that waits for data lets the ring get, once it has run dry, before it
+reads on. The decoder and the reader then each work in long stretches instead of taking
+turns every block: work done just after a sleep runs slower (on the README's VM, a
+65,536-frame block cost 490 µs after a 3 ms sleep, 190 µs straight after the one
+before). With ``stagebox play``'s 30-second ring and the decoder's counts a quarter ring
+apart, the player's CPU for 10 minutes of music fell from about 510 to 390 ms."""
 
 
 @dataclass(frozen=True)
@@ -157,11 +164,13 @@ class TrackStream:
         Returns how many were copied. 0 means none are ready yet, or, if :attr:`finished`,
         none ever will be. Never blocks and allocates no sample buffer (two slice copies
         at most), unless the stream was opened with ``wait_for_data``: then it waits until
-        it can fill ``out`` or the song has ended. Called from the output thread only.
+        it can fill ``out`` or the song has ended (and once it has had to wait, until the
+        ring is :data:`BATCH_FILL` full). Called from the output thread only.
         """
         wanted = len(out)
-        if self._wait_for_data:
-            self._wait_for(min(wanted, self._ring_frames))
+        if self._wait_for_data and self._written_frames - self._read_frames < wanted:
+            needed = min(wanted, self._ring_frames)
+            self._wait_for(needed, max(needed, int(self._ring_frames * BATCH_FILL)))
         read = self._read_frames
         count = min(wanted, self._written_frames - read)
         if count <= 0:
@@ -181,20 +190,24 @@ class TrackStream:
         return self._closing or (self._ended and counts_read
                                  and self._read_frames == self._written_frames)
 
-    def _wait_for(self, frames: int) -> None:
-        """Read the decoder's counts until ``frames`` are waiting or the song has ended."""
+    def _wait_for(self, needed: int, batch: int) -> None:
+        """Read the decoder's counts until ``batch`` frames are waiting, or ``needed`` and
+        the decoder has gone quiet for a poll, or the song has ended."""
         while not (self._ready.is_set() or self._closing):
             self._ready.wait(PIPE_POLL_S)
         assert self._process.stdout is not None
         counts = self._process.stdout.fileno()
         heard_s = time.monotonic()
         while not (self._counts_ended or self._closing) \
-                and self._written_frames - self._read_frames < frames:
+                and self._written_frames - self._read_frames < batch:
             readable, _, _ = select.select([counts], [], [], PIPE_POLL_S)
             if readable:
                 received = os.read(counts, COUNTS_READ_BYTES)
                 self._counts_ended = not received or not self._take_counts(received)
                 heard_s = time.monotonic()
+            elif self._written_frames - self._read_frames >= needed:
+                # A decoder slower than a poll per count: take what there is.
+                break
             elif time.monotonic() - heard_s >= self._stall_timeout_s:
                 # We wait, so the ring has room: the decoder owes us frames.
                 self._fail("decoder stalled")
