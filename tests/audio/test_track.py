@@ -321,6 +321,8 @@ def test_decoder_killed_mid_song_ends_the_song_with_a_message(tmp_path: Path) ->
     assert stream.error == f"decoder crashed (signal {signal.SIGKILL.value})"
 
 
+# Broken stall detection would leave the reader waiting for ever: fail instead.
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("wait_for_data", [False, True], ids=["real-time", "reader-waits"])
 def test_a_decoder_that_stops_answering_is_killed(tmp_path: Path, wait_for_data: bool) -> None:
     # In real time the feeder notices, else the reader waiting for the frames.
