@@ -122,7 +122,7 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     for contender in contenders(flac, wav48, config):
         measure(contender, repo, log, env)
     for turn in range(reps):
-        for contender in _turn_order(contenders(flac, wav48, config), turn):
+        for contender in turn_order(contenders(flac, wav48, config), turn):
             runs.setdefault(contender.name, []).append(measure(contender, repo, log, env))
     cpu = {name: _median_cpu(measured) for name, measured in runs.items()}
     for name, value in cpu.items():
@@ -168,7 +168,7 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
                                     _turn_ratios(runs["stagebox"], runs["floor"])))
 
 
-def _turn_order(turn_contenders: list[Contender], turn: int) -> list[Contender]:
+def turn_order(turn_contenders: list[Contender], turn: int) -> list[Contender]:
     """The order of one turn: the first two swap places every other turn."""
     if turn % 2:
         first, second, *rest = turn_contenders

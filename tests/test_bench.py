@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.paced_sink import PacedSink  # noqa: E402
 from bench.proctree import tree_memory  # noqa: E402
-from bench.throughput import _turn_order, contenders  # noqa: E402
+from bench.throughput import contenders, turn_order  # noqa: E402
 
 PERIOD = 1000
 RATE = 48000
@@ -56,7 +56,7 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
 
 def test_stagebox_and_the_floor_run_back_to_back_each_going_first_in_turn(tmp_path: Path):
     every = contenders(tmp_path / "song.flac", tmp_path / "song.wav", tmp_path / "config")
-    orders = [[contender.name for contender in _turn_order(every, turn)] for turn in range(4)]
+    orders = [[contender.name for contender in turn_order(every, turn)] for turn in range(4)]
     assert [order[:2] for order in orders] == [["stagebox", "floor"], ["floor", "stagebox"]] * 2
     assert all(sorted(order) == sorted(c.name for c in every) for order in orders)
 
