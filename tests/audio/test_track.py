@@ -204,15 +204,20 @@ def test_odd_read_sizes_give_exactly_the_same_samples(tmp_path: Path) -> None:
     np.testing.assert_array_equal(in_bits, one_go)
 
 
-def test_real_time_reads_never_wait_and_get_the_same_samples(tmp_path: Path) -> None:
+# With the deep ring the decoder sends a count only every quarter ring once under way.
+@pytest.mark.parametrize(("seconds", "ring_s"), [(1.0, 4.0), (6.0, 8.0)],
+                         ids=["short-song", "deep-ring"])
+def test_real_time_reads_never_wait_and_get_the_same_samples(tmp_path: Path, seconds: float,
+                                                              ring_s: float) -> None:
     path = tmp_path / "song.flac"
-    write_chirp(path, 44100, 1.0)
+    write_chirp(path, 44100, seconds)
     expected, _ = decode(path)
-    stream = open_stream(path)
+    stream = open_stream(path, ring_s=ring_s)
     try:
         heard = read_in_real_time(stream)
     finally:
         stream.close()
+    assert len(heard) == seconds * OUT_RATE
     np.testing.assert_array_equal(heard, expected)
 
 
