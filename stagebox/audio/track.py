@@ -164,13 +164,17 @@ class TrackStream:
         Returns how many were copied. 0 means none are ready yet, or, if :attr:`finished`,
         none ever will be. Never blocks and allocates no sample buffer (two slice copies
         at most), unless the stream was opened with ``wait_for_data``: then it waits until
-        it can fill ``out`` or the song has ended (and once it has had to wait, until the
-        ring is :data:`BATCH_FILL` full). Called from the output thread only.
+        it can fill ``out`` or the song has ended (and, once the song is under way and it
+        has had to wait, until the ring is :data:`BATCH_FILL` full). Called from the
+        output thread only.
         """
         wanted = len(out)
         if self._wait_for_data and self._written_frames - self._read_frames < wanted:
             needed = min(wanted, self._ring_frames)
-            self._wait_for(needed, max(needed, int(self._ring_frames * BATCH_FILL)))
+            # A song's first frames come as soon as they are there: a device that runs on
+            # between songs (``stagebox play`` on an interface) is not kept waiting.
+            batch = int(self._ring_frames * BATCH_FILL) if self._read_frames else 0
+            self._wait_for(needed, max(needed, batch))
         read = self._read_frames
         count = min(wanted, self._written_frames - read)
         if count <= 0:

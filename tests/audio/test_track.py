@@ -422,6 +422,23 @@ def test_a_reader_that_waits_gets_the_last_frames_of_a_decoder_that_has_ended(
     assert np.all(first == 0.25) and len(rest) == 200 and np.all(rest == 0.5)
 
 
+def test_a_reader_that_waits_plays_on_from_a_decoder_that_pauses_short_of_a_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under way, a reader that runs dry waits for a batch of frames; a decoder that pauses
+    # with less in the ring (but enough for the read) is not stalled, and the song goes on.
+    monkeypatch.setattr(track_module, "spawn_decoder", spawn_scripted(100, 300, "hang"))
+    path = tmp_path / "song.wav"
+    write_tones(path, 48000, 2, 0.1)
+    stream = open_stream(path, wait_for_data=True, ring_s=1.0, stall_timeout_s=2.0)
+    try:
+        frames = np.zeros((100, 2), np.float32)
+        assert stream.read(frames) == 100 and np.all(frames == 0.25)
+        assert stream.read(frames) == 100 and np.all(frames == 0.5)
+        assert stream.error is None and not gone(stream.decoder_pid)
+    finally:
+        stream.close()
+
+
 def test_the_decoder_run_by_hand_writes_the_same_frames_to_stdout(tmp_path: Path) -> None:
     path = tmp_path / "song.flac"
     write_chirp(path, 44100, 2.0)
