@@ -173,8 +173,9 @@ class TrackStream:
             needed = min(wanted, self._ring_frames)
             # A song's first frames come as soon as they are there: a device that runs on
             # between songs (``stagebox play`` on an interface) is not kept waiting.
-            batch = int(self._ring_frames * BATCH_FILL) if self._read_frames else 0
-            self._wait_for(needed, max(needed, batch))
+            batch = (max(needed, int(self._ring_frames * BATCH_FILL)) if self._read_frames
+                     else needed)
+            self._wait_for(needed, batch)
         read = self._read_frames
         count = min(wanted, self._written_frames - read)
         if count <= 0:
