@@ -71,10 +71,13 @@ def test_the_writer_waits_for_room_and_never_runs_over_unread_frames() -> None:
 
         def decode() -> None:
             # Its counts pipe closes as it ends, however it ends: a writer that raised
-            # fails the test below instead of leaving the player waiting.
+            # fails the test below instead of leaving the player waiting. It flushes at
+            # the end, as the real decoder does: the last frames' count may be held back
+            # until then, however the two threads happen to be scheduled.
             with os.fdopen(counts_write, "wb", buffering=0):
                 for i in range(0, len(song), 77):
                     writer.put(song[i:i + 77])
+                writer.flush()
 
         decoder = threading.Thread(target=decode)
         decoder.start()
