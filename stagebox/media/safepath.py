@@ -1,9 +1,16 @@
 """Paths from the untrusted stick: resolved safely inside it, and made safe to show.
 
-:func:`resolve_user_path` is the one way a path written on the stick (a setlist line, an M3U
-entry) becomes a file to open; :func:`stick_file` is its safety check, which the folder walk
-also uses for symlinked files. Both return the file's real path (every symlink resolved), so
-what is opened later is exactly what was checked.
+:class:`StickPaths` is the one way a path written on the stick (a setlist line, an M3U entry)
+becomes a file to open; :func:`stick_file` is its safety check, which the folder walk also
+uses for symlinked files. Both return the file's real path (every symlink resolved), so what
+is opened later is exactly what was checked.
+
+Names match as FAT and exFAT match them, whatever the stick's file system: across letter
+case and Unicode normalization (a Mac writes ``Café`` decomposed, Windows and Linux type it
+composed). Where two names on the stick differ only so, the exact one wins, with a note.
+Absolute paths and ``file://`` URLs (a playlist exported on the musician's computer:
+``E:\\Music\\Band\\01 Song.mp3``, ``/Volumes/STICK/...``) resolve by the longest trailing part
+of the path that exists on the stick, as does a relative path that climbs out of it.
 """
 
 from __future__ import annotations
@@ -13,14 +20,24 @@ import posixpath
 import re
 import stat
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_DRIVE = re.compile(r"^[A-Za-z]:")
+from stagebox.media.natsort import natural_key
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+"""A URL; a drive letter (``C:/``) is not one."""
+_FILE_URL = re.compile(r"^file:", re.IGNORECASE)
+_DRIVE = re.compile(r"^/?[A-Za-z]:")
 QUOTE_LIMIT = 40
 """Longest path shown in a message, in characters; longer ones keep their end (the file)."""
+MAX_TRAILING_PARTS = 16
+"""Folders and file of an absolute path tried against the stick, from the end."""
+MAX_LISTED_NAMES = 100_000
+"""Names read from one folder to match against; past it only exact names are found."""
 
 
 class BadPath(ValueError):
@@ -35,9 +52,12 @@ class ResolvedPath(NamedTuple):
     """A user-written path that passed every check."""
 
     rel_path: str
-    """Normalised, ``/``-separated and relative to the stick's root, as the user wrote it."""
+    """``/``-separated and relative to the stick's root, spelt as the names on the stick."""
     real_path: Path
     """The regular file it names, every symlink resolved, inside the stick."""
+    note: str = ""
+    """Why the file taken may not be the one meant (two names differing only in case, an
+    extension guessed among several), else empty."""
 
 
 def printable(text: str) -> str:
@@ -59,29 +79,179 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     return f'"{shown}"'
 
 
-def resolve_user_path(root: Path, text: str, base: str = "") -> ResolvedPath:
-    """Resolve ``text``, written in a file on the stick, to a regular file inside ``root``.
+def name_key(name: str) -> str:
+    """The form two names share when FAT or exFAT would take them for the same name."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
 
-    ``base`` is the folder the path is relative to (the setlist's folder), ``/``-separated and
-    relative to ``root``; ``""`` is the root. Backslashes count as ``/`` (playlists written on
-    Windows). Refused, with a :class:`BadPath` saying why: URLs, absolute paths (``/x``,
-    ``C:\\x``), paths that climb out of the stick, symlinks anywhere on the way that point out
-    of it, and anything that is not a regular file (folders, FIFOs, devices).
-    :class:`MissingFile` when nothing is there. Called on the scan worker thread.
+
+def resolve_user_path(root: Path, text: str, base: str = "") -> ResolvedPath:
+    """:meth:`StickPaths.resolve` for one path, without a cache (any thread)."""
+    return StickPaths(root).resolve(text, base)
+
+
+@dataclass
+class _Folder:
+    """One folder's names, indexed the ways a written name may match them."""
+
+    names: frozenset[str] = frozenset()
+    by_key: dict[str, list[str]] = field(default_factory=dict)
+    by_stem: dict[str, list[str]] = field(default_factory=dict)
+    """Audio files by the key of their name without its extension."""
+    complete: bool = False
+    """False when the folder could not be listed, or not whole: exact names may exist."""
+
+
+class StickPaths:
+    """Resolves the paths written on one stick, listing each folder once.
+
+    Made for one scan (a listing is not watched for changes) and used on the scan worker
+    thread. ``audio_extensions`` (lower case, with the dot) are the files a name written
+    without an extension may find.
     """
-    if "\0" in text:
-        raise BadPath(f"bad file name {quote(text)}")
-    if _URL.match(text):
-        raise BadPath(f"not a file on the stick: {quote(text)}")
-    path = text.replace("\\", "/")
-    if path.startswith("/") or _DRIVE.match(path):
-        raise BadPath(f"absolute path refused: {quote(text)}")
-    rel_path = posixpath.normpath(posixpath.join(base, path))
-    if rel_path == ".." or rel_path.startswith("../"):
-        raise BadPath(f"outside the stick: {quote(text)}")
-    if rel_path == ".":
-        raise BadPath(f"not a file: {quote(text)}")
-    return ResolvedPath(rel_path, stick_file(root, rel_path.split("/"), shown=text))
+
+    def __init__(self, root: Path, audio_extensions: Collection[str] = ()) -> None:
+        self._root = root
+        self._audio_extensions = frozenset(audio_extensions)
+        self._root_real: Path | None = None
+        self._folders: dict[tuple[str, ...], _Folder] = {}
+
+    def resolve(self, text: str, base: str = "") -> ResolvedPath:
+        """Resolve ``text``, written in a file on the stick, to a regular file inside it.
+
+        ``base`` is the folder the path is relative to (the setlist's folder), ``/``-separated
+        and relative to the root; ``""`` is the root. Backslashes count as ``/``. Refused, with
+        a :class:`BadPath` saying why: URLs other than ``file:``, symlinks anywhere on the way
+        that point out of the stick, and anything that is not a regular file (folders, FIFOs,
+        devices); :class:`MissingFile` when nothing on the stick matches.
+        """
+        if "\0" in text:
+            raise BadPath(f"bad file name {quote(text)}")
+        path = text
+        if _FILE_URL.match(text):
+            path = _file_url_path(text)
+        elif _URL.match(text):
+            raise BadPath(f"not a file on the stick: {quote(text)}")
+        path = path.replace("\\", "/")
+        if path.startswith("/") or _DRIVE.match(path):
+            return self._by_trailing_parts(_absolute_parts(path), text, "no file")
+        rel_path = posixpath.normpath(posixpath.join(base, path))
+        if rel_path == ".":
+            raise BadPath(f"not a file: {quote(text)}")
+        parts = rel_path.split("/")
+        if parts[0] == "..":
+            inside = [part for part in parts if part != ".."]
+            return self._by_trailing_parts(inside, text, "outside the stick:")
+        return self._at(parts, text)
+
+    def _at(self, parts: Sequence[str], shown: str) -> ResolvedPath:
+        names, note = self._match(parts)
+        if names is None:
+            raise MissingFile(f"no file {quote(shown)}")
+        return ResolvedPath("/".join(names), stick_file(self._root, names, shown=shown), note)
+
+    def _by_trailing_parts(self, parts: Sequence[str], shown: str,
+                           missing: str) -> ResolvedPath:
+        refusal: BadPath | None = None
+        tail = parts[-MAX_TRAILING_PARTS:]
+        for start in range(len(tail)):
+            try:
+                return self._at(tail[start:], shown)
+            except MissingFile:
+                continue
+            except BadPath as exc:
+                refusal = refusal or exc
+        if refusal is not None:
+            raise refusal
+        raise MissingFile(f"{missing} {quote(shown)}")
+
+    def _match(self, parts: Sequence[str]) -> tuple[list[str] | None, str]:
+        """The names on the stick the written ``parts`` match, and a note; None if none."""
+        names: list[str] = []
+        note = ""
+        for index, part in enumerate(parts):
+            folder = self._folder(tuple(names))
+            last = index == len(parts) - 1
+            name, part_note = _match_name(folder, part, last)
+            if name is None:
+                return None, ""
+            note = note or part_note
+            names.append(name)
+        return names, note
+
+    def _folder(self, names: tuple[str, ...]) -> _Folder:
+        folder = self._folders.get(names)
+        if folder is None:
+            folder = self._folders[names] = self._list(names)
+        return folder
+
+    def _list(self, names: tuple[str, ...]) -> _Folder:
+        try:
+            if self._root_real is None:
+                self._root_real = Path(os.path.realpath(self._root, strict=True))
+            path = self._root_real.joinpath(*names)
+            # Every folder on the way was listed, so checked, before this one: a link out
+            # is found here, before anything outside the stick is listed.
+            if not _inside(Path(os.path.realpath(path)), self._root_real):
+                return _Folder()
+            with os.scandir(path) as listing:
+                entries = [entry.name for _, entry in zip(range(MAX_LISTED_NAMES + 1),
+                                                          listing, strict=False)]
+        except OSError:
+            return _Folder()
+        folder = _Folder(frozenset(entries), complete=len(entries) <= MAX_LISTED_NAMES)
+        for name in entries:
+            folder.by_key.setdefault(name_key(name), []).append(name)
+            stem, extension = posixpath.splitext(name)
+            if extension.lower() in self._audio_extensions and not name.startswith("."):
+                folder.by_stem.setdefault(name_key(stem), []).append(name)
+        return folder
+
+
+def _match_name(folder: _Folder, written: str, last: bool) -> tuple[str | None, str]:
+    """The name in ``folder`` that ``written`` means, and a note when others matched too."""
+    key = name_key(written)
+    alike = folder.by_key.get(key, [])
+    if written in folder.names:
+        note = f"{len(alike)} files named like {quote(written)}; took the exact one" \
+            if len(alike) > 1 else ""
+        return written, note
+    if not folder.complete:
+        return written, ""
+    if alike:
+        return _first_of(alike, written)
+    if last and folder.by_stem.get(key):
+        chosen, _ = _first_of(folder.by_stem[key], written)
+        count = len(folder.by_stem[key])
+        note = f"{count} files {quote(written + '.*')}; took {quote(chosen)}" if count > 1 else ""
+        return chosen, note
+    return None, ""
+
+
+def _first_of(names: list[str], written: str) -> tuple[str, str]:
+    """The first of ``names`` in natural order, with a note if there were several."""
+    chosen = min(names, key=natural_key)
+    if len(names) == 1:
+        return chosen, ""
+    return chosen, f"{len(names)} files named like {quote(written)}; took {quote(chosen)}"
+
+
+def _file_url_path(url: str) -> str:
+    """The percent-decoded path of a ``file:`` URL; a host (``file://server/share``) is
+    dropped, since only the path's end is looked for on the stick."""
+    rest = url[len("file:"):]
+    if rest.startswith("//"):
+        rest = rest[2:]
+        slash = rest.find("/")
+        rest = rest[slash:] if slash >= 0 else "/"
+    return unquote(rest, errors="surrogateescape")
+
+
+def _absolute_parts(path: str) -> list[str]:
+    """The names of an absolute ``/``-separated path, drive letter dropped."""
+    drive = _DRIVE.match(path)
+    if drive:
+        path = path[drive.end():]
+    return [part for part in posixpath.normpath("/" + path).split("/") if part]
 
 
 def stick_file(root: Path, rel_parts: Sequence[str], shown: str | None = None) -> Path:

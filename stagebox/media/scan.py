@@ -6,9 +6,20 @@ stick, folders included, in natural order of their paths. Every ``setlists/*.txt
 setlist the menu offers. Names match case-insensitively; hidden files and folders (``.x``,
 macOS ``._x`` AppleDouble files, ``.Trashes``) and Windows' system folders are skipped.
 
-Audio files are chosen by extension, so the walk only lists folders; tags are read once per
-distinct file and scan. The walk does not follow folder symlinks, and takes a symlinked file
-only if it resolves inside the stick. Everything is bounded (folder depth, songs, folder
+A setlist whose lines match none of the stick's files (or that has no song lines) gives way to
+"All songs", with a warning saying so: better the stick's songs than nothing. ``setlist.txt.txt``
+(Windows hides the extension it added) and ``setlist`` without an extension count as
+``setlist.txt``; a setlist saved as RTF or a word processor's document is refused with a
+warning asking for plain text.
+
+Audio files are chosen by extension (:data:`AUDIO_FORMATS`), so the walk only lists folders;
+tags are read once per distinct file and scan. Files that look like audio but cannot be played
+(copy-protected iTunes songs, MIDI, CD track shortcuts) are counted in one warning per stick
+and named by a setlist line that asks for one, never silently dropped. Only "All songs" walks
+the folders, so with a setlist the stick's other files go unmentioned.
+
+The walk does not follow folder symlinks, and takes a symlinked file only if it resolves
+inside the stick. Everything is bounded (folder depth, songs, folder
 entries, setlist size, warnings) so a hostile stick cannot hang the box; each bound that bites
 says so in a warning.
 """
@@ -18,9 +29,11 @@ from __future__ import annotations
 import itertools
 import os
 import posixpath
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 
 from stagebox.media.model import Library, Setlist, Song
 from stagebox.media.natsort import natural_key
@@ -28,9 +41,9 @@ from stagebox.media.options import song_fields
 from stagebox.media.safepath import (
     BadPath,
     MissingFile,
+    StickPaths,
     printable,
     quote,
-    resolve_user_path,
     stick_file,
 )
 from stagebox.media.setlist import (
@@ -41,8 +54,36 @@ from stagebox.media.setlist import (
 )
 from stagebox.media.tags import TitleCache
 
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
+PLAYS = None
+AUDIO_FORMATS: Mapping[str, str | None] = MappingProxyType({
+    # libsndfile
+    ".wav": PLAYS, ".wave": PLAYS, ".flac": PLAYS, ".ogg": PLAYS, ".oga": PLAYS,
+    ".mp3": PLAYS, ".aif": PLAYS, ".aiff": PLAYS, ".aifc": PLAYS, ".w64": PLAYS,
+    ".rf64": PLAYS, ".au": PLAYS, ".snd": PLAYS, ".caf": PLAYS,
+    # FFmpeg (PyAV)
+    ".m4a": PLAYS, ".m4b": PLAYS, ".mp4": PLAYS, ".aac": PLAYS, ".alac": PLAYS,
+    ".wma": PLAYS, ".opus": PLAYS, ".spx": PLAYS, ".ape": PLAYS, ".wv": PLAYS,
+    ".mpc": PLAYS, ".tta": PLAYS, ".tak": PLAYS, ".shn": PLAYS, ".mka": PLAYS,
+    ".webm": PLAYS, ".ac3": PLAYS, ".eac3": PLAYS, ".dts": PLAYS, ".mp2": PLAYS,
+    ".mpa": PLAYS, ".amr": PLAYS, ".3ga": PLAYS, ".dsf": PLAYS, ".dff": PLAYS,
+    ".ra": PLAYS, ".rm": PLAYS,
+    # what looks like a song but is not audio the box can play
+    ".m4p": "copy-protected", ".aa": "copy-protected", ".aax": "copy-protected",
+    ".mid": "", ".midi": "", ".kar": "", ".mod": "", ".xm": "", ".it": "", ".s3m": "",
+    ".cda": "CD shortcut",
+})
+"""Every file name extension (lower case) the box knows as audio: :data:`PLAYS` (``None``), or
+the short reason it cannot play it (``""`` when the extension says it all)."""
+AUDIO_EXTENSIONS = frozenset(ext for ext, reason in AUDIO_FORMATS.items() if reason is PLAYS)
+"""The files the box plays, and the walk lists."""
+SETLIST_NAMES = ("setlist.txt", "setlist.txt.txt", "setlist")
+"""Names (case-folded) taken for ``setlist.txt``, best first."""
+DOCUMENT_EXTENSIONS = frozenset({".rtf", ".rtfd", ".doc", ".docx", ".odt", ".pages", ".wps"})
+"""A setlist saved by a word processor, which the box cannot read."""
+_DOCUMENT_MAGIC = (b"{\\rtf", b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+"""How RTF, zipped (docx, odt, pages) and old Word files start."""
+MAX_KINDS_SHOWN = 3
+"""Extensions named in the warning about files the box cannot play."""
 PLAYLIST_EXTENSIONS = frozenset({".m3u", ".m3u8"})
 SETLIST_FILE = "setlist.txt"
 SETLISTS_FOLDER = "setlists"
@@ -81,9 +122,10 @@ def scan_stick(root: Path, progress: Progress | None = None, label: str = "",
     """
     root_real = _open_root(root)
     top = _list_root(root_real)
+    paths = StickPaths(root_real, AUDIO_EXTENSIONS)
     stick_warnings: list[str] = []
-    pending = [_default_setlist(root_real, top, stick_warnings)]
-    pending += [_read_setlist_file(root_real, rel_path)
+    pending = [_default_setlist(paths, root_real, top, stick_warnings)]
+    pending += [_read_setlist_file(paths, root_real, rel_path)
                 for rel_path in _extra_setlists(root_real, top, stick_warnings)]
     found = _read_titles(pending, progress, titles or TitleCache())
     _open_root(root)
@@ -106,7 +148,8 @@ def load_setlist(root: Path, setlist_path: Path) -> Setlist:
             if setlist_path.is_relative_to(base):
                 setlist_path = setlist_path.relative_to(base)
                 break
-    pending = _read_setlist_file(root_real, setlist_path.as_posix())
+    pending = _read_setlist_file(StickPaths(root_real, AUDIO_EXTENSIONS), root_real,
+                                 setlist_path.as_posix())
     return pending.build(_read_titles([pending], None, TitleCache()))
 
 
@@ -125,6 +168,10 @@ class _PendingSetlist:
     name: str
     items: list[_Item] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    lines: int = 0
+    """Song lines the setlist has, whether or not they found a file."""
+    readable: bool = True
+    """False when the file could not be read, or is not text."""
 
     def build(self, titles: dict[Path, str | None]) -> Setlist:
         songs = tuple(Song(path=item.real_path,
@@ -183,21 +230,50 @@ def _is_real_folder(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _default_setlist(root_real: Path, top: Sequence[os.DirEntry[str]],
+def _default_setlist(paths: StickPaths, root_real: Path, top: Sequence[os.DirEntry[str]],
                      stick_warnings: list[str]) -> _PendingSetlist:
-    candidates = [entry.name for entry in top
-                  if entry.name.casefold() == SETLIST_FILE and _is_regular_file(entry)]
-    candidates += [entry.name for entry in top
-                   if os.path.splitext(entry.name)[1].casefold() in PLAYLIST_EXTENSIONS
-                   and _is_regular_file(entry)]
+    files = [entry.name for entry in top if _is_regular_file(entry)]
+    candidates = [name for wanted in SETLIST_NAMES for name in files
+                  if name.casefold() == wanted]
+    candidates += [name for name in files
+                   if os.path.splitext(name)[1].casefold() in PLAYLIST_EXTENSIONS]
     for name in candidates:
         try:
             stick_file(root_real, [name])
         except BadPath as exc:
             stick_warnings.append(str(exc))
             continue
-        return _read_setlist_file(root_real, name)
+        pending = _read_setlist_file(paths, root_real, name)
+        if not pending.readable:
+            stick_warnings += pending.warnings
+            continue
+        if pending.items:
+            return pending
+        return _instead_of_setlist(pending, root_real, top, stick_warnings)
+    stick_warnings += [f"{printable(entry.name)}: save it as plain text (setlist.txt)"
+                       for entry in top if _is_document_setlist(entry.name)]
     return _all_songs(root_real, top, stick_warnings)
+
+
+def _instead_of_setlist(setlist: _PendingSetlist, root_real: Path,
+                        top: Sequence[os.DirEntry[str]],
+                        stick_warnings: list[str]) -> _PendingSetlist:
+    """"All songs", for a setlist in which nothing plays, with a warning saying why."""
+    all_songs = _all_songs(root_real, top, stick_warnings)
+    if setlist.lines:
+        lines, matches = (("its one line", "matches no") if setlist.lines == 1 else
+                          (f"none of its {setlist.lines} lines", "matches"))
+        found = _count(len(all_songs.items), "song")
+        summary = f"{setlist.name}: {lines} {matches} a file; playing all {found}"
+    else:
+        summary = f"{setlist.name} has no songs; playing all songs"
+    stick_warnings[:0] = [summary, *setlist.warnings]
+    return all_songs
+
+
+def _is_document_setlist(name: str) -> bool:
+    stem, extension = os.path.splitext(name)
+    return stem.casefold() == "setlist" and extension.casefold() in DOCUMENT_EXTENSIONS
 
 
 def _extra_setlists(root_real: Path, top: Sequence[os.DirEntry[str]],
@@ -212,26 +288,35 @@ def _extra_setlists(root_real: Path, top: Sequence[os.DirEntry[str]],
             return []
         names = [inner.name for inner in inside
                  if inner.name.casefold().endswith(".txt") and _is_regular_file(inner)]
+        stick_warnings += [f"{printable(inner.name)}: save it as plain text (.txt)"
+                           for inner in inside
+                           if os.path.splitext(inner.name)[1].casefold() in DOCUMENT_EXTENSIONS]
         if len(names) > MAX_SETLISTS:
             stick_warnings.append(f"Only the first {MAX_SETLISTS} setlists are used")
         return [f"{entry.name}/{name}" for name in names[:MAX_SETLISTS]]
     return []
 
 
-def _read_setlist_file(root_real: Path, rel_path: str) -> _PendingSetlist:
+def _read_setlist_file(paths: StickPaths, root_real: Path, rel_path: str) -> _PendingSetlist:
     """Parse the setlist at ``rel_path`` and resolve its paths; no tags read yet."""
     rel_path = posixpath.normpath(rel_path)
     pending = _PendingSetlist(printable(rel_path))
     source_name = printable(posixpath.basename(rel_path))
     try:
-        resolved = resolve_user_path(root_real, rel_path)
+        resolved = paths.resolve(rel_path)
         with open(resolved.real_path, "rb") as setlist_file:
             data = setlist_file.read(MAX_SETLIST_BYTES + 1)
     except BadPath as exc:
         pending.warnings.append(str(exc))
+        pending.readable = False
         return pending
     except OSError as exc:
         pending.warnings.append(f"cannot read {quote(rel_path)}: {exc.strerror or exc}")
+        pending.readable = False
+        return pending
+    if data.startswith(_DOCUMENT_MAGIC):
+        pending.warnings.append(f"{source_name}: save it as plain text")
+        pending.readable = False
         return pending
     if len(data) > MAX_SETLIST_BYTES:
         pending.warnings.append(f"{source_name}: too big, read the first 1 MB")
@@ -242,36 +327,46 @@ def _read_setlist_file(root_real: Path, rel_path: str) -> _PendingSetlist:
     else:
         entries, warnings = parse_setlist_text(text, source_name)
         pending.warnings += warnings
+    pending.lines = len(entries)
     base = posixpath.dirname(resolved.rel_path)
     for entry in entries:
         if len(pending.items) == MAX_SONGS:
             pending.warnings.append(f"{source_name}: only the first {MAX_SONGS} songs are used")
             break
-        item = _resolve_entry(root_real, entry, base, source_name, pending.warnings)
+        item = _resolve_entry(paths, entry, base, f"{source_name}:{entry.line}",
+                              pending.warnings)
         if item is not None:
             pending.items.append(item)
     pending.warnings.sort(key=lambda warning: _line_number(warning, source_name))
     return pending
 
 
-def _resolve_entry(root_real: Path, entry: SetlistEntry, base: str, source_name: str,
+def _resolve_entry(paths: StickPaths, entry: SetlistEntry, base: str, where: str,
                    warnings: list[str]) -> _Item | None:
     """The entry's file: from the setlist's folder, else (for a setlist in a subfolder, whose
-    author may well have written paths from the stick's root) from the root."""
+    author may well have written paths from the stick's root) from the root. A file the box
+    cannot play is left out with a warning."""
     try:
-        resolved = resolve_user_path(root_real, entry.path, base)
+        resolved = paths.resolve(entry.path, base)
     except MissingFile as exc:
         if not base:
-            warnings.append(f"{source_name}:{entry.line}: {exc}")
+            warnings.append(f"{where}: {exc}")
             return None
         try:
-            resolved = resolve_user_path(root_real, entry.path)
+            resolved = paths.resolve(entry.path)
         except BadPath:
-            warnings.append(f"{source_name}:{entry.line}: {exc}")
+            warnings.append(f"{where}: {exc}")
             return None
     except BadPath as exc:
-        warnings.append(f"{source_name}:{entry.line}: {exc}")
+        warnings.append(f"{where}: {exc}")
         return None
+    reason = AUDIO_FORMATS.get(posixpath.splitext(resolved.rel_path)[1].lower())
+    if reason is not None:
+        warnings.append(f"{where}: can't play {quote(resolved.rel_path)}"
+                        + (f" ({reason})" if reason else ""))
+        return None
+    if resolved.note:
+        warnings.append(f"{where}: {resolved.note}")
     return _Item(resolved.rel_path, resolved.real_path, entry.options, entry.title)
 
 
@@ -289,6 +384,8 @@ class _Walk:
     items: list[_Item] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     entries_left: int = MAX_FOLDER_ENTRIES
+    unplayable: Counter[str] = field(default_factory=Counter)
+    """Files that look like audio the box cannot play, by extension."""
     too_deep: bool = False
     stopped: bool = False
 
@@ -300,10 +397,13 @@ class _Walk:
                 return
             parts = (*rel_parts, entry.name)
             try:
+                extension = os.path.splitext(entry.name)[1].lower()
                 if entry.is_dir(follow_symlinks=False):
                     self.subfolder(parts)
-                elif os.path.splitext(entry.name)[1].casefold() in AUDIO_EXTENSIONS:
+                elif extension in AUDIO_EXTENSIONS:
                     self.audio_file(parts, entry)
+                elif extension in AUDIO_FORMATS and entry.is_file():
+                    self.unplayable[extension] += 1
             except OSError as exc:
                 self.warnings.append(f"cannot read {quote('/'.join(parts))}: "
                                      f"{exc.strerror or exc}")
@@ -354,10 +454,30 @@ def _all_songs(root_real: Path, top: Sequence[os.DirEntry[str]],
     walk.folder((), top)
     if walk.too_deep:
         walk.warnings.append(f"Folders over {MAX_DEPTH} deep were skipped")
-    if not walk.items:
+    if walk.unplayable:
+        kinds = _kinds(walk.unplayable)
+        count = walk.unplayable.total()
+        walk.warnings.append(f"No songs: found {kinds}" if not walk.items else
+                             f"Can't play {_count(count, 'file')}: {kinds}")
+    elif not walk.items:
         walk.warnings.append("No audio files on the stick")
     stick_warnings += walk.warnings
     return _PendingSetlist(ALL_SONGS, walk.items)
+
+
+def _kinds(counts: Counter[str]) -> str:
+    """``2 .m4p (copy-protected), 1 .mid``: the commonest first."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = [f"{number} {extension}" + (f" ({AUDIO_FORMATS[extension]})"
+                                         if AUDIO_FORMATS[extension] else "")
+             for extension, number in ranked[:MAX_KINDS_SHOWN]]
+    if len(ranked) > MAX_KINDS_SHOWN:
+        shown.append("...")
+    return ", ".join(shown)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _read_titles(pending: Sequence[_PendingSetlist], progress: Progress | None,

@@ -59,13 +59,21 @@ def test_dot_dot_out_of_the_stick_is_refused(root: Path, text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["/etc/passwd", "\\Windows\\win.ini", "C:\\Music\\a.mp3",
-                                  "c:/a.mp3"])
-def test_absolute_paths_are_refused(root: Path, text: str) -> None:
-    assert refusal(root, text).startswith("absolute path refused")
+                                  "c:/a.mp3", "file:///etc/passwd", "file://nas/share/x.wav"])
+def test_absolute_paths_that_match_nothing_on_the_stick_are_missing(root: Path,
+                                                                    text: str) -> None:
+    with pytest.raises(MissingFile, match="^no file "):
+        resolve_user_path(root, text)
 
 
-@pytest.mark.parametrize("text", ["http://example.com/a.mp3", "file:///etc/passwd",
-                                  "smb://nas/song.wav"])
+def test_an_absolute_path_never_reads_the_computer_s_own_file(root: Path,
+                                                              tmp_path: Path) -> None:
+    assert refusal(root, str(tmp_path / "secret.wav")).startswith("no file")
+    assert refusal(root, f"file://{tmp_path}/outside/song.wav").startswith("no file")
+
+
+@pytest.mark.parametrize("text", ["http://example.com/a.mp3", "smb://nas/song.wav",
+                                  "ftp://x/Wonderwall.mp3"])
 def test_urls_are_refused(root: Path, text: str) -> None:
     assert refusal(root, text).startswith("not a file on the stick")
 
