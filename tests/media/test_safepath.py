@@ -62,7 +62,7 @@ def test_dot_dot_out_of_the_stick_is_refused(root: Path, text: str) -> None:
                                   "c:/a.mp3", "file:///etc/passwd", "file://nas/share/x.wav"])
 def test_absolute_paths_that_match_nothing_on_the_stick_are_missing(root: Path,
                                                                     text: str) -> None:
-    with pytest.raises(MissingFile, match="^no file "):
+    with pytest.raises(MissingFile, match=r"^no file "):
         resolve_user_path(root, text)
 
 
