@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import av
 import mutagen
 import numpy as np
 import soundfile
+from av.audio.stream import AudioStream
 from mutagen.id3 import TIT2
 
 from stagebox.media.model import Library
@@ -15,6 +17,24 @@ from stagebox.media.scan import scan_stick
 
 _ID3_ONLY = {".wav", ".aif", ".aiff"}
 """Formats mutagen tags with raw ID3 frames, having no 'easy' interface."""
+FFMPEG_FORMATS = {".m4a": ("aac", "ipod"), ".wma": ("wmav2", "asf"), ".opus": ("libopus", "ogg")}
+"""What libsndfile cannot write: FFmpeg's encoder and container for each."""
+RATE = 48000
+
+
+def encoded(path: Path, codec: str, container: str) -> Path:
+    """0.2 s of a quiet tone encoded by FFmpeg, as a phone or a desktop player would."""
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=RATE, layout="mono")
+        assert isinstance(stream, AudioStream)
+        stream.bit_rate = 64000
+        tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(RATE // 5) / RATE)
+        frame = av.AudioFrame.from_ndarray(tone.astype(np.float32)[None, :], format="flt",
+                                           layout="mono")
+        frame.sample_rate = RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path
 
 
 class Stick:
@@ -25,10 +45,13 @@ class Stick:
         root.mkdir()
 
     def audio(self, rel_path: str, title: str | None = None) -> Path:
-        """A 20 ms silent file, its format from the extension; ``title`` goes in its tags."""
+        """A short file, its format from the extension; ``title`` goes in its tags."""
         path = self._parent_made(rel_path)
-        silence = np.zeros((960, 1), dtype=np.float32)
-        soundfile.write(path, silence, 48000, format=_format_of(path))
+        if path.suffix.casefold() in FFMPEG_FORMATS:
+            encoded(path, *FFMPEG_FORMATS[path.suffix.casefold()])
+        else:
+            silence = np.zeros((960, 1), dtype=np.float32)
+            soundfile.write(path, silence, RATE, format=_format_of(path))
         if title is not None:
             tagged = mutagen.File(path, easy=True)
             if tagged.tags is None:
