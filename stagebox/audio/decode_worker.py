@@ -35,11 +35,11 @@ import sys
 from typing import BinaryIO, Protocol
 
 import numpy as np
-import soundfile
 import soxr
 
 from stagebox.audio import ring
 from stagebox.audio.ring import RingWriter
+from stagebox.audio.sources import Source, SourceError, open_source
 
 FIRST_BLOCK_FRAMES = 8192
 """Source frames decoded for the first write: the song's first frames arrive quickly."""
@@ -52,29 +52,11 @@ ADDRESS_SPACE_LIMIT_BYTES = 1 << 30
 without end gets a MemoryError instead of taking the box's RAM."""
 MIN_SOURCE_RATE = 1000
 MAX_SOURCE_RATE = 768000
-DECODE_TO_SEEK_FORMATS = frozenset({"MP3"})
-"""Formats whose seek lands in the wrong place (libsndfile 1.2.2's MP3 seek is off by up to
-a second): these are decoded from the top and the frames before the start dropped, which
-is exact, at the cost of decoding them."""
+END_FADE_S = 0.015
+"""A song that ends early (cut short, or damaged data) fades out over its last frames
+this long: long enough to be no click, short enough to lose nothing worth hearing."""
 EXIT_BAD_FILE = 2
 EXIT_DECODE_ERROR = 1
-
-
-_OPEN_ERRORS = {3: "damaged sound file", 4: "unsupported audio encoding"}
-"""libsndfile's SF_ERR_MALFORMED_FILE and SF_ERR_UNSUPPORTED_ENCODING, said for the user."""
-
-
-class _SequentialSoundFile(soundfile.SoundFile):
-    """A SoundFile whose reads never seek.
-
-    soundfile follows every read with a seek to where the read ended (``_cdata_io``), for
-    files that say they are seekable. That costs a seek per block, and an MP3 seek in
-    libsndfile 1.2.2 lands in the wrong place: the song would jump about. Reading straight
-    through needs no seek, so this file says it cannot; :meth:`seek` itself still works.
-    """
-
-    def seekable(self) -> bool:
-        return False
 
 
 class DecodeError(Exception):
@@ -114,7 +96,7 @@ def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> i
     except DecodeError as exc:
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
-    with source:
+    try:
         try:
             _decode(source, out_rate, start_s, out, frames_out)
         except BrokenPipeError:
@@ -128,6 +110,8 @@ def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> i
         except MemoryError:
             print("decoder ran out of memory", file=sys.stderr)
             return EXIT_DECODE_ERROR
+    finally:
+        source.close()
     return 0
 
 
@@ -151,42 +135,31 @@ def _limit_resources() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
-def _open(fd: int) -> soundfile.SoundFile:
-    """Open the memory file by descriptor: libsndfile reads it itself, no Python callbacks."""
+def _open(fd: int) -> Source:
+    """Open the memory file ``fd``; libsndfile and FFmpeg both read it by descriptor, with
+    no Python callback per block."""
     try:
-        # A fresh open file description, so this process's reads never move the offset
-        # of another decoder started from the same memory file.
-        own_fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        own_fd = os.dup(fd)
-        os.lseek(own_fd, 0, os.SEEK_SET)
-    try:
-        source = _SequentialSoundFile(own_fd)
-    except soundfile.LibsndfileError as exc:
-        raise DecodeError(_OPEN_ERRORS.get(exc.code, "not a sound file")) from exc
-    except (soundfile.SoundFileError, TypeError, ValueError, MemoryError) as exc:
-        raise DecodeError("not a sound file") from exc
-    if not MIN_SOURCE_RATE <= source.samplerate <= MAX_SOURCE_RATE:
-        rate = source.samplerate
+        source = open_source(fd)
+    except SourceError as exc:
+        raise DecodeError(str(exc)) from exc
+    if not MIN_SOURCE_RATE <= source.rate <= MAX_SOURCE_RATE:
+        rate = source.rate
         source.close()
         raise DecodeError(f"unsupported sample rate ({rate} Hz)")
     return source
 
 
-def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: BinaryIO,
+def _decode(source: Source, out_rate: int, start_s: float, out: BinaryIO,
             frames_out: FramesOut) -> None:
-    in_rate = source.samplerate
+    in_rate = source.rate
     source_frames = max(0, source.frames)
     start_frame = min(max(0, round(start_s * in_rate)), source_frames)
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
     # A stereo song is read straight into the block it is resampled from.
     stereo = block if source.channels == 2 else np.zeros((BLOCK_FRAMES, 2), np.float32)
     try:
-        if source.format in DECODE_TO_SEEK_FORMATS:
-            _skip(source, start_frame, block)
-        elif start_frame:
-            source.seek(start_frame)
-    except (soundfile.SoundFileError, RuntimeError) as exc:
+        source.skip_to(start_frame)
+    except SourceError as exc:
         raise DecodeError("cannot seek in this file") from exc
     _write_line(out, {
         "ok": True,
@@ -199,15 +172,15 @@ def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: Bin
     })
     resampler = (soxr.ResampleStream(in_rate, out_rate, 2, dtype="float32", quality="HQ")
                  if in_rate != out_rate else None)
+    tail = HeldTail(frames_out, round(END_FADE_S * out_rate))
     block_frames = FIRST_BLOCK_FRAMES
     decoded_frames = 0
     error = None
     while True:
         try:
-            frames = len(source.read(out=block[:block_frames]))
-        except (soundfile.SoundFileError, RuntimeError) as exc:
-            seconds = (start_frame + decoded_frames) / in_rate
-            error = DecodeError(f"decode error at {seconds:.1f} s ({_reason(exc)})")
+            frames = source.read(block[:block_frames])
+        except SourceError as exc:
+            error = _ended_early(exc, (start_frame + decoded_frames) / in_rate)
             break
         if frames == 0:
             break
@@ -215,28 +188,62 @@ def _decode(source: soundfile.SoundFile, out_rate: int, start_s: float, out: Bin
         block_frames = min(2 * block_frames, BLOCK_FRAMES)
         if stereo is not block:
             stereo[:frames] = block[:frames, :2] if source.channels > 1 else block[:frames]
-        frames_out.put(resampler.resample_chunk(stereo[:frames])
-                       if resampler else stereo[:frames])
+        tail.put(resampler.resample_chunk(stereo[:frames]) if resampler else stereo[:frames])
     if resampler is not None:
-        frames_out.put(resampler.resample_chunk(stereo[:0], last=True))
-    frames_out.flush()
+        tail.put(resampler.resample_chunk(stereo[:0], last=True))
+    declared = source.declared_frames
+    if error is None and declared is not None and start_frame + decoded_frames < declared:
+        error = DecodeError(CUT_SHORT)
+    tail.finish(fade=error is not None)
     if error is not None:
         raise error
 
 
-def _skip(source: soundfile.SoundFile, frames: int, block: np.ndarray) -> None:
-    """Decode and drop ``frames`` frames."""
-    while frames > 0:
-        got = len(source.read(out=block[:min(frames, len(block))]))
-        if got == 0:
-            return
-        frames -= got
+CUT_SHORT = "ended early: file is cut short"
+"""What the player shows after the song's name when its data stops before its header's
+length (a copy pulled half-way)."""
 
 
-def _reason(exc: Exception) -> str:
-    """libsndfile's message without its decoration ("Error : flac decoder lost sync.")."""
-    text = exc.error_string if isinstance(exc, soundfile.LibsndfileError) else str(exc)
-    return text.removeprefix("Error : ").rstrip(".") or type(exc).__name__
+def _ended_early(exc: SourceError, seconds: float) -> DecodeError:
+    if exc.cut_short:
+        return DecodeError(CUT_SHORT)
+    return DecodeError(f"ended early: bad data at {seconds:.1f} s")
+
+
+class HeldTail:
+    """Passes frames on, always holding back the last ``hold_frames``, so that a song
+    that ends early can fade them out instead of stopping dead (a click)."""
+
+    def __init__(self, frames_out: FramesOut, hold_frames: int) -> None:
+        self._out = frames_out
+        self._tail = np.zeros((max(1, hold_frames), 2), np.float32)
+        self._held = 0
+
+    def put(self, frames: np.ndarray) -> None:
+        """Pass on all but the last ``hold_frames`` of what has come so far."""
+        hold = len(self._tail)
+        passed = self._held + len(frames) - hold
+        if passed > 0:
+            from_tail = min(passed, self._held)
+            self._out.put(self._tail[:from_tail])
+            self._out.put(frames[:passed - from_tail])
+            kept = self._held - from_tail
+            self._tail[:kept] = self._tail[from_tail:self._held]
+            self._tail[kept:] = frames[passed - from_tail:]
+            self._held = hold
+        else:
+            self._tail[self._held:self._held + len(frames)] = frames
+            self._held += len(frames)
+
+    def finish(self, fade: bool) -> None:
+        """Pass on the frames held back, faded to silence if ``fade``, and flush."""
+        tail = self._tail[:self._held]
+        if fade:
+            # A raised cosine from 1 to 0: no step at either end.
+            ramp = 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, len(tail) + 1)[1:])
+            tail *= ramp[:, None].astype(np.float32)
+        self._out.put(tail)
+        self._out.flush()
 
 
 def _at_rate(frames: int, in_rate: int, out_rate: int) -> int:

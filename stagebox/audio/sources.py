@@ -1,0 +1,432 @@
+"""Where the decoder's samples come from: one song file opened by libsndfile or by FFmpeg.
+
+Used in the decoder process only (:mod:`stagebox.audio.decode_worker`, its main thread).
+:func:`open_source` looks at the file's first bytes, never at its name, and picks:
+
+- libsndfile for WAV, FLAC, Ogg Vorbis, AIFF and whatever else it opens: it is the
+  quickest there and reads the memory file by descriptor itself;
+- FFmpeg (PyAV) for MP3, MP4/M4A (AAC, ALAC), ASF (WMA), Ogg Opus, APE, WavPack, a WAV
+  whose sizes are zero (a recorder that lost power), and anything libsndfile refuses.
+
+MP3 goes to FFmpeg although libsndfile 1.2.2 decodes it: libsndfile stops where the
+header's length says the song ends, and without a Xing/Info frame that length is a guess
+from the first frame's bitrate (a 6 s VBR song played 0.9 s), and two songs joined with
+``cat`` played only the first. FFmpeg decodes the real stream to its end and trims the
+encoder's delay and padding exactly from the LAME tag, as libsndfile did. Measured on the
+development VM (one minute of 44.1 kHz stereo at 155-160 kbit/s, CBR and VBR, the median of
+three): libsndfile 0.051-0.052 s of CPU, FFmpeg 0.054-0.055 s including the conversion to
+float32 frames, 6 % more; counting the packets at open time (the true length for the
+screen) adds 0.005 s a minute.
+
+FFmpeg reads the memory file through a fresh open of ``/proc/self/fd/N``: its own file
+protocol reads it, with no Python callback per block. Only the audio demuxers in
+:data:`FFMPEG_DEMUXERS` may open it: a playlist-like demuxer (HLS, concat) would open
+other files or the network.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import soundfile
+
+if TYPE_CHECKING:
+    # PyAV is imported when a song needs it (see load_ffmpeg).
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
+    from av.packet import Packet
+
+
+class SourceError(Exception):
+    """The song cannot be opened, or cannot be decoded any further.
+
+    ``cut_short`` says the decoder ran into the end of the file (a copy pulled half-way),
+    rather than into damaged data within it. The message is for the user.
+    """
+
+    def __init__(self, message: str, cut_short: bool = False) -> None:
+        super().__init__(message)
+        self.cut_short = cut_short
+
+
+class Source(Protocol):
+    """An open song: blocks of float32 frames in the file's own rate and channels."""
+
+    format: str
+    """The container or codec, as the header line names it: ``"FLAC"``, ``"MP3"``, ``"AAC"``..."""
+    rate: int
+    channels: int
+    frames: int
+    """The song's length as known at open time: the true length where it can be counted
+    cheaply (MP3 and everything FFmpeg decodes: its packets are counted), else the
+    header's."""
+    declared_frames: int | None
+    """The length the file's header claims, if it claims one: fewer frames than this at the
+    end means the file is cut short."""
+
+    def skip_to(self, frame: int) -> None:
+        """Go to ``frame`` (from the song's start, at its own rate), exactly; only before
+        the first :meth:`read`. Raises :class:`SourceError`."""
+        ...
+
+    def read(self, out: np.ndarray) -> int:
+        """Fill ``out`` (shape ``(n, channels)``, float32) with the next frames; how many.
+        0 at the end. Raises :class:`SourceError`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+FFMPEG_DEMUXERS = ("mp3,mov,asf,ogg,ape,wv,wav,w64,aiff,flac,aac,matroska,caf,tta,"
+                   "dsf,mpc,mpc8,ac3,eac3,dts,au")
+"""The demuxers FFmpeg may use on a song: audio containers, none that opens another file."""
+_OPEN_ERRORS = {3: "damaged sound file", 4: "unsupported audio encoding"}
+"""libsndfile's SF_ERR_MALFORMED_FILE and SF_ERR_UNSUPPORTED_ENCODING, said for the user."""
+_SNIFF_BYTES = 4096
+CUT_SHORT_SLACK_BYTES = 65536
+"""An FFmpeg error this close to the end of the file is the end of a copy pulled half-way,
+not damage within it."""
+_WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+"""Data sizes that mean "not known": a recorder that never got to write it (0), or a
+writer that could not seek back (FFmpeg leaves 0xFFFFFFFF)."""
+
+
+@dataclass(frozen=True)
+class Sniff:
+    """What the first bytes say the file is."""
+
+    ffmpeg_first: bool
+    """A format FFmpeg decodes (and libsndfile not, or not to its real end)."""
+    wav_declared_frames: int | None = None
+    """A WAV's data size in frames, when it says one."""
+    length_in_header: bool = True
+    """The header states the length (an MP3 only if it has a Xing, Info or VBRI frame:
+    else FFmpeg guesses it from the first frame's bitrate)."""
+
+
+def sniff(head: bytes, file_bytes: int) -> Sniff:
+    """Decide from the file's first bytes (up to :data:`_SNIFF_BYTES`) and its size."""
+    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        return _sniff_wav(head, file_bytes)
+    if head[:4] == b"OggS":
+        return Sniff(ffmpeg_first=b"OpusHead" in head[:512])
+    body = head[_id3_bytes(head):]
+    if body[:4] == b"fLaC":
+        return Sniff(ffmpeg_first=body is not head)
+    if len(body) >= 2 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0:
+        # MPEG audio. The Xing/Info frame is the first, its tag after the side information.
+        first_frame = body[:200]
+        return Sniff(ffmpeg_first=True, length_in_header=any(
+            tag in first_frame for tag in (b"Xing", b"Info", b"VBRI")))
+    ffmpeg_first = (head[4:8] == b"ftyp"                                  # MP4, M4A
+                    or head[:4] == b"\x30\x26\xb2\x75"                    # ASF, WMA
+                    or head[:4] in (b"MAC ", b"wvpk"))                    # APE, WavPack
+    return Sniff(ffmpeg_first=ffmpeg_first, length_in_header=ffmpeg_first)
+
+
+def _id3_bytes(head: bytes) -> int:
+    """The length of an ID3v2 tag at the start of ``head`` (0 if none)."""
+    if head[:3] != b"ID3" or len(head) < 10:
+        return 0
+    size = head[6:10]
+    return 10 + (size[0] << 21 | size[1] << 14 | size[2] << 7 | size[3])
+
+
+def _sniff_wav(head: bytes, file_bytes: int) -> Sniff:
+    """Walk a WAV's chunks in ``head`` up to ``data``: its size and frame width."""
+    little = head[:4] == b"RIFF"
+    position = 12
+    block_align = 0
+    while position + 8 <= len(head):
+        chunk_id = head[position:position + 4]
+        (size,) = struct.unpack("<I" if little else ">I", head[position + 4:position + 8])
+        if chunk_id == b"fmt " and position + 22 <= len(head):
+            (block_align,) = struct.unpack("<H" if little else ">H",
+                                           head[position + 20:position + 22])
+        elif chunk_id == b"data":
+            if size in _WAV_UNKNOWN_SIZES:
+                return Sniff(ffmpeg_first=size == 0)
+            declared = size // block_align if block_align else None
+            return Sniff(ffmpeg_first=False, wav_declared_frames=declared)
+        position += 8 + size + (size & 1)
+    return Sniff(ffmpeg_first=False)
+
+
+def open_source(fd: int) -> Source:
+    """Open the memory file ``fd`` with the library its content calls for.
+
+    A fresh open file description of it, so this process's reads never move the offset of
+    another decoder started from the same memory file. Raises :class:`SourceError`.
+    """
+    try:
+        own_fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        own_fd = os.dup(fd)
+        os.lseek(own_fd, 0, os.SEEK_SET)
+    try:
+        file_bytes = os.fstat(own_fd).st_size
+        found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), file_bytes)
+        if found.ffmpeg_first:
+            return FFmpegSource(own_fd, file_bytes, found.length_in_header)
+        try:
+            return SndfileSource(own_fd, file_bytes, found.wav_declared_frames)
+        except SourceError as sndfile_error:
+            try:
+                return FFmpegSource(own_fd, file_bytes, found.length_in_header)
+            except SourceError:
+                raise sndfile_error from None
+    finally:
+        os.close(own_fd)
+
+
+class _SequentialSoundFile(soundfile.SoundFile):
+    """A SoundFile whose reads never seek.
+
+    soundfile follows every read with a seek to where the read ended (``_cdata_io``), for
+    files that say they are seekable: a system call per block for nothing, when reading
+    straight through. :meth:`seek` itself still works.
+    """
+
+    frames_before_error = 0
+    """How many frames the last read gave before it failed."""
+
+    def seekable(self) -> bool:
+        return False
+
+    def _cdata_io(self, action: str, data: object, ctype: str, frames: int) -> int:
+        # soundfile checks for an error after the call, and its exception loses how many
+        # frames the call gave first: the last good audio of a damaged file.
+        self._check_if_closed()
+        read = getattr(soundfile._snd, f"sf_{action}f_{ctype}")
+        self.frames_before_error = read(self._file, data, frames)
+        soundfile._error_check(self._errorcode)
+        return self.frames_before_error
+
+
+class SndfileSource:
+    """A song libsndfile decodes, reading the memory file by descriptor itself."""
+
+    def __init__(self, fd: int, file_bytes: int, wav_declared_frames: int | None) -> None:
+        self._fd = os.dup(fd)
+        self._file_bytes = file_bytes
+        try:
+            self._file = _SequentialSoundFile(self._fd, closefd=False)
+        except soundfile.LibsndfileError as exc:
+            os.close(self._fd)
+            raise SourceError(_OPEN_ERRORS.get(exc.code, "not a sound file")) from exc
+        except (soundfile.SoundFileError, TypeError, ValueError, MemoryError) as exc:
+            os.close(self._fd)
+            raise SourceError("not a sound file") from exc
+        self.format = self._file.format
+        self.rate = self._file.samplerate
+        self.channels = self._file.channels
+        # libsndfile counts a WAV's frames up to the end of the file when its data size
+        # says more: the true length. The size it said is how we know it is cut short.
+        self.frames = max(0, self._file.frames)
+        self.declared_frames = wav_declared_frames if self.format == "WAV" else self.frames
+        self._error: SourceError | None = None
+        """Raised by the next read: the one that failed gave frames first."""
+
+    def skip_to(self, frame: int) -> None:
+        if frame:
+            try:
+                self._file.seek(frame)
+            except (soundfile.SoundFileError, RuntimeError) as exc:
+                raise SourceError("cannot seek in this file") from exc
+
+    def read(self, out: np.ndarray) -> int:
+        if self._error is not None:
+            raise self._error
+        try:
+            return len(self._file.read(out=out))
+        except (soundfile.SoundFileError, RuntimeError) as exc:
+            # libsndfile reads the descriptor itself: where it got to tells a file that
+            # stops mid-frame from damage within it.
+            at_end = os.lseek(self._fd, 0, os.SEEK_CUR) >= self._file_bytes
+            self._error = SourceError(_reason(exc), cut_short=at_end)
+            self._error.__cause__ = exc
+            if self._file.frames_before_error:
+                return self._file.frames_before_error
+            raise self._error from exc
+
+    def close(self) -> None:
+        self._file.close()
+        os.close(self._fd)
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's message without its decoration ("Error : flac decoder lost sync.")."""
+    text = exc.error_string if isinstance(exc, soundfile.LibsndfileError) else str(exc)
+    return text.removeprefix("Error : ").rstrip(".") or type(exc).__name__
+
+
+def load_ffmpeg() -> ModuleType:
+    """Import PyAV (FFmpeg) with its log quiet: the decoder's last line on stderr is the
+    message the player shows, and FFmpeg's warnings are not for the stage."""
+    import av
+
+    av.logging.set_level(None)
+    return av
+
+
+_CODEC_NAMES = {"mp3float": "MP3", "mp3": "MP3", "aac": "AAC", "alac": "ALAC",
+                "opus": "OPUS", "libopus": "OPUS", "wmav1": "WMA", "wmav2": "WMA",
+                "wmapro": "WMA", "wmalossless": "WMA", "ape": "APE", "wavpack": "WAVPACK",
+                "vorbis": "OGG", "flac": "FLAC"}
+_SCALES = {np.dtype(np.int16): 1 / 32768, np.dtype(np.int32): 1 / 2147483648,
+           np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
+
+
+class _Packets:
+    """The sum of a stream's packets (see :meth:`FFmpegSource._count_packets`)."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        """Their durations, in the stream's time base."""
+        self.longest_ticks = 0
+        self.skipped_frames = 0
+
+    def add(self, packet: Packet) -> None:
+        duration = packet.duration or 0
+        self.ticks += duration
+        self.longest_ticks = max(self.longest_ticks, duration)
+        if packet.has_sidedata("skip_samples"):
+            start, end = struct.unpack("<II", bytes(packet.get_sidedata("skip_samples"))[:8])
+            self.skipped_frames += start + end
+
+
+class FFmpegSource:
+    """A song FFmpeg decodes (through PyAV), one audio stream, on this thread only."""
+
+    def __init__(self, fd: int, file_bytes: int, length_in_header: bool) -> None:
+        """``length_in_header``: the header's length is a claim, not FFmpeg's guess."""
+        av = load_ffmpeg()
+        self._av = av
+        self._path = f"/proc/self/fd/{fd}"
+        self._file_bytes = file_bytes
+        container = self._open()
+        try:
+            stream = container.streams.audio[0]
+            context = stream.codec_context
+            self.rate = int(context.sample_rate or 0)
+            self.channels = int(context.channels or 0)
+            if self.rate <= 0 or self.channels <= 0:
+                raise SourceError("not a sound file")
+            codec = context.name
+            self.format = (_CODEC_NAMES.get(codec) or codec.upper()
+                           if not codec.startswith("pcm_") else "WAV")
+            counted = self._count_packets(container, stream)
+        except (av.FFmpegError, IndexError, ValueError, TypeError, MemoryError) as exc:
+            raise SourceError("not a sound file") from exc
+        finally:
+            container.close()
+        to_frames = (stream.time_base or 0) * self.rate
+        self.frames = max(0, round(counted.ticks * to_frames) - counted.skipped_frames)
+        self.declared_frames = None
+        # The demuxers differ in whether a packet's duration already leaves out the padding
+        # the decoder drops: packets that fall short of the header's length by more than
+        # one packet and all the padding are a file that is cut short, whatever they mean.
+        slack_ticks = counted.longest_ticks + counted.skipped_frames / to_frames \
+            if to_frames else 0
+        if length_in_header and stream.duration \
+                and counted.ticks + slack_ticks < stream.duration:
+            self.declared_frames = round(stream.duration * to_frames)
+        self._container = self._open()
+        self._stream = self._container.streams.audio[0]
+        self._stream.codec_context.thread_type = "NONE"
+        self._frames = self._decoded_frames()
+        self._pending: np.ndarray | None = None
+        self._last_byte = 0
+        self._largest_packet_bytes = 0
+        self._error: SourceError | None = None
+
+    def _open(self) -> InputContainer:
+        try:
+            return self._av.open(self._path, options={"format_whitelist": FFMPEG_DEMUXERS})
+        except (self._av.FFmpegError, OSError, ValueError, MemoryError) as exc:
+            raise SourceError("not a sound file") from exc
+
+    def _count_packets(self, container: InputContainer, stream: AudioStream) -> _Packets:
+        """Add up the packets' durations and the priming and padding the demuxer asks the
+        decoder to drop (from an MP3's LAME tag, an Opus pre-skip): the song's true
+        length, without decoding it."""
+        counted = _Packets()
+        try:
+            for packet in container.demux(stream):
+                if packet.size:
+                    counted.add(packet)
+        except self._av.FFmpegError:
+            pass  # damaged or cut short: what came before it counts
+        return counted
+
+    def _decoded_frames(self) -> Iterator[AudioFrame]:
+        for packet in self._container.demux(self._stream):
+            if packet.size and packet.pos is not None and packet.pos >= 0:
+                self._last_byte = packet.pos + packet.size
+                self._largest_packet_bytes = max(self._largest_packet_bytes, packet.size)
+            yield from packet.decode()
+
+    def skip_to(self, frame: int) -> None:
+        """Decode and drop the frames before ``frame``: exact, where a seek in a VBR MP3
+        (or an ASF) lands only near the place."""
+        block = np.zeros((min(max(frame, 1), 65536), self.channels), np.float32)
+        while frame > 0:
+            got = self.read(block[:min(frame, len(block))])
+            if got == 0:
+                return
+            frame -= got
+
+    def read(self, out: np.ndarray) -> int:
+        if self._error is not None:
+            raise self._error
+        filled = 0
+        wanted = len(out)
+        while filled < wanted:
+            if self._pending is None or not len(self._pending):
+                try:
+                    self._pending = self._next_frames()
+                except SourceError as exc:
+                    if not filled:
+                        raise
+                    # Raised by the next read: these frames are the last good audio.
+                    self._error = exc
+                    break
+                if self._pending is None:
+                    break
+            count = min(wanted - filled, len(self._pending))
+            out[filled:filled + count] = self._pending[:count]
+            self._pending = self._pending[count:]
+            filled += count
+        return filled
+
+    def _next_frames(self) -> np.ndarray | None:
+        """The next decoded frame as ``(n, channels)`` float32-able samples; None at the end."""
+        try:
+            frame = next(self._frames, None)
+        except (self._av.FFmpegError, MemoryError) as exc:
+            # The demuxer stopped in the packet after the last good one: if that could
+            # reach the end of the file, the copy stopped in it.
+            at_end = (self._file_bytes - self._last_byte
+                      <= max(2 * self._largest_packet_bytes, CUT_SHORT_SLACK_BYTES))
+            raise SourceError(str(getattr(exc, "strerror", None) or "bad data"),
+                              cut_short=at_end) from exc
+        if frame is None:
+            return None
+        samples = frame.to_ndarray()
+        samples = samples.T if frame.format.is_planar else samples.reshape(-1, self.channels)
+        scale = _SCALES.get(samples.dtype)
+        if samples.dtype == np.uint8:
+            return (samples.astype(np.float32) - 128) / 128
+        if scale is None:
+            raise SourceError(f"unsupported sample format ({frame.format.name})")
+        return samples * np.float32(scale) if scale != 1.0 else samples
+
+    def close(self) -> None:
+        self._container.close()
