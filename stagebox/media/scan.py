@@ -260,13 +260,14 @@ def _instead_of_setlist(setlist: _PendingSetlist, root_real: Path,
                         stick_warnings: list[str]) -> _PendingSetlist:
     """"All songs", for a setlist in which nothing plays, with a warning saying why."""
     all_songs = _all_songs(root_real, top, stick_warnings)
-    if setlist.lines:
-        lines, matches = (("its one line", "matches no") if setlist.lines == 1 else
-                          (f"none of its {setlist.lines} lines", "matches"))
-        found = _count(len(all_songs.items), "song")
-        summary = f"{setlist.name}: {lines} {matches} a file; playing all {found}"
+    if setlist.lines > 1:
+        summary = f"{setlist.name}: none of its {setlist.lines} lines matches a file"
+    elif setlist.lines:
+        summary = f"{setlist.name}: its one line matches no file"
     else:
-        summary = f"{setlist.name} has no songs; playing all songs"
+        summary = f"{setlist.name} has no songs"
+    if all_songs.items:
+        summary += f"; playing all {_count(len(all_songs.items), 'song')}"
     stick_warnings[:0] = [summary, *setlist.warnings]
     return all_songs
 
