@@ -71,6 +71,7 @@ class EventLog:
 class _Banner:
     banner: Banner
     until_s: float | None = None
+    at_once: bool = False
 
 
 class Box:
@@ -199,8 +200,8 @@ class Box:
                     self._close_stream(load_id)
             case cmd.SetVolume(volume_db=volume_db):
                 self.engine.set_volume(volume_db)
-            case cmd.Notify(message=message, severity=severity):
-                self._show_banner(Banner(message, severity))
+            case cmd.Notify(message=message, severity=severity, at_once=at_once):
+                self._show_banner(Banner(message, severity), at_once=at_once)
                 event = severity if severity != "info" else "notice"
                 self.event_log.record(event, message=message)
             case cmd.Record(event=event, fields=fields):
@@ -276,8 +277,19 @@ class Box:
 
     # --- screen --------------------------------------------------------------------------
 
-    def _show_banner(self, banner: Banner) -> None:
-        """Queue a banner; past a few, the last one counts the rest (they are in the log)."""
+    def _show_banner(self, banner: Banner, *, at_once: bool = False) -> None:
+        """Queue a banner; past a few, the last one counts the rest (they are in the log).
+
+        ``at_once``: an answer to a press, shown now, in place of an earlier answer; a
+        banner it interrupts shows again after it, for its whole time.
+        """
+        if at_once:
+            if self._banners and self._banners[0].at_once:
+                self._banners.popleft()
+            elif self._banners:
+                self._banners[0].until_s = None
+            self._banners.appendleft(_Banner(banner, at_once=True))
+            return
         if len(self._banners) < MAX_PENDING_BANNERS:
             self._banners.append(_Banner(banner))
             self._collapsed = 1

@@ -8,11 +8,13 @@ file). States::
                    |          \\-> ended (the setlist is done)
                    \\-> error (nothing on the stick can play)
 
-    any state but playing -> shutdown (MENU held for the long hold)
+    any state but playing -> shutdown (MENU held for the long hold; nothing leaves it)
 
 Stage-safe rules: nothing plays until PLAY is pressed; a short tap never interrupts a
 playing song (pause, stop and skip need a hold); a song in memory plays to its end even
-when the stick is pulled.
+when the stick is pulled. Only a song that ends while playing goes on by itself
+(``then=next``): one that runs out while a pause fades it leaves the next song cued. PLAY
+with no audio interface says so and arms nothing.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ class Notify:
 
     message: str
     severity: Severity = "info"
+    at_once: bool = False
+    """An answer to a press: shown now, ahead of the banners waiting their turn."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,11 @@ class Player:
         self.scan_progress = (0, 0)
         self.stick_label = ""
         self.message = ""
+        """Why the box is in ``error`` or ``no_stick``, for the screen."""
         self.xruns = 0
         """Underruns the audio interface has had, for the info menu."""
-        """Why the box is in ``error`` or ``no_stick``, for the screen."""
+        self.audio_present = True
+        """False from an AudioDeviceLost until its AudioDeviceBack."""
         self.info = info
         self.chosen_setlists = dict(chosen_setlists or {})
         """The setlist last chosen on each stick, by label: it is cued again next time."""
@@ -215,6 +221,12 @@ class Player:
     def handle(self, event: ev.Event) -> list[Command]:
         """Feed one event; return the commands to carry out, in order."""
         self._out = []
+        if self.state == "shutdown":
+            # Nothing brings a box that is powering off back to life; a song that was
+            # still loading is let go.
+            if isinstance(event, ev.TrackReady):
+                self._emit(Discard(event.load_id))
+            return self._out
         handler = getattr(self, "_on_" + type(event).__name__, None)
         if handler is not None:
             handler(event)
@@ -314,26 +326,29 @@ class Player:
             self._drop_next()
             self._to_no_stick("Insert USB stick")
             return
+        playing = self.state == "playing"
         if event.joined and self._next is not None:
+            # The engine went straight on. If a pause reached it just after the join, it
+            # paused the next song: the player follows, paused there.
             self._current, self._next = self._next, None
             self.index = self._current.index
-            self._set_state("playing")
-            self._load_next_after(self.index)
+            self._set_state("playing" if playing else "paused")
+            if playing:
+                self._load_next_after(self.index)
             return
-        goes_on = self._then(current.index) == "next"
-        self._drop_next()
-        if current.index + 1 >= len(self.songs):
-            self._set_state("ended")
-            return
-        self._cue_from(current.index + 1, autoplay=goes_on)
+        # Only a song that ran out while playing goes on by itself; one that ran out
+        # while a pause faded it leaves the next song cued, waiting for PLAY.
+        goes_on = playing and self._then(current.index) == "next"
+        self._cue_from(current.index + 1, autoplay=goes_on, use_preload=True)
 
     def _on_AudioDeviceLost(self, event: ev.AudioDeviceLost) -> None:  # noqa: N802
+        self.audio_present = False
         self._notify(event.message, "error")
         if self.state == "playing":
-            self._emit(Pause())
-            self._set_state("paused")
+            self._pause()
 
     def _on_AudioDeviceBack(self, event: ev.AudioDeviceBack) -> None:  # noqa: N802
+        self.audio_present = True
         self._notify("Audio interface back", "info")
 
     def _on_Xrun(self, event: ev.Xrun) -> None:  # noqa: N802
@@ -346,8 +361,6 @@ class Player:
             self._swallowed = None
         elif event.button == self._swallowed:
             return  # the rest of a press that has already acted on its down edge
-        if self.state == "shutdown":
-            return
         if self.menu is not None and event.kind in ("down", "press"):
             if event.kind == "press":
                 self._menu_press(event.button)
@@ -365,11 +378,15 @@ class Player:
                 self._swallowed = event.button
         elif event.kind == "press" and self.state == "playing":
             verb = {"play": "pause", "next": "skip", "prev": "restart"}[event.button]
-            self._notify(f"Hold {event.button.upper()} to {verb}")
+            self._notify(f"Hold {event.button.upper()} to {verb}", at_once=True)
 
     # --- transport -----------------------------------------------------------------------
 
     def _play(self) -> None:
+        if not self.audio_present:
+            # Armed now, the song would start by itself when the cable goes back in.
+            self._notify("No audio interface", "error", at_once=True)
+            return
         if self._current and self._current.ready:
             self._start_playing()
         else:
@@ -406,7 +423,7 @@ class Player:
         if self.index + 1 < len(self.songs):
             self._cue_from(self.index + 1, autoplay=False)
         else:
-            self._notify("Last song of the setlist")
+            self._notify("Last song of the setlist", at_once=True)
 
     def _prev_song(self) -> None:
         if self.state == "paused":
@@ -416,11 +433,11 @@ class Player:
         elif self.index > 0:
             self._cue_from(self.index - 1, autoplay=False)
         else:
-            self._notify("First song of the setlist")
+            self._notify("First song of the setlist", at_once=True)
 
     def _shut_down(self) -> None:
         if self.state == "playing":
-            self._notify("Stop the song to shut down")
+            self._notify("Stop the song to shut down", at_once=True)
             return
         self.menu = None
         self._emit(Remember())
@@ -447,7 +464,7 @@ class Player:
         if isinstance(result, MenuClosed):
             self.menu = None
         elif isinstance(result, MenuHint):
-            self._notify(result.text)
+            self._notify(result.text, at_once=True)
         elif isinstance(result, SetVolumeChoice):
             self.volume_db = result.volume_db
             self._emit(SetVolume(result.volume_db))
@@ -510,17 +527,35 @@ class Player:
         names = [setlist.name for setlist in library.setlists]
         return names.index(name) if name in names else 0
 
-    def _cue_from(self, index: int, *, autoplay: bool, start_s: float = 0.0) -> None:
-        """Ask for song ``index`` to be loaded, from ``start_s`` in; it plays once ready if
-        ``autoplay``, else waits, cued (or paused, when it starts part-way)."""
+    def _cue_from(self, index: int, *, autoplay: bool, start_s: float = 0.0,
+                  use_preload: bool = False) -> None:
+        """Make song ``index`` the current one, from ``start_s`` in; it plays once ready if
+        ``autoplay``, else waits, cued (or paused, when it starts part-way).
+
+        The song preloaded to go on into belonged to the song that is no longer current:
+        it is dropped, unless ``use_preload`` (the engine has said it did not join it, so
+        it is still at its start) and it is song ``index``.
+        """
         self._release_current()
+        preload, self._next = self._next, None
+        if preload is not None and not (use_preload and preload.index == index):
+            self._emit(Discard(preload.load_id))
+            preload = None
         if index >= len(self.songs):
             self._set_state("ended")
             return
         self.index = index
-        self._current = _Slot(self._new_load_id(), index)
+        if preload is not None:
+            self._current = preload
+            if preload.ready:
+                self._emit(Cue(preload.load_id))
+                if autoplay:
+                    self._start_playing()
+                    return
+        else:
+            self._current = _Slot(self._new_load_id(), index)
+            self._emit(Load(self._current.load_id, self.songs[index], start_s))
         self._play_when_ready = autoplay
-        self._emit(Load(self._current.load_id, self.songs[index], start_s))
         self._set_state("playing" if autoplay else "paused" if start_s > 0 else "cued")
 
     def _load_next_after(self, index: int) -> None:
@@ -581,8 +616,9 @@ class Player:
             fields.update(index=self.index, title=self.songs[self.index].title)
         self._record("state", **fields)
 
-    def _notify(self, message: str, severity: Severity = "info") -> None:
-        self._emit(Notify(message, severity))
+    def _notify(self, message: str, severity: Severity = "info", *,
+                at_once: bool = False) -> None:
+        self._emit(Notify(message, severity, at_once))
 
     def _record(self, event: str, **fields: Any) -> None:
         self._emit(Record(event, fields))

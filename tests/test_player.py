@@ -334,3 +334,62 @@ def test_a_long_hold_of_menu_shuts_down_unless_a_song_plays():
     assert kinds.index(cmd.Remember) < kinds.index(cmd.ShutDown)
     assert rig.player.state == "shutdown"
     assert not of(rig.press("play"), cmd.Play)
+
+
+def test_nothing_leaves_the_shutdown_state():
+    rig = Rig(library(song("one"), song("two")))
+    rig.ready()
+    rig.press("menu", "long_hold")
+    assert rig.player.state == "shutdown"
+    load = rig.loads()[-1]
+    out = []
+    for event in (ev.StickRemoved(), ev.StickInserted(Path("/stick"), "GIG"),
+                  ev.ScanProgress(1, 2), ev.ScanFinished(library(song("one"))),
+                  ev.ScanFailed("gone"), ev.TrackFailed(load.load_id, "bad"),
+                  ev.TrackEnded(load.load_id, True), ev.AudioDeviceLost("gone"),
+                  ev.AudioDeviceBack(), ev.TrackReady(99, 3.0, object())):
+        out += rig.send(event)
+    out += rig.press("play") + rig.press("next") + rig.press("menu")
+    assert rig.player.state == "shutdown"
+    assert not of(out, cmd.Scan | cmd.Load | cmd.Cue | cmd.Play | cmd.Notify)
+    assert of(out, cmd.Discard) == [cmd.Discard(99)], "a late load is let go"
+
+
+def test_play_with_no_audio_interface_says_so_and_arms_nothing():
+    rig = Rig(library(song("one")))
+    rig.ready()
+    rig.send(ev.AudioDeviceLost("No audio interface: unplugged"))
+    out = rig.press("play")
+    assert not of(out, cmd.Play)
+    assert [(n.message, n.severity, n.at_once) for n in of(out, cmd.Notify)] == [
+        ("No audio interface", "error", True)]
+    assert rig.player.state == "cued"
+    assert not of(rig.send(ev.AudioDeviceBack()), cmd.Play), "waits for PLAY"
+    assert rig.player.state == "cued"
+    assert of(rig.press("play"), cmd.Play)
+
+
+def test_a_start_waiting_for_its_song_is_called_off_when_the_interface_goes():
+    rig = Rig(library(song("one")))
+    rig.press("play")
+    assert rig.player.state == "playing"
+    rig.send(ev.AudioDeviceLost("gone"))
+    out = rig.ready() + rig.send(ev.AudioDeviceBack())
+    assert of(out, cmd.Cue) and not of(out, cmd.Play)
+    assert rig.player.state == "paused"
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_a_song_that_ends_after_a_pause_never_goes_on_by_itself(joined):
+    """Held PLAY at a then=next join: whichever the engine did, the player holds."""
+    rig = Rig(library(song("one", then="next"), song("two"), song("three")))
+    rig.ready()
+    rig.press("play")
+    rig.ready(rig.loads()[-1])
+    rig.press("play", "hold")
+    out = rig.end(joined=joined)
+    assert not of(out, cmd.Play | cmd.Load), "the preloaded song is the one cued"
+    assert rig.player.state == ("paused" if joined else "cued")
+    assert rig.player.song.title == "two"
+    assert not joined or not of(out, cmd.Cue), "joined: the engine holds it already"
+    assert of(rig.press("play"), cmd.Play)

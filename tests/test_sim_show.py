@@ -151,3 +151,48 @@ def test_an_xrun_is_counted_and_the_song_goes_on(stick, run_sim):
     show = run_sim(stick, "0.2 insert\n1.0 press play\n2.0 xrun\n3.5 end\n")
     assert [e["total"] for e in show.named("xrun")] == [1]
     assert show.dominant_hz(2.1, 3.4) == pytest.approx(HZ["one"], abs=3)
+
+
+@pytest.mark.parametrize("down_s", [2.75, 2.95, 3.1])
+def test_a_pause_held_in_the_last_half_second_of_a_then_next_song_holds(stick, run_sim,
+                                                                        down_s):
+    """PLAY held so the pause lands 0.5 to 0.1 s before the song's end, inside the fade:
+    the fade runs out with the song, and the next song waits for PLAY."""
+    (stick / "setlist.txt").write_text("one.flac | then=next\ntwo.wav\n", encoding="utf-8")
+    show = run_sim(stick, f"0.2 insert\n1.0 press play\n{down_s} hold play 1.0\n"
+                          "7.0 press play\n9.5 end\n")
+    end_s = show.named("track_ended")[0]["t"]
+    (hold,) = [e for e in show.named("button") if e["gesture"] == "hold"]
+    assert end_s - 0.5 < hold["t"] < end_s, "the pause fades into the song's end"
+    data, rate = show.audio()
+    after = np.abs(data[int((end_s + 0.01) * rate):int(6.95 * rate)])
+    assert after.max() < 1e-4, "silence from the song's end until PLAY"
+    assert show.dominant_hz(7.3, 9.4) == pytest.approx(HZ["two"], abs=3)
+    assert [(title, t >= 7.0) for t, title in started(show)] == [("one", False), ("two", True)]
+    assert "2/2" in " ".join(show.screen_at(6.9))
+
+
+def test_play_without_an_interface_says_so_and_the_song_waits_for_play_after_it_returns(
+        stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n0.5 unplug\n1.0 press play\n2.0 replug\n"
+                          "4.0 press play\n6.0 end\n")
+    assert "No audio interface" in " ".join(show.screen_at(1.2))
+    data, rate = show.audio()
+    # audio.wav holds what the device took: nothing while it was gone (0.5 s to 2 s).
+    first_sound_s = np.argmax(np.abs(data[:, 0]) > 1e-4) / rate + (2.0 - 0.5)
+    assert first_sound_s == pytest.approx(4.0, abs=0.06), "nothing before the second PLAY"
+    ((t, title),) = started(show)
+    assert title == "one" and t >= 4.0
+    before_play = [e["state"] for e in show.named("state") if e["t"] < 4.0]
+    assert "playing" not in before_play
+    assert "▶" not in " ".join(show.screen_at(3.9))
+
+
+def test_after_shutting_down_nothing_brings_the_box_back(stick, run_sim):
+    show = run_sim(stick, "0.2 insert\n1.0 hold menu 3.5\n5.0 remove\n5.5 insert\n"
+                          "6.5 press play\n7.0 unplug\n7.5 replug\n8.0 press play\n9.0 end\n")
+    (shutdown,) = show.named("shutdown")
+    assert not [e for e in show.named("state") if e["t"] > shutdown["t"]]
+    assert not show.named("track_started")
+    assert show.dominant_hz(0.0, 8.9) == 0.0
+    assert "Shutting down" in " ".join(show.screen_at(8.9))

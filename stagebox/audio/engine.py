@@ -95,12 +95,20 @@ class Engine:
 
     def cue(self, load_id: int, source: FrameSource, gain_db: float,
             start_frames: int = 0) -> None:
-        """Make ``source`` the current song, silent until :meth:`play`."""
+        """Make ``source`` the current song, silent until :meth:`play`.
+
+        A song queued with :meth:`queue_next` that did not join (the current one ran out
+        while paused) is cued by its ``load_id``: it moves from the queue.
+        """
         self._commands.append(("cue", _Voice(load_id, source, _db_to_gain(gain_db),
                                              start_frames)))
 
     def queue_next(self, load_id: int, source: FrameSource, gain_db: float) -> None:
-        """Go straight on into ``source`` when the current song ends."""
+        """Go straight on into ``source`` when the current song ends while it plays.
+
+        A song that ends while a pause is fading it, or paused, does not go on: the queued
+        one stays silent, and :class:`~stagebox.events.TrackEnded` says ``joined=False``.
+        """
         self._commands.append(("next", _Voice(load_id, source, _db_to_gain(gain_db))))
 
     def play(self) -> None:
@@ -190,13 +198,18 @@ class Engine:
             blank = False
             if not voice.source.finished or voice.retire_when_silent:
                 break
-            joined = self._next is not None
-            self._notices.append(ev.TrackEnded(voice.load_id, joined, voice.source.error))
+            # A song that ran out while a pause was fading it (or had faded it) holds: the
+            # next song stays queued, silent, until PLAY.
+            pausing = voice.fade_step < 0.0 or not voice.playing
+            following = None if pausing else self._next
+            self._notices.append(ev.TrackEnded(voice.load_id, following is not None,
+                                               voice.source.error))
             self._retire(voice)
-            self._current, self._next = self._next, None
-            if self._current is not None:
-                self._current.playing = True
-                self._current.fade = 1.0
+            self._current = None
+            if following is not None:
+                self._current, self._next = following, None
+                following.playing = True
+                following.fade = 1.0
         if blank:
             out.fill(0.0)
 
@@ -264,6 +277,10 @@ class Engine:
 
     def _do_cue(self, voice: _Voice) -> None:
         self._fade_out(self._current)
+        if self._next is not None and self._next.load_id == voice.load_id:
+            # The queued song becomes the cued one (it never joined): the same stream,
+            # still at its start, so it is moved, not retired.
+            self._next = None
         self._current = voice
 
     def _do_next(self, voice: _Voice) -> None:

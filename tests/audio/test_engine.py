@@ -236,3 +236,24 @@ def test_blocks_of_any_size_give_the_same_song_and_join():
     length = min(len(small), len(mixed))
     np.testing.assert_array_equal(small[:length], mixed[:length])
     assert max_step(mixed[:length]) <= music_step(hz=500.0) * 1.01
+
+
+def test_a_song_that_runs_out_while_a_pause_fades_it_does_not_go_on():
+    engine = Engine(RATE, fade_s=0.5)
+    engine.cue(1, ToneSource(1.0), 0.0)
+    second = ToneSource(1.0, hz=880.0)
+    engine.queue_next(2, second, 0.0)
+    engine.play()
+    render(engine, 0.7)
+    engine.pause()  # 0.3 s before the end: the fade is cut short by the end
+    audio = render(engine, 1.0)
+    notices = engine.take_notices()
+    assert ev.TrackEnded(1, False, None) in notices
+    assert ev.TrackStarted(2) not in notices
+    assert not audio[int(0.31 * RATE):].any(), "silent after the end: the next song waits"
+    assert second.pos == 0
+    engine.cue(2, second, 0.0)  # the queued song, cued: it moves, it is not retired
+    assert not render(engine, 0.1).any()
+    engine.play()
+    assert render(engine, 0.2).any()
+    assert Retired(2) not in engine.take_notices()
