@@ -8,7 +8,11 @@
     ballads/Hallelujah.wav | then=stop
 
 - A path is relative to the setlist file's folder; ``\\`` works as ``/``. Surrounding double
-  quotes are dropped (Windows' "Copy as path" adds them).
+  quotes are dropped (Windows' "Copy as path" adds them). Names match in any letter case and
+  Unicode form, as on FAT; a name without its extension finds the song of that name.
+- An absolute path or a ``file://`` URL pasted from a computer
+  (``C:\\Users\\me\\Music\\Set 1\\Song.mp3``) is taken too, as in M3U: the setlist is typed
+  by hand, but pasting is how many people type. See :class:`~stagebox.media.safepath.StickPaths`.
 - Options follow the first ``|`` as ``name=value`` separated by spaces (see
   :mod:`stagebox.media.options`). A name cannot contain ``|``; no stick file system that
   Windows or macOS writes allows it anyway.
@@ -19,9 +23,11 @@
 - Blank lines are ignored. A bad option or value is a warning and the song loads without that
   option (a typo in a gain must not drop a song); a line with no path is a warning.
 
-M3U / M3U8: every line not starting with ``#`` is a path (relative to the playlist's folder);
-``#EXTINF:<secs>,<title>`` names the next entry, and that title wins over the file's tags (the
-playlist's author chose it for this list). M3U has no options.
+M3U / M3U8: every line not starting with ``#`` is a path (relative to the playlist's folder),
+or an absolute path or ``file://`` URL from the computer that wrote it (found on the stick by
+the longest end of the path that exists there); ``#EXTINF:<secs>,<title>`` names the next
+entry, and that title wins over the file's tags (the playlist's author chose it for this
+list). M3U has no options.
 
 Text files are decoded by :func:`decode_text`: UTF-8 (with or without BOM), UTF-16 with a BOM,
 else Windows-1252, else Latin-1 (Windows Notepad's "ANSI").
