@@ -191,8 +191,7 @@ def _decode(source: Source, out_rate: int, start_s: float, out: BinaryIO,
         tail.put(resampler.resample_chunk(stereo[:frames]) if resampler else stereo[:frames])
     if resampler is not None:
         tail.put(resampler.resample_chunk(stereo[:0], last=True))
-    declared = source.declared_frames
-    if error is None and declared is not None and start_frame + decoded_frames < declared:
+    if error is None and source.ends_short(start_frame + decoded_frames):
         error = DecodeError(CUT_SHORT)
     tail.finish(fade=error is not None)
     if error is not None:

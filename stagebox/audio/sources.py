@@ -67,9 +67,11 @@ class Source(Protocol):
     """The song's length as known at open time: the true length where it can be counted
     cheaply (MP3 and everything FFmpeg decodes: its packets are counted), else the
     header's."""
-    declared_frames: int | None
-    """The length the file's header claims, if it claims one: fewer frames than this at the
-    end means the file is cut short."""
+
+    def ends_short(self, end_frame: int) -> bool:
+        """True if a song whose frames ran out at ``end_frame`` without an error is cut
+        short: its header claims more, or (Ogg) its last page is not its stream's end."""
+        ...
 
     def skip_to(self, frame: int) -> None:
         """Go to ``frame`` (from the song's start, at its own rate), exactly; only before
@@ -90,7 +92,7 @@ FFMPEG_DEMUXERS = ("mp3,mov,asf,ogg,ape,wv,wav,w64,aiff,flac,aac,matroska,caf,tt
 _OPEN_ERRORS = {3: "damaged sound file", 4: "unsupported audio encoding"}
 """libsndfile's SF_ERR_MALFORMED_FILE and SF_ERR_UNSUPPORTED_ENCODING, said for the user."""
 _SNIFF_BYTES = 4096
-CUT_SHORT_SLACK_BYTES = 65536
+CUT_SHORT_SLACK_BYTES = 4096
 """An FFmpeg error this close to the end of the file is the end of a copy pulled half-way,
 not damage within it."""
 _WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
@@ -106,17 +108,23 @@ class Sniff:
     """A format FFmpeg decodes (and libsndfile not, or not to its real end)."""
     wav_declared_frames: int | None = None
     """A WAV's data size in frames, when it says one."""
+    ogg_cut_short: bool = False
+    """An Ogg file whose last page is incomplete or not its stream's end."""
     length_in_header: bool = True
     """The header states the length (an MP3 only if it has a Xing, Info or VBRI frame:
     else FFmpeg guesses it from the first frame's bitrate)."""
 
 
-def sniff(head: bytes, file_bytes: int) -> Sniff:
-    """Decide from the file's first bytes (up to :data:`_SNIFF_BYTES`) and its size."""
+def sniff(head: bytes, tail: bytes, file_bytes: int) -> Sniff:
+    """Decide from the file's first bytes and its last (up to :data:`_SNIFF_BYTES` each)
+    and its size."""
     if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
         return _sniff_wav(head, file_bytes)
     if head[:4] == b"OggS":
-        return Sniff(ffmpeg_first=b"OpusHead" in head[:512])
+        # libsndfile plays nothing of an Ogg Vorbis file cut short; FFmpeg what is there.
+        cut_short = not _ogg_ends_whole(tail)
+        return Sniff(ffmpeg_first=cut_short or b"OpusHead" in head[:512],
+                     ogg_cut_short=cut_short)
     body = head[_id3_bytes(head):]
     if body[:4] == b"fLaC":
         return Sniff(ffmpeg_first=body is not head)
@@ -129,6 +137,21 @@ def sniff(head: bytes, file_bytes: int) -> Sniff:
                     or head[:4] == b"\x30\x26\xb2\x75"                    # ASF, WMA
                     or head[:4] in (b"MAC ", b"wvpk"))                    # APE, WavPack
     return Sniff(ffmpeg_first=ffmpeg_first, length_in_header=ffmpeg_first)
+
+
+def _ogg_ends_whole(tail: bytes) -> bool:
+    """True if the last Ogg page in ``tail`` (the file's last bytes) is complete and ends
+    its stream: a copy cut short stops mid-page, or after a page that is not the last."""
+    start = tail.rfind(b"OggS")
+    while start >= 0:
+        page = tail[start:]
+        if len(page) >= 27 and page[4] == 0:  # version 0: a page header, not audio bytes
+            segments = page[26]
+            if len(page) >= 27 + segments:
+                length = 27 + segments + sum(page[27:27 + segments])
+                return length == len(page) and bool(page[5] & 0x04)
+        start = tail.rfind(b"OggS", 0, start)
+    return False
 
 
 def _id3_bytes(head: bytes) -> int:
@@ -172,14 +195,15 @@ def open_source(fd: int) -> Source:
         os.lseek(own_fd, 0, os.SEEK_SET)
     try:
         file_bytes = os.fstat(own_fd).st_size
-        found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), file_bytes)
+        tail = os.pread(own_fd, _SNIFF_BYTES, max(0, file_bytes - _SNIFF_BYTES))
+        found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), tail, file_bytes)
         if found.ffmpeg_first:
-            return FFmpegSource(own_fd, file_bytes, found.length_in_header)
+            return FFmpegSource(own_fd, file_bytes, found)
         try:
-            return SndfileSource(own_fd, file_bytes, found.wav_declared_frames)
+            return SndfileSource(own_fd, file_bytes, found)
         except SourceError as sndfile_error:
             try:
-                return FFmpegSource(own_fd, file_bytes, found.length_in_header)
+                return FFmpegSource(own_fd, file_bytes, found)
             except SourceError:
                 raise sndfile_error from None
     finally:
@@ -213,7 +237,7 @@ class _SequentialSoundFile(soundfile.SoundFile):
 class SndfileSource:
     """A song libsndfile decodes, reading the memory file by descriptor itself."""
 
-    def __init__(self, fd: int, file_bytes: int, wav_declared_frames: int | None) -> None:
+    def __init__(self, fd: int, file_bytes: int, found: Sniff) -> None:
         self._fd = os.dup(fd)
         self._file_bytes = file_bytes
         try:
@@ -230,9 +254,15 @@ class SndfileSource:
         # libsndfile counts a WAV's frames up to the end of the file when its data size
         # says more: the true length. The size it said is how we know it is cut short.
         self.frames = max(0, self._file.frames)
-        self.declared_frames = wav_declared_frames if self.format == "WAV" else self.frames
+        self._declared_frames = (found.wav_declared_frames if self.format == "WAV"
+                                 else self.frames)
+        self._ogg_cut_short = found.ogg_cut_short
         self._error: SourceError | None = None
         """Raised by the next read: the one that failed gave frames first."""
+
+    def ends_short(self, end_frame: int) -> bool:
+        return self._ogg_cut_short or (self._declared_frames is not None
+                                       and end_frame < self._declared_frames)
 
     def skip_to(self, frame: int) -> None:
         if frame:
@@ -305,8 +335,7 @@ class _Packets:
 class FFmpegSource:
     """A song FFmpeg decodes (through PyAV), one audio stream, on this thread only."""
 
-    def __init__(self, fd: int, file_bytes: int, length_in_header: bool) -> None:
-        """``length_in_header``: the header's length is a claim, not FFmpeg's guess."""
+    def __init__(self, fd: int, file_bytes: int, found: Sniff) -> None:
         av = load_ffmpeg()
         self._av = av
         self._path = f"/proc/self/fd/{fd}"
@@ -329,15 +358,16 @@ class FFmpegSource:
             container.close()
         to_frames = (stream.time_base or 0) * self.rate
         self.frames = max(0, round(counted.ticks * to_frames) - counted.skipped_frames)
-        self.declared_frames = None
+        self._ogg_cut_short = found.ogg_cut_short
+        self._declared_frames: int | None = None
         # The demuxers differ in whether a packet's duration already leaves out the padding
         # the decoder drops: packets that fall short of the header's length by more than
         # one packet and all the padding are a file that is cut short, whatever they mean.
         slack_ticks = counted.longest_ticks + counted.skipped_frames / to_frames \
             if to_frames else 0
-        if length_in_header and stream.duration \
+        if found.length_in_header and stream.duration \
                 and counted.ticks + slack_ticks < stream.duration:
-            self.declared_frames = round(stream.duration * to_frames)
+            self._declared_frames = round(stream.duration * to_frames)
         self._container = self._open()
         self._stream = self._container.streams.audio[0]
         self._stream.codec_context.thread_type = "NONE"
@@ -346,6 +376,10 @@ class FFmpegSource:
         self._last_byte = 0
         self._largest_packet_bytes = 0
         self._error: SourceError | None = None
+
+    def ends_short(self, end_frame: int) -> bool:
+        return self._ogg_cut_short or (self._declared_frames is not None
+                                       and end_frame < self._declared_frames)
 
     def _open(self) -> InputContainer:
         try:

@@ -1,4 +1,5 @@
-"""Song files made at test time the way real tools and real accidents make them.
+"""Song files made at test time the way real tools and real accidents make them, and
+how the tests listen to what the decoder makes of them.
 
 No binary fixtures: each file is encoded here by the library a real tool uses (libsndfile's
 LAME for MP3, FFmpeg's encoders through PyAV for AAC, ALAC, Opus, WMA, WavPack), then
@@ -9,12 +10,16 @@ half-way).
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
 import av
 import numpy as np
 import soundfile
+
+from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.track import TrackStream
 
 AMPLITUDE = 0.3
 
@@ -107,3 +112,49 @@ def encode_with_ffmpeg(path: Path, samples: np.ndarray, rate: int, codec: str,
         for converted in resampler.resample(frame) + resampler.resample(None):
             output.mux(stream.encode(converted))
         output.mux(stream.encode(None))
+
+
+# --- what a listener hears ------------------------------------------------------------------
+
+
+def decode(path: Path, out_rate: int, **options: object) -> tuple[np.ndarray, TrackStream]:
+    """The song as the player hears it: the real decoder process, from a memory file, read
+    to its end; and the stream, for its header and error."""
+    fd = load_into_memory(path, 1_000_000_000)
+    try:
+        stream = TrackStream.open(fd, out_rate, wait_for_data=True, **options)  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+    parts = [np.zeros((0, 2), np.float32)]
+    out = np.zeros((100_000, 2), np.float32)
+    try:
+        while not stream.finished:
+            parts.append(out[:stream.read(out)].copy())
+    finally:
+        stream.close()
+    return np.concatenate(parts), stream
+
+
+def dominant_hz(samples: np.ndarray, rate: int) -> float:
+    """The loudest frequency in ``samples`` (one channel)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+def largest_step(samples: np.ndarray) -> float:
+    """The largest jump from one sample to the next, the song followed by the silence
+    after it: a song that stops dead mid-wave jumps to zero, a click."""
+    padded = np.concatenate([samples, np.zeros((1, samples.shape[1]), samples.dtype)])
+    return float(np.abs(np.diff(padded, axis=0)).max())
+
+
+def fades_out(frames: np.ndarray, rate: int) -> bool:
+    """True if the song's last 10 ms fade to silence: no click at the end (no step larger
+    than a 440 Hz tone's own at 0.3 makes, into the silence after), and its last 2 ms
+    well below the music's level."""
+    tail = frames[-round(0.01 * rate):]
+    return largest_step(tail) < 0.02 and rms(frames[-round(0.002 * rate):]) < 0.03
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))

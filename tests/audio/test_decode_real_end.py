@@ -1,0 +1,102 @@
+"""A song plays until its audio ends, never until its header's guess, and the length on
+the screen is the length that plays, from the start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+from real_files import (
+    chirp,
+    decode,
+    dominant_hz,
+    fades_out,
+    rms,
+    tone,
+    without_xing_frame,
+    write_vbr_mp3,
+    write_wav_with_sizes,
+)
+
+OUT_RATE = 48000
+MPEG_FRAME = 1152
+"""An MPEG-1 Layer III frame's samples: what an MP3 without a LAME tag may add at its end."""
+
+
+def test_a_vbr_mp3_without_its_xing_frame_plays_whole(tmp_path: Path) -> None:
+    # Old encoders wrote no Xing frame: libsndfile then guessed the length from the first
+    # frame's bitrate and played 0.9 s of 6.
+    path = tmp_path / "song.mp3"
+    write_vbr_mp3(path, tone(6.0, 44100), 44100)
+    path.write_bytes(without_xing_frame(path.read_bytes()))
+    frames, stream = decode(path, OUT_RATE)
+    assert stream.error is None and stream.header is not None
+    # Without the LAME tag the encoder's delay and padding stay in: up to two frames more.
+    extra = len(frames) - 6 * OUT_RATE
+    assert 0 <= extra <= 2 * MPEG_FRAME * OUT_RATE // 44100
+    assert stream.header.frames == len(frames)
+    assert dominant_hz(frames[-OUT_RATE:-OUT_RATE // 10, 0], OUT_RATE) \
+        == pytest.approx(440.0, abs=3)
+    assert rms(frames[-OUT_RATE // 2:-OUT_RATE // 10]) == pytest.approx(0.3 / np.sqrt(2),
+                                                                        rel=0.05)
+
+
+def test_two_mp3s_joined_with_cat_play_as_one_medley(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.mp3", tmp_path / "second.mp3"
+    write_vbr_mp3(first, tone(3.0, 44100, 440.0), 44100)
+    write_vbr_mp3(second, tone(3.0, 44100, 660.0), 44100)
+    medley = tmp_path / "medley.mp3"
+    medley.write_bytes(first.read_bytes() + second.read_bytes())
+    frames, stream = decode(medley, OUT_RATE)
+    assert stream.error is None and stream.header is not None
+    # The second song's own priming and padding, and its Info frame (a silent frame), stay in.
+    assert 0 <= len(frames) - 6 * OUT_RATE <= 3 * MPEG_FRAME * OUT_RATE // 44100
+    assert abs(stream.header.frames - len(frames)) <= 2
+    assert dominant_hz(frames[OUT_RATE // 2:OUT_RATE * 5 // 2, 0], OUT_RATE) \
+        == pytest.approx(440.0, abs=3)
+    assert dominant_hz(frames[-OUT_RATE * 5 // 2:-OUT_RATE // 2, 0], OUT_RATE) \
+        == pytest.approx(660.0, abs=3)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize("size", [0, 0xFFFFFFFF], ids=["zero", "unknown"])
+def test_a_wav_whose_recorder_never_wrote_its_sizes_plays_whole(
+        tmp_path: Path, subtype: str, size: int) -> None:
+    # A recorder that lost power leaves 0; a writer that could not seek back, 0xFFFFFFFF.
+    path = tmp_path / "take.wav"
+    source = chirp(2.0, 44100)
+    write_wav_with_sizes(path, source, 44100, size, size, subtype)
+    frames, stream = decode(path, OUT_RATE)
+    assert stream.error is None and stream.header is not None
+    assert stream.header.frames == len(frames) == 2 * OUT_RATE
+    np.testing.assert_allclose(frames, soxr.resample(source, 44100, OUT_RATE, quality="HQ"),
+                               atol=1e-4)
+
+
+def test_a_wav_whose_sizes_say_more_than_the_file_holds_plays_every_sample(
+        tmp_path: Path) -> None:
+    # Every sample there comes out; the file is cut short of its header's length, so its
+    # last milliseconds fade (no click) and the player says so.
+    path = tmp_path / "take.wav"
+    source = tone(2.0, 48000)
+    write_wav_with_sizes(path, source, 48000, 100_000_000, 99_999_964)
+    frames, stream = decode(path, OUT_RATE)
+    assert stream.header is not None
+    assert stream.header.frames == len(frames) == 2 * OUT_RATE
+    fade = round(0.015 * OUT_RATE)
+    np.testing.assert_allclose(frames[:-fade], source[:-fade], atol=1e-4)
+    assert stream.error == "ended early: file is cut short"
+    assert fades_out(frames, OUT_RATE)
+
+
+def test_a_wav_that_is_whole_neither_fades_nor_warns(tmp_path: Path) -> None:
+    path = tmp_path / "song.wav"
+    source = tone(1.0, 48000)
+    soundfile.write(path, source, 48000, subtype="FLOAT")
+    frames, stream = decode(path, OUT_RATE)
+    assert stream.error is None
+    np.testing.assert_array_equal(frames, source)
+    assert not fades_out(frames, OUT_RATE)
