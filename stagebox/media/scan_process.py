@@ -4,7 +4,8 @@ Reading tags means parsing files from an untrusted stick, and a scan is seconds 
 Python that holds the GIL: in the box's own process it would make the realtime output
 thread wait (the benchmark's soak counted xruns from exactly that). So, like decoding,
 it runs in a process of its own: ``python -m stagebox.media.scan_process ROOT LABEL
-[CACHE]`` prints a JSON line of progress now and then and a last line with the library.
+[CACHE]`` prints a JSON line of progress now and then, then the library in lines of
+bounded size that the box's process parses one at a time.
 A scanner that crashes or hangs costs that scan, never the show.
 """
 
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import resource
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,24 @@ from stagebox.state import write_atomically
 TIMEOUT_S = 120.0
 """Longer than any bounded scan takes; past it the scanner is deemed hung."""
 MEMORY_LIMIT_BYTES = 1 << 30
+MAX_RESULT_BYTES = 16 << 20
+"""What a library may take as JSON, its lines' framing aside: twice two setlists of
+10,000 different songs with 150-byte paths; in the box's process, a few times that in
+objects. More is left out, with a warning."""
+RECEIVE_LIMIT_BYTES = MAX_RESULT_BYTES + MAX_RESULT_BYTES // 8
+"""What the box takes: the result and its lines' framing (a few per cent)."""
+WARNING_ROOM_BYTES = 128
+"""Kept in a setlist's or the library's line for the warnings a cut adds."""
+LINE_BYTES = 32 << 10
+MAX_LINE_BYTES = 64 << 10
+"""A line the child prints is at most :data:`LINE_BYTES`, unless it is one song, which
+:data:`ROW_LIMIT_BYTES` bounds; the box takes nothing longer than this."""
+ROW_LIMIT_BYTES = MAX_LINE_BYTES - 64
+SONGS_PER_LINE = 200
+"""Songs or indices in one line: each line is parsed and built in well under a
+millisecond, so the scan worker never holds the GIL long while music plays."""
+GIL_PAUSE_S = 0.0001
+"""The scan worker's pause after each line of the library, GIL released."""
 PROGRESS_INTERVAL_S = 0.1
 """How often the scanner says how far it has got: as often as the display redraws. A line
 per file would be most of the work of scanning a stick whose titles are cached."""
@@ -44,74 +64,218 @@ def scan_in_child(root: Path, label: str, cache_path: Path | None,
     """Scan the stick at ``root`` in a child process (the scan worker thread).
 
     ``cache_path`` is the stick's title cache, read and brought up to date by the child.
-    Raises :class:`StickGone` when the stick cannot be read, :class:`ScanError` when the
-    scanner fails.
+    The library arrives in bounded lines, each parsed as it comes, so the GIL is never
+    held for long (see :func:`library_lines`). Raises :class:`StickGone` when the stick
+    cannot be read, :class:`ScanError` when the scanner fails.
     """
     args = [sys.executable, "-m", "stagebox.media.scan_process", os.fsdecode(root), label,
             os.fsdecode(cache_path) if cache_path else ""]
     child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, encoding="utf-8",
-                             errors="surrogateescape")
+                             stderr=subprocess.DEVNULL)
     timer = threading.Timer(TIMEOUT_S, child.kill)
     timer.start()
+    reader = LibraryReader(root)
+    gone: str | None = None
     try:
-        last: dict[str, Any] = {}
         assert child.stdout is not None
-        for line in child.stdout:
-            try:
-                last = json.loads(line)
-            except ValueError:
-                raise ScanError("the scanner said something malformed") from None
-            if "progress" in last and progress is not None:
-                done, total = last["progress"]
-                progress(int(done), int(total))
+        while line := child.stdout.readline(MAX_LINE_BYTES + 1):
+            message = _message(line)
+            if "progress" in message:
+                if progress is not None:
+                    done, total = message["progress"]
+                    progress(int(done), int(total))
+            elif "gone" in message:
+                gone = str(message["gone"])
+            else:
+                reader.take(message, len(line))
+                # A thread that holds the GIL keeps it, against a waiting thread, for up
+                # to the interpreter's switch interval (5 ms): let the output thread in.
+                time.sleep(GIL_PAUSE_S)
         status = child.wait()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ScanError(f"the scanner said something malformed ({exc})") from None
     finally:
         timer.cancel()
         child.kill()
         child.wait()
-    if "gone" in last:
-        raise StickGone(str(last["gone"]))
-    if status != 0 or "library" not in last:
+    if gone is not None:
+        raise StickGone(gone)
+    if status != 0 or reader.library is None:
         raise ScanError(f"the scanner failed ({_status_text(status)})")
-    return library_from_json(last["library"], root)
+    return reader.library
 
 
-def library_to_json(library: Library) -> dict[str, Any]:
-    """A library as JSON-ready values (paths as strings; odd bytes survive as escapes)."""
-    return {
-        "label": library.label,
-        "warnings": list(library.warnings),
-        "setlists": [{
-            "name": setlist.name,
-            "warnings": list(setlist.warnings),
-            "songs": [[os.fsdecode(song.path), song.rel_path, song.title, song.gain_db,
-                       song.then] for song in setlist.songs],
-        } for setlist in library.setlists],
-    }
+def _message(line: bytes) -> dict[str, Any]:
+    if len(line) > MAX_LINE_BYTES:
+        raise ScanError("the scanner said something too long")
+    message = json.loads(line)
+    if not isinstance(message, dict) or len(message) != 1:
+        raise ValueError("not one message")
+    return message
 
 
-def library_from_json(data: Any, root: Path) -> Library:
-    """The library :func:`library_to_json` wrote; ScanError if it is not that shape."""
-    try:
-        setlists = tuple(
-            Setlist(str(entry["name"]),
-                    tuple(_song(values) for values in entry["songs"]),
-                    tuple(str(warning) for warning in entry["warnings"]))
-            for entry in data["setlists"])
-        if not setlists:
-            raise ValueError("no setlists")
-        return Library(root, setlists, tuple(str(w) for w in data["warnings"]),
-                       str(data["label"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ScanError(f"the scanner said something malformed ({exc})") from None
+def library_lines(library: Library, max_bytes: int = MAX_RESULT_BYTES) -> Iterator[str]:
+    """The library as JSON lines, the child's side of :class:`LibraryReader`.
+
+    Each distinct song is sent once, in ``songs`` lines; then each setlist as a
+    ``setlist`` line (name and warnings) and ``order`` lines of indices into the songs;
+    last a ``library`` line. A line holds at most :data:`SONGS_PER_LINE` items and
+    :data:`LINE_BYTES`, or one song alone. The songs and headers take at most
+    ``max_bytes``: the songs that would go over are left out, with a warning.
+    """
+    plan = _Plan(max_bytes - len(_library_line(library.label, library.warnings))
+                 - WARNING_ROOM_BYTES)
+    library_warnings = list(library.warnings)
+    for number, setlist in enumerate(library.setlists):
+        if not plan.add(setlist):
+            left_out = len(library.setlists) - number - 1
+            if left_out:
+                library_warnings.append(f"Too many songs: {left_out} setlists left out")
+            break
+    yield from _packed("songs", plan.rows)
+    for name, warnings, indices in plan.setlists:
+        yield _setlist_line(name, warnings)
+        yield from _packed("order", [str(index) for index in indices])
+    yield _library_line(library.label, library_warnings)
 
 
-def _song(values: list[Any]) -> Song:
-    path, rel_path, title, gain_db, then = values
-    if then not in (None, "stop", "next"):
-        raise ValueError(f"then={then!r}")
-    return Song(Path(str(path)), str(rel_path), str(title), float(gain_db), then)
+class _Plan:
+    """What :func:`library_lines` sends: the distinct songs, and each setlist's indices."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.rows: list[str] = []
+        self.setlists: list[tuple[str, list[str], list[int]]] = []
+        self._index_of: dict[Song, int] = {}
+
+    def add(self, setlist: Setlist) -> bool:
+        """Plan ``setlist``; False if it did not fit whole (the warning says so)."""
+        warnings = list(setlist.warnings)
+        self.budget_bytes -= len(_setlist_line(setlist.name, warnings)) + WARNING_ROOM_BYTES
+        if self.budget_bytes < 0:
+            return False
+        indices: list[int] = []
+        self.setlists.append((setlist.name, warnings, indices))
+        too_long = 0
+        fitted = True
+        for song in setlist.songs:
+            index = self._index_of.get(song)
+            row = _row(song) if index is None else ""
+            if len(row) > ROW_LIMIT_BYTES:
+                too_long += 1
+                continue
+            if index is None:
+                index = len(self.rows)
+            cost = (len(row) + 1 if row else 0) + len(str(index)) + 1
+            if cost > self.budget_bytes:
+                fitted = False
+                warnings.append(f"Too many songs: only the first {len(indices)} used")
+                break
+            self.budget_bytes -= cost
+            if row:
+                self.rows.append(row)
+                self._index_of[song] = index
+            indices.append(index)
+        if too_long:
+            warnings.append(f"{too_long} songs left out: names too long")
+        return fitted
+
+
+def _row(song: Song) -> str:
+    return json.dumps([os.fsdecode(song.path), song.rel_path, song.title, song.gain_db,
+                       song.then])
+
+
+def _setlist_line(name: str, warnings: list[str]) -> str:
+    return json.dumps({"setlist": [name, warnings]})
+
+
+def _library_line(label: str, warnings: Sequence[str]) -> str:
+    return json.dumps({"library": [label, list(warnings)]})
+
+
+def _packed(kind: str, items: list[str]) -> Iterator[str]:
+    """Lines ``{"kind": [item, ...]}`` of the JSON texts ``items``, each line at most
+    :data:`LINE_BYTES` (one item alone may be longer) and :data:`SONGS_PER_LINE` items."""
+    start = 0
+    while start < len(items):
+        end, size = start, 0
+        while end < len(items) and end - start < SONGS_PER_LINE and (
+                end == start or size + len(items[end]) + 1 <= LINE_BYTES):
+            size += len(items[end]) + 1
+            end += 1
+        yield f'{{"{kind}": [{",".join(items[start:end])}]}}'
+        start = end
+
+
+class LibraryReader:
+    """Builds the library from the lines of :func:`library_lines`, one at a time (the scan
+    worker thread). Checks everything: the child reads an untrusted stick."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.library: Library | None = None
+        self._received_bytes = 0
+        self._songs: list[Song] = []
+        self._folders: dict[str, Path] = {}
+        self._setlists: list[tuple[str, tuple[str, ...], list[Song]]] = []
+
+    def take(self, message: dict[str, Any], size_bytes: int) -> None:
+        """Add one parsed line of ``size_bytes``; ValueError or TypeError if malformed."""
+        self._received_bytes += size_bytes
+        if self._received_bytes > RECEIVE_LIMIT_BYTES:
+            raise ValueError("too much")
+        if self.library is not None:
+            raise ValueError("more after the end")
+        ((kind, value),) = message.items()
+        if kind == "songs":
+            self._songs += [self._song(values) for values in value]
+        elif kind == "setlist":
+            name, warnings = value
+            self._setlists.append((str(name), _texts(warnings), []))
+        elif kind == "order":
+            songs = self._setlists[-1][2] if self._setlists else None
+            if songs is None:
+                raise ValueError("songs before a setlist")
+            songs += [self._songs[_index(index, len(self._songs))] for index in value]
+        elif kind == "library":
+            label, warnings = value
+            if not self._setlists:
+                raise ValueError("no setlists")
+            self.library = Library(
+                self.root, tuple(Setlist(name, tuple(songs), setlist_warnings)
+                                 for name, setlist_warnings, songs in self._setlists),
+                _texts(warnings), str(label))
+        else:
+            raise ValueError(f"unknown {kind!r}")
+
+    def _song(self, values: list[Any]) -> Song:
+        path, rel_path, title, gain_db, then = values
+        if then not in (None, "stop", "next"):
+            raise ValueError(f"then={then!r}")
+        gain_db = float(gain_db)
+        if not math.isfinite(gain_db):
+            raise ValueError(f"gain {gain_db}")
+        folder_text, slash, name = str(path).rpartition("/")
+        if not slash or not name:
+            raise ValueError("not a path to a file")
+        # Songs in one folder share its Path, and with it the strings of its parts.
+        folder = self._folders.get(folder_text)
+        if folder is None:
+            folder = self._folders[folder_text] = Path(folder_text or "/")
+        return Song(folder / name, str(rel_path), str(title), gain_db, then)
+
+
+def _texts(values: list[Any]) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise TypeError("not a list")
+    return tuple(str(value) for value in values)
+
+
+def _index(value: Any, count: int) -> int:
+    if type(value) is not int or not 0 <= value < count:
+        raise ValueError(f"song {value!r}")
+    return value
 
 
 def scan_with_cache(root: Path, label: str, cache_path: Path | None,
@@ -157,7 +321,8 @@ def main(argv: list[str]) -> int:
     except StickGone as exc:
         print(json.dumps({"gone": str(exc)}), flush=True)
         return 0
-    print(json.dumps({"library": library_to_json(library)}), flush=True)
+    sys.stdout.writelines(line + "\n" for line in library_lines(library))
+    sys.stdout.flush()
     return 0
 
 
