@@ -28,6 +28,7 @@ PERIOD = 1000
 RATE = 48000
 
 
+@pytest.mark.slow
 def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path: Path):
     results, figures_file = tmp_path / "results.md", tmp_path / "results.json"
     run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--work",

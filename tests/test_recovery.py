@@ -70,6 +70,7 @@ def test_a_changed_stick_is_not_resumed_blindly(tmp_path, stick):
     assert (restored["state"], restored["index"]) == ("cued", 0)
 
 
+@pytest.mark.slow
 def test_a_killed_daemon_comes_back_on_the_same_song(tmp_path, stick):
     """SIGKILL of the simulated box mid-song, then a start on the same state folder."""
     write_tone(stick / "2 song.flac", HZ[1], 600.0, rate=44100)

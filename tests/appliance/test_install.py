@@ -91,6 +91,7 @@ def passwd_entry(root: Path, file: str, name: str) -> list[str]:
     raise AssertionError(f"no {name} in /etc/{file}")
 
 
+@pytest.mark.slow
 def test_a_system_user_that_cannot_log_in_with_just_audio_gpio_i2c(root):
     _, _, uid, gid, _, home, shell = passwd_entry(root, "passwd", "stagebox")
     assert int(uid) < 1000 and shell == "/usr/sbin/nologin" and home == "/var/lib/stagebox"
@@ -100,6 +101,7 @@ def test_a_system_user_that_cannot_log_in_with_just_audio_gpio_i2c(root):
     assert member_of == {"audio", "gpio", "i2c"}
 
 
+@pytest.mark.slow
 def test_the_venv_uses_the_system_packages_and_runs_stagebox(root):
     cfg = (root / "opt/stagebox/venv/pyvenv.cfg").read_text()
     assert "include-system-site-packages = true" in cfg
@@ -117,6 +119,7 @@ def mode_owner(path: Path) -> tuple[int, int, int]:
     return st.st_mode & 0o7777, st.st_uid, st.st_gid
 
 
+@pytest.mark.slow
 def test_files_are_in_place_with_their_permissions(root):
     _, _, uid, gid, *_ = passwd_entry(root, "passwd", "stagebox")
     assert mode_owner(root / "var/lib/stagebox") == (0o700, int(uid), int(gid))
@@ -135,11 +138,13 @@ def test_files_are_in_place_with_their_permissions(root):
     assert (root / "etc/modules-load.d/stagebox.conf").read_text() == "i2c-dev\n"
 
 
+@pytest.mark.slow
 def test_the_users_config_survives_a_second_install(root):
     assert (root / "etc/stagebox/config.toml").read_text() == '[audio]\ndevice = "hw:CARD=Gig"\n'
     assert mode_owner(root / "etc/stagebox/config.toml")[0] == 0o644
 
 
+@pytest.mark.slow
 def test_a_fresh_config_is_the_documented_example(root):
     fresh = (root.parent / "fresh-config.toml").read_text()
     assert fresh == (REPO / "stagebox/config.example.toml").read_text()
@@ -150,6 +155,7 @@ def is_enabled(root: Path, unit: str) -> str:
                           capture_output=True, text=True, check=False).stdout.strip()
 
 
+@pytest.mark.slow
 def test_stagebox_is_enabled_and_unneeded_services_are_not(root):
     assert is_enabled(root, "stagebox.service") == "enabled"
     assert is_enabled(root, "stagebox-shutdown.path") == "enabled"
@@ -159,6 +165,7 @@ def test_stagebox_is_enabled_and_unneeded_services_are_not(root):
         assert is_enabled(root, unit) == "disabled", unit
 
 
+@pytest.mark.slow
 def test_the_units_verify_inside_the_rootfs(root):
     result = subprocess.run([need("systemd-analyze"), "verify", f"--root={root}", "--man=no",
                              "stagebox.service", "stagebox-mount@sda1.service",
@@ -167,6 +174,7 @@ def test_the_units_verify_inside_the_rootfs(root):
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stderr
 
 
+@pytest.mark.slow
 def test_boot_config_turns_i2c_on_at_400khz_with_no_splash_once(root):
     text = (root / "boot/firmware/config.txt").read_text()
     assert text.startswith(ORIGINAL_CONFIG_TXT)
@@ -176,6 +184,7 @@ def test_boot_config_turns_i2c_on_at_400khz_with_no_splash_once(root):
         assert text.count(line) == 1 and line in ours
 
 
+@pytest.mark.slow
 def test_the_kernel_boots_quietly_keeping_its_own_arguments(root):
     words = (root / "boot/firmware/cmdline.txt").read_text().split()
     assert words[:4] == ORIGINAL_CMDLINE.split()
@@ -214,12 +223,14 @@ def ro_root(tmp_path_factory) -> Iterator[Path]:
     shutil.rmtree(root)
 
 
+@pytest.mark.slow
 def test_the_state_partition_is_mounted_on_the_state_folder_once(ro_root):
     lines = (ro_root / "etc/fstab").read_text().splitlines()
     assert "\n".join(lines[:3]) + "\n" == PI_GEN_FSTAB
     assert lines[3:] == ["# >>> stagebox", STATE_FSTAB_LINE, "# <<< stagebox"]
 
 
+@pytest.mark.slow
 def test_systemd_checks_the_state_partition_before_mounting_it_and_boots_without_it(
         ro_root, tmp_path):
     assert FSTAB_GENERATOR.is_file(), "no systemd-fstab-generator: apt-get install systemd"
@@ -240,6 +251,7 @@ def test_systemd_checks_the_state_partition_before_mounting_it_and_boots_without
     assert not (out[0] / "local-fs.target.requires/var-lib-stagebox.mount").exists()
 
 
+@pytest.mark.slow
 def test_the_kernel_gets_the_overlay_and_no_first_boot_resize(ro_root):
     text = (ro_root / "boot/firmware/cmdline.txt").read_text()
     assert text.count("\n") == 1
@@ -249,6 +261,7 @@ def test_the_kernel_gets_the_overlay_and_no_first_boot_resize(ro_root):
                      "logo.nologo", "overlayroot=tmpfs:recurse=0"]
 
 
+@pytest.mark.slow
 def test_the_overlay_is_built_into_the_initramfs_the_firmware_loads(ro_root):
     text = (ro_root / "boot/firmware/config.txt").read_text()
     ours = text[len(ORIGINAL_CONFIG_TXT):].splitlines()
@@ -257,12 +270,14 @@ def test_the_overlay_is_built_into_the_initramfs_the_firmware_loads(ro_root):
     assert "overlayroot" in (REPO / "image/stage-stagebox/00-stagebox/00-packages").read_text()
 
 
+@pytest.mark.slow
 def test_the_journal_stays_in_ram_and_small(ro_root):
     conf = ro_root / "etc/systemd/journald.conf.d/stagebox.conf"
     assert mode_owner(conf) == (0o644, 0, 0)
     assert "Storage=volatile" in conf.read_text() and "RuntimeMaxUse=16M" in conf.read_text()
 
 
+@pytest.mark.slow
 def test_the_plain_install_leaves_fstab_and_journal_alone(root):
     assert "sbstate" not in (root / "etc/fstab").read_text()
     assert not (root / "etc/systemd/journald.conf.d/stagebox.conf").exists()

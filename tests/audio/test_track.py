@@ -282,6 +282,7 @@ def test_song_plays_on_after_the_stick_is_pulled(tmp_path: Path) -> None:
     assert dominant_hz(frames[:, 1]) == pytest.approx(660.0, abs=5)
 
 
+@pytest.mark.slow
 def test_decoding_stays_a_ring_ahead_of_playback(tmp_path: Path) -> None:
     path = tmp_path / "long.flac"
     write_tones(path, 44100, 2, 30.0)
