@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +79,16 @@ def run_sim(tmp_path: Path):
         return Show(tmp_path / name)
 
     return run
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In CI a skipped test fails the run: CI installs everything the tests need, so a
+    skip there means a check that silently stopped running."""
+    if os.environ.get("CI") != "true":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter.write_line(f"CI: {len(skipped)} tests skipped, and CI must run them all: "
+                            + ", ".join(report.nodeid for report in skipped), red=True)
