@@ -57,6 +57,10 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     The loader starts decoders through ``launcher`` (the caller closes it after the box),
     or each as a process of its own without one.
     """
+    if state_store is not None:
+        removed = state_store.remove_stale_temp_files()
+        if removed:
+            log.info("removed %d temporary files left by an interrupted write", removed)
     saved, state_warning = state_store.load() if state_store else (None, None)
     volume_db = config["player.volume_db"]
     after_song = config["player.after_song"]

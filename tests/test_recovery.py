@@ -114,3 +114,15 @@ def test_the_power_off_request_leaves_a_flag_for_the_path_unit(tmp_path):
     assert (tmp_path / "shutdown").exists()
     unit = (Path(__file__).parent.parent / "systemd" / "stagebox-shutdown.path").read_text()
     assert "PathExists=/run/stagebox/shutdown" in unit
+
+
+def test_a_broken_state_file_and_a_killed_write_are_cleaned_up_at_start(tmp_path, stick):
+    state = tmp_path / "state"
+    (state / "cache").mkdir(parents=True)
+    (state / "state.json").write_text("[" * 5000 + "]" * 5000, encoding="utf-8")
+    (state / ".state.json.999.1.tmp").write_text('{"volu', encoding="utf-8")
+    (state / "cache" / ".titles-00000000.json.999.1.tmp").write_text("{", encoding="utf-8")
+    show = sim(tmp_path, stick, "0.2 insert\n1 press play\n2 end\n", "after")
+    assert any("State file" in e["message"] for e in show.named("warning"))
+    assert show.named("track_started"), "the box runs on the defaults"
+    assert not list(state.rglob("*.tmp"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,15 @@ def test_after_shutting_down_nothing_brings_the_box_back(stick, run_sim):
     assert not show.named("track_started")
     assert show.dominant_hz(0.0, 8.9) == 0.0
     assert "Shutting down" in " ".join(show.screen_at(8.9))
+
+
+def test_titles_with_line_separators_keep_the_logs_one_record_a_line(tmp_path, run_sim):
+    root = tmp_path / "odd"
+    write_tone(root / "A\u2028B\u2029C\x85D.wav", HZ["one"], 1.0)
+    show = run_sim(root, "0.2 insert\n1.0 press play\n2.5 end\n")
+    for name in ("events.jsonl", "screens.jsonl"):
+        lines = (show.out / name).read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines]
+        assert records and all("t" in record for record in records), name
+    (started_event,) = show.named("track_started")
+    assert started_event["title"].startswith("A\u2028B\u2029C")

@@ -21,7 +21,7 @@ from PIL import Image
 
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.output import OutputPump
-from stagebox.box import EventLog
+from stagebox.box import EventLog, json_line
 from stagebox.clock import VirtualClock
 from stagebox.config import Config
 from stagebox.daemon import build_box
@@ -87,9 +87,8 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
             path = out / "screens" / f"{result.screens:04d}.png"
             image.save(path)
             result.screens += 1
-            screens_file.write(json.dumps({"t": round(clock.now(), 4), "file": path.name,
-                                           "text": screens.text_lines(view)},
-                                          ensure_ascii=False) + "\n")
+            screens_file.write(json_line({"t": round(clock.now(), 4), "file": path.name,
+                                          "text": screens.text_lines(view)}))
 
         box = build_box(config, clock=clock, rate=sink.config.rate,
                         event_log=EventLog(clock, events_file), display=open_dummy(),
