@@ -242,8 +242,14 @@ class TrackStream:
 
     @property
     def error(self) -> str | None:
-        """Why the song could not start or ended early, for the user; None if all is well."""
-        return self._error
+        """Why the song could not start, or, once it has :attr:`finished`, why it ended
+        early; for the user. None if all is well (so far).
+
+        A song that ends early (cut short, damaged) still plays what it has: the loader,
+        seeing no error once the header is in, lets it play even if its decoder has
+        already reached the early end.
+        """
+        return self._error if self._header is None or self.finished else None
 
     @property
     def duration_s(self) -> float | None:

@@ -191,6 +191,24 @@ def test_truncated_flac_plays_what_is_there_then_ends_with_a_message(tmp_path: P
     np.testing.assert_allclose(frames[:len(frames) // 2], whole[:len(frames) // 2], atol=1e-4)
 
 
+def test_a_song_that_ends_early_still_plays_and_says_why_at_its_end(tmp_path: Path) -> None:
+    # The loader asks for the error as soon as the header is in. A short song cut short
+    # may have been decoded to its early end by then: it must still play what it has.
+    path = tmp_path / "song.wav"
+    write_tones(path, 48000, 2, 0.5)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    stream = open_stream(path)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        wait_until(lambda: stream._ended, "the decoder's early end")
+        assert stream.error is None and not stream.finished
+        frames = read_in_real_time(stream)
+    finally:
+        stream.close()
+    assert len(frames) == soundfile.info(path).frames  # every whole frame the file has
+    assert stream.error == "ended early: file is cut short"
+
+
 def test_odd_read_sizes_give_exactly_the_same_samples(tmp_path: Path) -> None:
     path = tmp_path / "song.flac"
     write_chirp(path, 44100, 1.0)
