@@ -13,10 +13,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import mutagen
 import numpy as np
 import soundfile
 import soxr
+from av.audio.stream import AudioStream
 from mutagen.easyid3 import EasyID3
 from mutagen.id3 import TIT2
 
@@ -70,6 +72,31 @@ def music_flac(folder: Path, seconds: float) -> Path:
         with soundfile.SoundFile(partial, "w", SOURCE_RATE, 2, "PCM_16", format="FLAC") as out:
             for segment in music_segments(seconds, SOURCE_RATE):
                 out.write(segment)
+        partial.rename(path)
+    return path
+
+
+MP3_BIT_RATE = 192_000
+
+
+def music_mp3(folder: Path, flac: Path) -> Path:
+    """``flac`` as a 192 kbit/s constant bit rate MP3 (LAME, through PyAV) (cached)."""
+    path = folder / f"{flac.stem}.mp3"
+    if not path.exists():
+        partial = path.with_suffix(".part")
+        with soundfile.SoundFile(flac) as source, \
+                av.open(str(partial), "w", format="mp3") as out:
+            stream = out.add_stream("libmp3lame", rate=source.samplerate, layout="stereo")
+            assert isinstance(stream, AudioStream)
+            stream.bit_rate = MP3_BIT_RATE
+            for block in source.blocks(65536, dtype="float32"):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T), format="fltp",
+                                                   layout="stereo")
+                frame.sample_rate = source.samplerate
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
         partial.rename(path)
     return path
 
@@ -178,3 +205,40 @@ def _tag(path: Path, ext: str, title: str) -> None:
     else:
         audio["title"] = title
     audio.save()
+
+
+SETLIST_STICK_DEPTH = 6
+"""Folders between the root and each song of :func:`setlist_stick`."""
+
+
+def setlist_stick(folder: Path, lines: int) -> Path:
+    """A stick of ``lines`` distinct songs deep in folders, listed in ``setlist.txt`` and
+    again, backwards, in ``setlists/reverse.txt`` (cached).
+
+    Each line is about 100 bytes, so a 10,000-line setlist is just under the scanner's
+    1 MB limit: the largest scan result a setlist of plausible paths gives. The songs are
+    hard links to the scan stick's tiny files, so every one is read for its tags.
+    """
+    root = folder / f"setlist-stick-{lines}"
+    if root.exists():
+        return root
+    partial = root.with_name(root.name + ".part")
+    shutil.rmtree(partial, ignore_errors=True)
+    prototypes = _scan_prototypes(folder / "scan-prototypes")
+    rel_paths = []
+    for number in range(lines):
+        artist, album, track = number // 1000, number // 100 % 10, number % 100
+        album_dir = (f"Music/Live {artist:02d}/The Band Number {artist:02d}/"
+                     f"Album {album} Sessions/Disc 1/Takes")
+        assert album_dir.count("/") + 1 == SETLIST_STICK_DEPTH
+        ext = SCAN_FORMATS[number % len(SCAN_FORMATS)][0]
+        rel_path = f"{album_dir}/{track:02d} A Song With a Longish Title {number:05d}.{ext}"
+        (partial / album_dir).mkdir(parents=True, exist_ok=True)
+        os.link(prototypes[ext, number % 3 == 0], partial / rel_path)
+        rel_paths.append(rel_path)
+    (partial / "setlist.txt").write_text("\n".join(rel_paths) + "\n", encoding="utf-8")
+    (partial / "setlists").mkdir()
+    (partial / "setlists" / "reverse.txt").write_text("\n".join(reversed(rel_paths)) + "\n",
+                                                     encoding="utf-8")
+    partial.rename(root)
+    return root

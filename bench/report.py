@@ -106,7 +106,8 @@ def machine_lines() -> list[str]:
              f"Memory: {memory_kb / 1024 / 1024:.1f} GiB",
              f"Kernel: {platform.system()} {platform.release()} ({platform.machine()})",
              f"Python: {platform.python_version()}",
-             f"Tools: {_version(['sox', '--version'])}; {_version(['aplay', '--version'])}",
+             f"Tools: {_version(['sox', '--version'])}; {_version(['aplay', '--version'])}; "
+             f"{_version(['ffmpeg', '-version'])}",
              f"Date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
     return lines
 
@@ -116,4 +117,4 @@ def _version(command: list[str]) -> str:
         return f"{command[0]} not installed"
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     text = (result.stdout or result.stderr).strip().splitlines()
-    return text[0].strip() if text else command[0]
+    return text[0].split(" Copyright")[0].strip() if text else command[0]

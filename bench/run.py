@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import media, memory, realtime, scan, throughput
+from bench import gil, media, memory, realtime, scan, throughput
 from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan")
+BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class Sizes:
     memory_songs: int
     memory_song_s: float
     scan_files: int
+    gil_setlist_lines: int
+    """Lines of each of the two setlists of the GIL benchmark's second stick."""
+    gil_scans: int
 
     def lines(self) -> list[str]:
         """The sizes, for the report."""
@@ -42,7 +45,7 @@ class Sizes:
                           for period, periods, seconds in self.soak_runs)
         return [
             f"Song: {self.music_s:g} s of synthesised music, 44.1 kHz 16-bit stereo FLAC "
-            f"(~860 kbit/s); played at 48 kHz, S16_LE",
+            f"(~860 kbit/s), and as a 192 kbit/s MP3 (LAME); played at 48 kHz, S16_LE",
             f"Throughput: each contender {self.throughput_reps} times, in turns; medians, "
             "and each ratio the median of the ratios within a turn",
             f"Steady playback: {self.steady_s:g} s; start latency: {self.presses} presses",
@@ -51,14 +54,19 @@ class Sizes:
             f"(one FLAC under {self.memory_songs} names), after_song = next",
             f"Scan: {self.scan_files} files in 5 formats, 2 levels of folders, "
             "a third with title tags",
+            f"GIL: {self.gil_scans} scans of the scan stick, and of a stick of "
+            f"{self.gil_setlist_lines} songs {media.SETLIST_STICK_DEPTH} folders deep listed "
+            "by two setlists (~100-byte lines), the first scan without a title cache",
         ]
 
 
 FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
-             memory_songs=45, memory_song_s=240.0, scan_files=2000)
+             memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
+             gil_scans=3)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
-              soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100)
+              soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
+              gil_setlist_lines=300, gil_scans=1)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -71,7 +79,8 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
     scan_stick = media.scan_stick(work, sizes.scan_files)
     print(HEADER, flush=True)
     if "throughput" in only:
-        throughput.run(report, flac=song, wav48=media.device_rate_wav(work, song),
+        throughput.run(report, flac=song, mp3=media.music_mp3(work, song),
+                       wav48=media.device_rate_wav(work, song),
                        seconds=sizes.music_s, reps=sizes.throughput_reps, work=work, repo=REPO)
     if "steady" in only:
         realtime.steady(report, stick=song_stick, seconds=sizes.steady_s, work=work, repo=REPO)
@@ -86,6 +95,14 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
                    songs=sizes.memory_songs, song_s=sizes.memory_song_s, work=work, repo=REPO)
     if "scan" in only:
         scan.run(report, stick=scan_stick, files=sizes.scan_files, repo=REPO)
+    if "gil" in only:
+        lines = sizes.gil_setlist_lines
+        gil.run(report, sticks=[
+            gil.WatchedStick("scan_stick", f"the {sizes.scan_files}-file scan stick",
+                             scan_stick, sizes.scan_files),
+            gil.WatchedStick("setlists", f"2 setlists of {lines} deep paths",
+                             media.setlist_stick(work, lines), 2 * lines)],
+                scans=sizes.gil_scans, repo=REPO)
     return report
 
 

@@ -1,4 +1,5 @@
-"""Throughput: CPU seconds to push the same song into ALSA's ``null`` device at 48 kHz.
+"""Throughput: CPU seconds to push the same song into ALSA's ``null`` device at 48 kHz,
+as 44.1 kHz FLAC and as a 192 kbit/s MP3 of it.
 
 Each contender runs as a process of its own and its CPU (user + system, its reaped
 children included, so stagebox's decoder counts) is read from ``os.wait4``. The
@@ -6,21 +7,25 @@ contenders take turns, ``reps`` rounds over, and each one's median counts.
 
 The machine's speed may drift during a run (a virtual machine's more than most), so each
 ratio is the median of the ratios within one turn, rather than the ratio of the medians.
-stagebox and the floor, the pair with the tightest goal, run back to back, and which of
-them goes first alternates from turn to turn: on the 2-core VM of the README, with sox's
-runs between them, the turn ratios' interquartile range was twice as wide (0.30 against
-0.15 over 20 turns), for the same median.
+stagebox runs between its two peers with goals, ffmpeg and the floor, which take turns
+going first; the MP3 pair swaps every other turn: on the 2-core VM of the README, with
+sox's runs between stagebox and the floor, the turn ratios' interquartile range was twice
+as wide (0.30 against 0.15 over 20 turns), for the same median.
 
 - stagebox: ``stagebox play --device null --rate 48000 --format S16_LE``: the loader,
   the decoder process, the engine and the ALSA sink, as in the box; as a file player
   that answers no buttons, it renders and writes blocks of
   :data:`stagebox.playfiles.BLOCK_FRAMES` frames, where the box's output thread writes
   one or two periods at a time (the steady playback benchmark measures that).
+- ffmpeg: ``ffmpeg -threads 1 -i FILE -af aresample=resampler=soxr -ar 48000 -f alsa
+  null``: FFmpeg's decoders and soxr at its default precision (20 bits, soxr's ``HQ``),
+  into the same ALSA device in 16 bits, without dither; one decoding thread, since more
+  cost more CPU in all. For the FLAC and the MP3.
 - sox: ``sox FILE -t alsa null rate -h 48000`` (``-h``: the quality of soxr's ``HQ``,
   which stagebox uses; sox adds TPDF dither to 16 bits, as stagebox does), and with
   ``rate -v`` (sox's best) for reference.
 - aplay: the same song already at 48 kHz as a 16-bit WAV: no decoding or resampling.
-- floor: soundfile and soxr (HQ), decoding and resampling alone in one process.
+- floor: soundfile and soxr (HQ), decoding and resampling the FLAC alone in one process.
 - decoder: stagebox's decoder process alone (its start-up included), writing to
   ``/dev/null``; decoder start-up: an interpreter importing what the decoder imports,
   which ``stagebox play`` does not pay (it forks its decoders from itself); start-up: the
@@ -75,13 +80,14 @@ class Measured:
     ok: bool
 
 
-def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
-    """The commands, in the order they take turns (stagebox and the floor first)."""
+def contenders(flac: Path, mp3: Path, wav48: Path, config: Path) -> list[Contender]:
+    """The commands, in the order of an even turn (see :func:`turn_order`)."""
     return [
-        Contender("stagebox", [sys.executable, "-m", "stagebox", "play", "--device", DEVICE,
-                               "--rate", str(RATE), "--format", "S16_LE",
-                               "--config", str(config), str(flac)]),
+        Contender("ffmpeg", _ffmpeg(flac)),
+        _stagebox("stagebox", flac, config),
         Contender("floor", [sys.executable, "-m", "bench.floor", str(flac), str(RATE)]),
+        _stagebox("stagebox mp3", mp3, config),
+        Contender("ffmpeg mp3", _ffmpeg(mp3)),
         Contender("sox", ["sox", "-q", str(flac), "-t", "alsa", DEVICE,
                           "rate", "-h", str(RATE)]),
         Contender("sox -v", ["sox", "-q", str(flac), "-t", "alsa", DEVICE,
@@ -92,6 +98,18 @@ def contenders(flac: Path, wav48: Path, config: Path) -> list[Contender]:
         Contender("decoder start-up", [sys.executable, "-c", DECODER_STARTUP]),
         Contender("start-up", [sys.executable, "-c", STARTUP]),
     ]
+
+
+def _stagebox(name: str, song: Path, config: Path) -> Contender:
+    return Contender(name, [sys.executable, "-m", "stagebox", "play", "--device", DEVICE,
+                            "--rate", str(RATE), "--format", "S16_LE", "--config",
+                            str(config), str(song)])
+
+
+def _ffmpeg(song: Path) -> list[str]:
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
+            "-i", str(song), "-af", "aresample=resampler=soxr", "-ar", str(RATE),
+            "-f", "alsa", DEVICE]
 
 
 def measure(contender: Contender, cwd: Path, log: Path, env: dict[str, str]) -> Measured:
@@ -109,8 +127,8 @@ def measure(contender: Contender, cwd: Path, log: Path, env: dict[str, str]) -> 
     return Measured(usage.ru_utime + usage.ru_stime, wall_s, process.returncode == 0)
 
 
-def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, work: Path,
-        repo: Path) -> None:
+def run(report: Report, *, flac: Path, mp3: Path, wav48: Path, seconds: float, reps: int,
+        work: Path, repo: Path) -> None:
     """Measure every contender ``reps`` times and add the rows."""
     config = work / "bench-config.toml"
     config.write_text("# the defaults\n", encoding="utf-8")
@@ -119,10 +137,11 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     runs: dict[str, list[Measured]] = {}
     env = {**os.environ, **ONE_THREAD_ENV, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    for contender in contenders(flac, wav48, config):
+    every = contenders(flac, mp3, wav48, config)
+    for contender in every:
         measure(contender, repo, log, env)
     for turn in range(reps):
-        for contender in turn_order(contenders(flac, wav48, config), turn):
+        for contender in turn_order(every, turn):
             runs.setdefault(contender.name, []).append(measure(contender, repo, log, env))
     cpu = {name: _median_cpu(measured) for name, measured in runs.items()}
     for name, value in cpu.items():
@@ -136,6 +155,14 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     def against(name: str, peer: str) -> float:
         return _paired_ratio(runs[name], runs[peer])
 
+    against_ffmpeg = report.figure("throughput.ratio_ffmpeg", against("stagebox", "ffmpeg"))
+    report.add(Row("throughput", figure + " vs ffmpeg (soxr)", _s(stagebox), _s(cpu["ffmpeg"]),
+                   _x(against_ffmpeg), "≤ 1.0×", _goal(against_ffmpeg, 1.0)))
+    against_ffmpeg_mp3 = report.figure("throughput.ratio_ffmpeg_mp3",
+                                       against("stagebox mp3", "ffmpeg mp3"))
+    report.add(Row("throughput", f"CPU s, {minutes} MP3 (192 kbit/s) 44.1k→48k into `null` "
+                   "vs ffmpeg (soxr)", _s(cpu["stagebox mp3"]), _s(cpu["ffmpeg mp3"]),
+                   _x(against_ffmpeg_mp3), "≤ 1.0×", _goal(against_ffmpeg_mp3, 1.0)))
     against_sox = report.figure("throughput.ratio_sox", against("stagebox", "sox"))
     against_floor = report.figure("throughput.ratio_floor", against("stagebox", "floor"))
     report.add(Row("throughput", figure + " vs sox (`rate -h`)", _s(stagebox), _s(cpu["sox"]),
@@ -163,16 +190,19 @@ def run(report: Report, *, flac: Path, wav48: Path, seconds: float, reps: int, w
     walls = ", ".join(f"{name} {statistics.median(m.wall_s for m in measured):.2f} s"
                       for name, measured in runs.items())
     report.notes.append(f"throughput: median of {reps} turns each; wall time {walls}")
-    report.notes.append("throughput: stagebox over the floor, turn by turn: "
-                        + ", ".join(f"{turn:.2f}" for turn in
-                                    _turn_ratios(runs["stagebox"], runs["floor"])))
+    for name, peer in (("stagebox", "floor"), ("stagebox", "ffmpeg"),
+                       ("stagebox mp3", "ffmpeg mp3")):
+        report.notes.append(f"throughput: {name} over {peer}, turn by turn: "
+                            + ", ".join(f"{turn:.2f}" for turn in
+                                        _turn_ratios(runs[name], runs[peer])))
 
 
 def turn_order(turn_contenders: list[Contender], turn: int) -> list[Contender]:
-    """The order of one turn: the first two swap places every other turn."""
+    """The order of one turn: every other turn, the first and third swap places (the
+    second runs between them), and so do the fourth and fifth."""
     if turn % 2:
-        first, second, *rest = turn_contenders
-        return [second, first, *rest]
+        first, second, third, fourth, fifth, *rest = turn_contenders
+        return [third, second, first, fifth, fourth, *rest]
     return turn_contenders
 
 

@@ -38,11 +38,15 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
     assert run.returncode == 0, run.stderr[-2000:]
     figures = json.loads(figures_file.read_text(encoding="utf-8"))["figures"]
     expected = [f"throughput.{name}.cpu_s"
-                for name in ("stagebox", "sox", "sox -v", "aplay", "floor", "decoder")]
-    expected += ["throughput.ratio_sox", "throughput.ratio_floor", "steady.cpu_percent",
+                for name in ("stagebox", "sox", "sox -v", "aplay", "floor", "decoder", "ffmpeg",
+                             "stagebox mp3", "ffmpeg mp3")]
+    expected += ["throughput.ratio_sox", "throughput.ratio_floor", "throughput.ratio_ffmpeg",
+                 "throughput.ratio_ffmpeg_mp3", "steady.cpu_percent",
                  "latency.p50_ms", "latency.p99_ms", "soak.default_xruns", "memory.peak_mb",
                  "memory.peak_rss_mb", "memory.peak_pss_mb",
-                 "scan.first_s", "scan.again_s"]
+                 "scan.first_s", "scan.again_s", "gil.scan_stick.worst_ms",
+                 "gil.scan_stick.rss_growth_mb", "gil.setlists.worst_ms",
+                 "gil.setlists.rss_growth_mb"]
     not_numbers = {name: figures.get(name) for name in expected
                    if not isinstance(figures.get(name), float) or not math.isfinite(figures[name])}
     assert not not_numbers, f"figures missing or not finite: {not_numbers}\n{run.stdout}"
@@ -51,14 +55,17 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
     for heading in ("## Machine", "## Sizes", "## Results", "CPU:", "Python:"):
         assert heading in table
     for benchmark in ("throughput", "steady playback", "start latency", "soak", "memory",
-                      "scan"):
+                      "scan", "gil"):
         assert f"| {benchmark} |" in table
 
 
-def test_stagebox_and_the_floor_run_back_to_back_each_going_first_in_turn(tmp_path: Path):
-    every = contenders(tmp_path / "song.flac", tmp_path / "song.wav", tmp_path / "config")
+def test_stagebox_runs_between_its_peers_each_peer_going_first_in_turn(tmp_path: Path):
+    every = contenders(tmp_path / "song.flac", tmp_path / "song.mp3", tmp_path / "song.wav",
+                       tmp_path / "config")
     orders = [[contender.name for contender in turn_order(every, turn)] for turn in range(4)]
-    assert [order[:2] for order in orders] == [["stagebox", "floor"], ["floor", "stagebox"]] * 2
+    assert [order[:5] for order in orders] == [
+        ["ffmpeg", "stagebox", "floor", "stagebox mp3", "ffmpeg mp3"],
+        ["floor", "stagebox", "ffmpeg", "ffmpeg mp3", "stagebox mp3"]] * 2
     assert all(sorted(order) == sorted(c.name for c in every) for order in orders)
 
 
