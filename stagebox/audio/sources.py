@@ -336,7 +336,10 @@ class FFmpegSource:
     """A song FFmpeg decodes (through PyAV), one audio stream, on this thread only."""
 
     def __init__(self, fd: int, file_bytes: int, found: Sniff) -> None:
-        av = load_ffmpeg()
+        try:
+            av = load_ffmpeg()
+        except ImportError as exc:
+            raise SourceError("unsupported audio format") from exc
         self._av = av
         self._path = f"/proc/self/fd/{fd}"
         self._file_bytes = file_bytes

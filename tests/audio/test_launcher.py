@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import real_files
 import soundfile
 
 from stagebox import ONE_THREAD_ENV
@@ -117,6 +118,29 @@ def test_a_forked_decoder_plays_the_song_as_a_fresh_one_does(
     finally:
         stream.close()
     assert stream.error is None
+    np.testing.assert_array_equal(frames, expected)
+
+
+@pytest.mark.parametrize("kind", ["m4a", "mp3-without-xing", "cut-short-wav"])
+def test_ffmpeg_songs_and_early_ends_play_through_a_forked_decoder_as_through_a_fresh_one(
+        tmp_path: Path, launcher: DecoderLauncher, kind: str) -> None:
+    # The launcher holds FFmpeg already; its forks limit their address space all the same.
+    samples = real_files.chirp(2.0, 44100)
+    if kind == "m4a":
+        path = tmp_path / "song.m4a"
+        real_files.encode_with_ffmpeg(path, samples, 44100, "aac", "mp4")
+    elif kind == "mp3-without-xing":
+        path = tmp_path / "song.mp3"
+        real_files.write_vbr_mp3(path, samples, 44100)
+        path.write_bytes(real_files.without_xing_frame(path.read_bytes()))
+    else:
+        path = tmp_path / "song.wav"
+        soundfile.write(path, samples, 44100)
+        real_files.cut(path, 0.5)
+    expected, fresh = play(path, None)
+    frames, forked = play(path, launcher)
+    assert forked.error == fresh.error
+    assert len(expected) > OUT_RATE // 2
     np.testing.assert_array_equal(frames, expected)
 
 
