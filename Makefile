@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh Debian or Raspberry Pi OS machine:
 #   make demo   a simulated show on built-in demo songs (demo-out/)
 #   make test   the tests
-# Both create .venv and install what they need, system packages included.
+# Both create .venv and install what they need, system packages included: the demo
+# only what it needs, the tests (and make bench) the rest too.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,16 +11,42 @@ STAMP := $(VENV)/.installed
 # On a Pi, the distribution's gpiozero, lgpio and alsaaudio builds are used.
 VENV_FLAGS := $(if $(wildcard /proc/device-tree/model),--system-site-packages,)
 
-.PHONY: demo test bench lint docs system-deps clean
+.PHONY: demo test test-quick test-stress fuzz bench lint docs demo-deps test-deps clean
 
 demo: $(STAMP)
 	$(BIN)/stagebox demo --out demo-out
 
-test: lint
+test: test-deps lint
 	$(BIN)/pytest -q
 
+# Everything but the tests marked slow (the appliance image, the benchmark's sizes, ...):
+# about a minute.
+test-quick: test-deps $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+# The whole suite STRESS_RUNS times beside two CPU hogs, to catch tests that depend on
+# timing. The hogs go however the runs end, Ctrl-C included.
+STRESS_RUNS ?= 5
+test-stress: test-deps $(STAMP)
+	@hogs=""; trap 'kill $$hogs 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	for hog in 1 2; do (while :; do :; done) & hogs="$$hogs $$!"; done; \
+	failed=0; \
+	for run in $$(seq $(STRESS_RUNS)); do \
+		echo "stress run $$run of $(STRESS_RUNS), beside two CPU hogs"; \
+		$(BIN)/pytest -q -p no:cacheprovider || failed=$$((failed + 1)); \
+	done; \
+	echo "$$failed of $(STRESS_RUNS) stress runs failed"; \
+	[ "$$failed" = 0 ]
+
+# Seeded random shows in the simulator, FUZZ_SEEDS of them from FUZZ_FIRST_SEED on; a
+# failure prints its seed and script (replay: FUZZ_FIRST_SEED=<seed> FUZZ_SEEDS=1).
+FUZZ_SEEDS ?= 200
+FUZZ_FIRST_SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz_show.py --seeds $(FUZZ_SEEDS) --first-seed $(FUZZ_FIRST_SEED)
+
 # Every figure of issue 3 beside its peer, into bench/results.md (about 20 minutes).
-bench: $(STAMP)
+bench: test-deps $(STAMP)
 	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
@@ -30,21 +57,26 @@ lint: $(STAMP)
 docs: demo
 	cp demo-out/highlights.png docs/screens.png
 
-$(STAMP): pyproject.toml | system-deps
+$(STAMP): pyproject.toml | demo-deps
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# What pip cannot install: a C compiler, the Python and ALSA headers (to build
-# pyalsaaudio), venv, alsa-utils, for the appliance tests debootstrap, shellcheck,
-# systemd's tools, mkfs.ext4 and parted, sox for the benchmark's peer, and PulseAudio
-# with alsa-lib's pulse plugin: a paced ALSA device with no sound card, for the underrun
-# test (the test starts its own server on a private socket; nothing else uses it).
-system-deps:
-	@missing=""; \
+# What pip cannot install, as shell that adds each missing package to $$missing.
+# The demo: a C compiler and the Python and ALSA headers (to build pyalsaaudio), and venv.
+DEMO_PACKAGES = \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	test -f /usr/include/alsa/asoundlib.h || missing="$$missing libasound2-dev"; \
+	$(PYTHON) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+		|| missing="$$missing python3-dev"; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv";
+# The tests and the benchmark, on top: alsa-utils, for the appliance tests debootstrap,
+# shellcheck, systemd's tools, mkfs.ext4 and parted, sox and ffmpeg for the benchmark's
+# peers and the test media, and PulseAudio with alsa-lib's pulse plugin: a paced ALSA
+# device with no sound card, for the underrun test (the test starts its own server on a
+# private socket; nothing else uses it).
+TEST_PACKAGES = \
 	command -v aplay >/dev/null || missing="$$missing alsa-utils"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
@@ -52,13 +84,13 @@ system-deps:
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	command -v parted >/dev/null || missing="$$missing parted"; \
 	sox -h 2>&1 | grep -q 'DEVICE DRIVERS:.*alsa' || missing="$$missing sox libsox-fmt-alsa"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	command -v pulseaudio >/dev/null || missing="$$missing pulseaudio"; \
 	command -v parec >/dev/null || missing="$$missing pulseaudio-utils"; \
 	ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 \
-		|| missing="$$missing libasound2-plugins"; \
-	$(PYTHON) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-		|| missing="$$missing python3-dev"; \
-	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+		|| missing="$$missing libasound2-plugins";
+# Installed with apt-get as root; otherwise the one command to run first.
+INSTALL_MISSING = \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:$$missing"; \
@@ -67,6 +99,14 @@ system-deps:
 			echo "Please run: sudo apt-get install -y$$missing"; exit 1; \
 		fi; \
 	fi
+
+demo-deps:
+	@missing=""; $(DEMO_PACKAGES) $(INSTALL_MISSING)
+
+# A user's PATH often lacks the sbin folders where debootstrap, mkfs.ext4 and parted live.
+test-deps:
+	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
+	$(DEMO_PACKAGES) $(TEST_PACKAGES) $(INSTALL_MISSING)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache
