@@ -222,6 +222,9 @@ class Box:
             case cmd.Stop():
                 self.engine.stop()
             case cmd.Discard(load_id=load_id):
+                # Its memory leaves the budget now, not when a fade has ended: the song
+                # after it may be loading already.
+                self.loader.release(load_id)
                 if load_id in self._in_engine:
                     self.engine.discard(load_id)
                 else:
@@ -267,6 +270,7 @@ class Box:
         return self._starts_s.get(load_id, 0.0) if load_id is not None else 0.0
 
     def _close_stream(self, load_id: int) -> None:
+        self.loader.release(load_id)
         self._songs.pop(load_id, None)
         self._starts_s.pop(load_id, None)
         stream = self._streams.pop(load_id, None)

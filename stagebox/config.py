@@ -8,6 +8,7 @@ gives a dead box: each problem becomes a warning and that key keeps its default.
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ class Setting:
             value = float(value)
         if type(value) is not kind:
             raise ValueError(f"{self.key} must be a {_KIND_NAMES[kind]}, not {value!r}")
+        if kind is float and not math.isfinite(value):
+            # TOML has nan and inf; a range check lets nan through (every comparison fails).
+            raise ValueError(f"{self.key} must be a finite number, not {value!r}")
         if self.choices and value not in self.choices:
             options = ", ".join(repr(c) for c in self.choices)
             raise ValueError(f"{self.key} must be one of {options}, not {value!r}")
@@ -87,7 +91,9 @@ SCHEMA: tuple[Setting, ...] = (
             "Starting volume in dB until one is remembered.", minimum=-60.0, maximum=6.0),
     Setting("player", "fade_s", 0.5, "Fade-out when a playing song is stopped or paused.",
             minimum=0.0, maximum=5.0),
-    Setting("player", "max_file_mb", 512, "Largest song file read into memory.",
+    Setting("player", "max_file_mb", 512,
+            "Largest song file read into memory, in MB of 1,000,000 bytes; the box also "
+            "keeps the songs it holds at once within half of its free memory.",
             minimum=1, maximum=4096),
     Setting("buttons", "prev_pin", 5, "PREV button."),
     Setting("buttons", "play_pin", 6, "PLAY button."),

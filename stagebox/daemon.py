@@ -21,7 +21,8 @@ from gpiozero.exc import GPIOZeroError
 from stagebox import __version__
 from stagebox.audio.engine import Engine
 from stagebox.audio.launcher import DecoderLauncher
-from stagebox.audio.loader import Loader
+from stagebox.audio.loader import Loader, songs_budget_from_meminfo
+from stagebox.audio.memfile import BYTES_PER_MB
 from stagebox.audio.output import OutputPump, OutputThread
 from stagebox.box import Box, EventLog
 from stagebox.clock import Clock, MonotonicClock
@@ -51,11 +52,13 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
               state_store: StateStore | None, info: tuple[str, ...] = (),
               on_frame: Callable[..., None] | None = None,
               shut_down: Callable[[], None] | None = None,
-              launcher: DecoderLauncher | None = None) -> Box:
+              launcher: DecoderLauncher | None = None,
+              songs_budget_bytes: int | None = None) -> Box:
     """The box with its player, engine and loader, its remembered state applied.
 
     The loader starts decoders through ``launcher`` (the caller closes it after the box),
-    or each as a process of its own without one.
+    or each as a process of its own without one. ``songs_budget_bytes`` is the most
+    memory the songs held in RAM may take together (None: only ``player.max_file_mb``).
     """
     if state_store is not None:
         removed = state_store.remove_stale_temp_files()
@@ -77,9 +80,9 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     def post(event: object) -> None:
         box.post(event)
 
-    loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
+    loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * BYTES_PER_MB,
                     post=post, worker=load_worker, wait_for_data=wait_for_data,
-                    launcher=launcher)
+                    launcher=launcher, budget_bytes=songs_budget_bytes)
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
@@ -111,7 +114,8 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
                     load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,
                     state_store=StateStore(Path(config["state.dir"])), info=(device_info,),
-                    shut_down=request_power_off, launcher=launcher)
+                    shut_down=request_power_off, launcher=launcher,
+                    songs_budget_bytes=songs_budget_from_meminfo())
     for warning in config_warnings:
         box.notify(warning)
     stop = threading.Event()

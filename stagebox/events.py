@@ -88,6 +88,9 @@ class TrackFailed:
 
     load_id: int
     message: str
+    no_room: bool = False
+    """The song fits in memory alone but not beside the songs held now: it can be loaded
+    once they are let go."""
 
 
 @dataclass(frozen=True)

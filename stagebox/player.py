@@ -180,6 +180,9 @@ class Player:
         self._next: _Slot | None = None
         self._play_when_ready = False
         self._pending_library: Library | None = None
+        self._no_room_beside: int | None = None
+        """The load whose next song did not fit in memory beside it: that one loads when
+        this one ends, not before."""
         self._swallowed: ev.ButtonName | None = None
         self._resume = resume
         self._load_ids = 0
@@ -294,6 +297,11 @@ class Player:
         if slot is None:
             return
         name = self.songs[slot.index].rel_path
+        if event.no_room and slot is self._next and self._current is not None:
+            self._next = None
+            self._no_room_beside = self._current.load_id
+            self._notify(f"{name} loads when this song ends: {event.message}", "warning")
+            return
         self._notify(f"Skipped {name}: {event.message}", "warning")
         if slot is self._next:
             self._next = None
@@ -561,6 +569,8 @@ class Player:
     def _load_next_after(self, index: int) -> None:
         """Preload the song after ``index`` when this one goes straight on into it."""
         if self._next is not None or self._then(index) != "next":
+            return
+        if self._current is not None and self._current.load_id == self._no_room_beside:
             return
         if index + 1 >= len(self.songs) or not self.stick_present:
             return

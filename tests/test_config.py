@@ -65,3 +65,19 @@ def test_every_key_is_documented_in_the_example():
 
 def test_replace_checks_values():
     assert Config().replace(audio__rate=44100)["audio.rate"] == 44100
+
+
+def test_nan_and_inf_are_refused_though_toml_has_them():
+    config, warnings = parse_config("[player]\nvolume_db = nan\nfade_s = inf\n"
+                                    "[buttons]\nhold_s = -inf\n")
+    assert config["player.volume_db"] == 0.0
+    assert config["player.fade_s"] == 0.5
+    assert config["buttons.hold_s"] == 0.8
+    assert len(warnings) == 3 and "finite" in warnings[0]
+
+
+def test_the_file_size_limit_is_in_mb_of_a_million_bytes_as_its_doc_says():
+    from stagebox.audio.memfile import BYTES_PER_MB
+
+    (setting,) = [s for s in SCHEMA if s.key == "player.max_file_mb"]
+    assert "1,000,000 bytes" in setting.doc and BYTES_PER_MB == 1_000_000

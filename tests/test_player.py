@@ -393,3 +393,21 @@ def test_a_song_that_ends_after_a_pause_never_goes_on_by_itself(joined):
     assert rig.player.song.title == "two"
     assert not joined or not of(out, cmd.Cue), "joined: the engine holds it already"
     assert of(rig.press("play"), cmd.Play)
+
+
+def test_a_next_song_with_no_room_beside_this_one_loads_when_it_ends_not_skipped():
+    rig = Rig(library(song("one", then="next"), song("two"), song("three")))
+    rig.ready()
+    rig.press("play")
+    preload = rig.loads()[-1]
+    out = rig.send(ev.TrackFailed(preload.load_id, "not enough memory for both", no_room=True))
+    assert [n.message for n in of(out, cmd.Notify)] == [
+        "two.wav loads when this song ends: not enough memory for both"]
+    assert not of(out, cmd.Load)
+    rig.press("play", "hold")
+    assert not of(rig.press("play"), cmd.Load), "no second try beside the same song"
+    out = rig.end(joined=False)
+    kinds = [type(c) for c in out if isinstance(c, cmd.Discard | cmd.Load)]
+    assert kinds == [cmd.Discard, cmd.Load], "this song let go before the next is read"
+    assert of(out, cmd.Load)[0].song.title == "two" and rig.player.state == "playing"
+    assert of(rig.ready(), cmd.Play)

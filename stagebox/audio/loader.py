@@ -4,16 +4,24 @@ The loader reads the whole file into RAM (so a pulled stick cannot stop the song
 starts its decoder process (through the decoder launcher, if it has one) and waits for
 the decoder's header, then posts
 :class:`~stagebox.events.TrackReady` or :class:`~stagebox.events.TrackFailed`.
+
+The songs held in RAM share one budget, a share of the board's memory (see
+:func:`songs_budget_from_meminfo`): a song too big for it is refused with its size, and
+a song that fits alone but not beside the one playing (the second of a ``then=next``
+join) is refused as :attr:`~stagebox.events.TrackFailed.no_room`, to be loaded once that
+one is let go.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from stagebox.audio.launcher import DecoderLauncher
-from stagebox.audio.memfile import TrackLoadError, load_into_memory
+from stagebox.audio.memfile import NoRoomError, TrackLoadError, load_into_memory
 from stagebox.audio.track import TrackStream
 from stagebox.events import TrackFailed, TrackReady
 from stagebox.media.model import Song
@@ -22,32 +30,108 @@ from stagebox.workers import Worker
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10.0
+MEMORY_SHARE = 0.5
+"""The share of the memory available at start that songs held in RAM may take together.
+
+A song's memory file is shared memory: with no swap (the read-only image has none) it
+cannot be paged out, and when memory runs short the kernel kills the box. The other half
+is for the box and its decoders (about 140 MB), the page cache that reading the stick
+and the libraries need, and the read-only root's overlay, which keeps every write in
+RAM. A 1 GB Pi 3 has about 750 MB available after boot: up to about 375 MB of songs,
+so one 370 MB song plays, and two 300 MB songs of a ``then=next`` join are never held
+at once."""
+
+
+def songs_budget_from_meminfo(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """How many bytes of songs the box may hold in RAM at once: :data:`MEMORY_SHARE` of
+    MemAvailable (MemTotal on a kernel without it), or None if ``meminfo`` cannot be read.
+
+    Read once, at start, when the box's own memory is what it will stay.
+    """
+    try:
+        text = meminfo.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    sizes_kib: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        words = rest.split()
+        if words and words[0].isdigit():
+            sizes_kib[name] = int(words[0])
+    available_kib = sizes_kib.get("MemAvailable", sizes_kib.get("MemTotal"))
+    if available_kib is None:
+        return None
+    return int(available_kib * 1024 * MEMORY_SHARE)
 
 
 class Loader:
-    """Loads songs on a worker and posts the outcome (main loop calls :meth:`load`)."""
+    """Loads songs on a worker and posts the outcome (main loop calls :meth:`load` and
+    :meth:`release`).
+
+    ``max_bytes`` is the largest file read into memory; ``budget_bytes``, if given, the
+    most bytes of songs held at once.
+    """
 
     def __init__(self, *, rate: int, max_bytes: int, post: Callable[[object], None],
                  worker: Worker, wait_for_data: bool = False, ring_s: float = 4.0,
-                 launcher: DecoderLauncher | None = None) -> None:
+                 launcher: DecoderLauncher | None = None,
+                 budget_bytes: int | None = None) -> None:
         self.rate = rate
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes if budget_bytes is None else min(max_bytes, budget_bytes)
+        self.budget_bytes = budget_bytes
         self._post = post
         self._worker = worker
         self._wait_for_data = wait_for_data
         self._ring_s = ring_s
         self._launcher = launcher
+        self._lock = threading.Lock()
+        """Guards the three below, shared by the main loop and the worker; held for a few
+        dictionary operations, never by the output thread."""
+        self._held_bytes: dict[int, int] = {}
+        self._waiting: set[int] = set()
+        self._let_go: set[int] = set()
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the songs read into memory and not yet released (any thread)."""
+        with self._lock:
+            return sum(self._held_bytes.values())
 
     def load(self, load_id: int, song: Song, start_s: float = 0.0) -> None:
         """Start loading ``song``; the result arrives as an event."""
-        self._worker.submit(lambda: self._post(self._load_now(load_id, song, start_s)))
+        with self._lock:
+            self._waiting.add(load_id)
+        self._worker.submit(lambda: self._load_and_post(load_id, song, start_s))
 
-    def _load_now(self, load_id: int, song: Song, start_s: float) -> TrackReady | TrackFailed:
+    def release(self, load_id: int) -> None:
+        """The box has let go of this load: its memory leaves the budget, and a load still
+        waiting for the worker is not done at all (main loop)."""
+        with self._lock:
+            self._held_bytes.pop(load_id, None)
+            if load_id in self._waiting:
+                self._waiting.discard(load_id)
+                self._let_go.add(load_id)
+
+    def _load_and_post(self, load_id: int, song: Song, start_s: float) -> None:
+        with self._lock:
+            if load_id in self._let_go:
+                self._let_go.discard(load_id)
+                return
+            self._waiting.discard(load_id)
+            room_bytes = (None if self.budget_bytes is None
+                          else self.budget_bytes - sum(self._held_bytes.values()))
+        self._post(self._load_now(load_id, song, start_s, room_bytes))
+
+    def _load_now(self, load_id: int, song: Song, start_s: float,
+                  room_bytes: int | None) -> TrackReady | TrackFailed:
         try:
-            fd = load_into_memory(song.path, self.max_bytes)
+            fd = load_into_memory(song.path, self.max_bytes, room_bytes)
+        except NoRoomError as exc:
+            return TrackFailed(load_id, str(exc), no_room=True)
         except TrackLoadError as exc:
             return TrackFailed(load_id, str(exc))
         try:
+            size_bytes = os.fstat(fd).st_size
             stream = TrackStream.open(fd, self.rate, start_s=start_s, ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
                                       launcher=self._launcher)
@@ -59,5 +143,7 @@ class Loader:
             message = stream.error or "decoder did not answer"
             stream.close()
             return TrackFailed(load_id, message)
+        with self._lock:
+            self._held_bytes[load_id] = size_bytes
         log.info("loaded %s (%.1f s)", song.rel_path, stream.duration_s or 0.0)
         return TrackReady(load_id, stream.duration_s, stream)

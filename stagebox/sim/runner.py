@@ -63,8 +63,14 @@ class SimResult:
 
 
 def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
-             config_warnings: tuple[str, ...] = (), state_dir: Path | None = None) -> SimResult:
-    """Play ``steps`` against ``media`` and write everything to ``out``."""
+             config_warnings: tuple[str, ...] = (), state_dir: Path | None = None,
+             songs_budget_bytes: int | None = None) -> SimResult:
+    """Play ``steps`` against ``media`` and write everything to ``out``.
+
+    ``songs_budget_bytes`` is the simulated board's memory for songs held in RAM; by
+    default only ``player.max_file_mb`` limits them, so a show does not depend on the
+    memory of the machine that simulates it.
+    """
     (out / "screens").mkdir(parents=True, exist_ok=True)
     for old in (out / "screens").glob("*.png"):
         old.unlink()
@@ -95,7 +101,7 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                         load_worker=InlineWorker(), scan_worker=InlineWorker(),
                         wait_for_data=True, info=("Simulator",), on_frame=on_frame,
                         state_store=StateStore(state_dir) if state_dir else None,
-                        launcher=launcher)
+                        launcher=launcher, songs_budget_bytes=songs_budget_bytes)
         for warning in config_warnings:
             box.notify(warning)
         factory = MockFactory()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebox.audio.memfile import TrackLoadError, load_into_memory
+from stagebox.audio.memfile import NoRoomError, TrackLoadError, load_into_memory
 
 
 def read_fd(fd: int) -> bytes:
@@ -40,8 +40,35 @@ def test_file_over_the_limit_is_refused_with_its_size(tmp_path: Path) -> None:
     path = tmp_path / "huge.wav"
     with path.open("wb") as sparse:
         sparse.truncate(250_000_000)
-    with pytest.raises(TrackLoadError, match=r"^too big \(250 MB, limit 200 MB\)$"):
+    with pytest.raises(TrackLoadError,
+                       match=r"^too big to hold in memory \(250 MB, limit 200 MB\)$"):
         load_into_memory(path, 200_000_000)
+
+
+@pytest.mark.parametrize(("size_bytes", "limit_bytes", "shown"), [
+    (612_000_001, 380_000_000, "613 MB, limit 380 MB"),
+    (20_500_000, 20_000_000, "20.5 MB, limit 20.0 MB"),
+    (1_000_001, 1_000_000, "1.1 MB, limit 1.0 MB"),
+])
+def test_a_refused_size_never_reads_as_its_limit(tmp_path: Path, size_bytes: int,
+                                                 limit_bytes: int, shown: str) -> None:
+    path = tmp_path / "big.wav"
+    with path.open("wb") as sparse:
+        sparse.truncate(size_bytes)
+    with pytest.raises(TrackLoadError) as refused:
+        load_into_memory(path, limit_bytes)
+    assert str(refused.value) == f"too big to hold in memory ({shown})"
+
+
+def test_a_file_over_the_room_left_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "second.wav"
+    with path.open("wb") as sparse:
+        sparse.truncate(3_000_000)
+    with pytest.raises(NoRoomError,
+                       match=r"^not enough memory for both \(3\.0 MB, 0\.8 MB free\)$"):
+        load_into_memory(path, 400_000_000, room_bytes=800_000)
+    fd = load_into_memory(path, 400_000_000, room_bytes=3_000_000)
+    os.close(fd)
 
 
 def test_symlink_is_not_followed(tmp_path: Path) -> None:
