@@ -229,17 +229,17 @@ class LibraryReader:
             raise ValueError("more after the end")
         ((kind, value),) = message.items()
         if kind == "songs":
-            self._songs += [self._song(values) for values in value]
+            self._songs += [self._song(_list(values)) for values in _list(value)]
         elif kind == "setlist":
-            name, warnings = value
+            name, warnings = _list(value)
             self._setlists.append((str(name), _texts(warnings), []))
         elif kind == "order":
             songs = self._setlists[-1][2] if self._setlists else None
             if songs is None:
                 raise ValueError("songs before a setlist")
-            songs += [self._songs[_index(index, len(self._songs))] for index in value]
+            songs += [self._songs[_index(index, len(self._songs))] for index in _list(value)]
         elif kind == "library":
-            label, warnings = value
+            label, warnings = _list(value)
             if not self._setlists:
                 raise ValueError("no setlists")
             self.library = Library(
@@ -256,8 +256,10 @@ class LibraryReader:
         gain_db = float(gain_db)
         if not math.isfinite(gain_db):
             raise ValueError(f"gain {gain_db}")
-        folder_text, slash, name = str(path).rpartition("/")
-        if not slash or not name:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError("not an absolute path")
+        folder_text, _, name = path.rpartition("/")
+        if not name:
             raise ValueError("not a path to a file")
         # Songs in one folder share its Path, and with it the strings of its parts.
         folder = self._folders.get(folder_text)
@@ -266,10 +268,14 @@ class LibraryReader:
         return Song(folder / name, str(rel_path), str(title), gain_db, then)
 
 
-def _texts(values: list[Any]) -> tuple[str, ...]:
-    if not isinstance(values, list):
-        raise TypeError("not a list")
-    return tuple(str(value) for value in values)
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"{type(value).__name__}, not a list")
+    return value
+
+
+def _texts(values: Any) -> tuple[str, ...]:
+    return tuple(str(value) for value in _list(values))
 
 
 def _index(value: Any, count: int) -> int:
