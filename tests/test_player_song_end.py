@@ -190,6 +190,8 @@ def test_a_transition_near_a_then_next_join_holds_until_play(transition: str, mo
     held = show.since(acted)
     fade_frames = round(FADE_S * RATE)
     assert not held[fade_frames + BLOCK:].any(), "silent once the fade is done, until PLAY"
+    if news_after:
+        assert not held.any(), "the song the engine went on into never sounds"
     assert show.player.state != "playing"
     before_play = len(show.audio)
     show.press("play")
@@ -226,3 +228,29 @@ def test_a_song_cued_by_hand_while_paused_goes_on_into_its_own_next_song():
     show.play_for(SONG_S + 0.2)
     assert show.since(0)[-1] == pytest.approx(LEVELS["three"])
     assert show.player.song is not None and show.player.song.title == "three"
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_stick_pulled_near_the_join_lets_the_sounding_song_end_and_starts_nothing(
+        moment: str):
+    show = start_show((song("one", then="next"), song("two", then="next"), song("three")))
+    before_end_s, news_after = MOMENTS[moment]
+    if news_after:
+        show.play_for(SONG_S - BLOCK / RATE)
+        notices = show.render()
+        show.send(ev.StickRemoved())
+        show.deliver(notices)
+    else:
+        show.play_for(SONG_S - before_end_s)
+        show.send(ev.StickRemoved())
+    started_after = []
+    for _ in range(round((SONG_S + 1.0) * RATE / BLOCK)):
+        notices = show.render()
+        started_after += [n for n in notices if isinstance(n, ev.TrackStarted)]
+        show.deliver(notices)
+    assert started_after == [], "no song starts once the stick is gone"
+    assert not show.since(len(show.audio) - round(0.5 * RATE / BLOCK)).any()
+    assert show.player.state == "no_stick"
+    show.press("play")
+    show.play_for(0.2)
+    assert not show.since(len(show.audio) - round(0.2 * RATE / BLOCK)).any()

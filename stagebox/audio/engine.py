@@ -299,8 +299,15 @@ class Engine:
 
     def _do_pause(self) -> None:
         voice = self._current
-        if voice is not None and voice.playing:
-            voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
+        if voice is None or not voice.playing:
+            return
+        if not voice.started:
+            # Joined, or just played, but not a frame out yet: nothing to fade, and the
+            # song must not start only to fade away. It holds at its place, silent.
+            voice.playing = False
+            voice.fade = voice.fade_step = 0.0
+            return
+        voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
 
     def _do_stop(self) -> None:
         self._fade_out(self._current)
@@ -322,10 +329,11 @@ class Engine:
         self._volume_step = (gain - self._volume) / (VOLUME_RAMP_S * self.rate)
 
     def _fade_out(self, voice: _Voice | None) -> None:
-        """Move ``voice`` to the outgoing list, fading if it sounds, else retire it."""
+        """Move ``voice`` to the outgoing list, fading if it sounds, else retire it (one
+        that has not had a frame out yet, a song just joined, does not sound)."""
         if voice is None:
             return
-        if voice.playing and voice.fade > 0.0:
+        if voice.playing and voice.fade > 0.0 and voice.started:
             voice.retire_when_silent = True
             voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
             self._outgoing.append(voice)

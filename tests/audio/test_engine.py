@@ -257,3 +257,16 @@ def test_a_song_that_runs_out_while_a_pause_fades_it_does_not_go_on():
     engine.play()
     assert render(engine, 0.2).any()
     assert Retired(2) not in engine.take_notices()
+
+
+def test_a_song_just_joined_and_paused_or_stopped_before_its_first_frame_never_sounds():
+    for stop in (Engine.pause, Engine.stop):
+        engine = Engine(RATE, fade_s=0.5)
+        engine.cue(1, ToneSource(BLOCK * 4 / RATE), 0.0)
+        engine.queue_next(2, ToneSource(1.0, hz=880.0), 0.0)
+        engine.play()
+        render(engine, BLOCK * 4 / RATE)  # the first song's last frame is the block's last
+        assert ev.TrackEnded(1, True, None) in engine.take_notices()
+        stop(engine)
+        assert not render(engine, 0.3).any(), stop.__name__
+        assert ev.TrackStarted(2) not in engine.take_notices()
