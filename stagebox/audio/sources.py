@@ -197,15 +197,19 @@ def open_source(fd: int) -> Source:
         file_bytes = os.fstat(own_fd).st_size
         tail = os.pread(own_fd, _SNIFF_BYTES, max(0, file_bytes - _SNIFF_BYTES))
         found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), tail, file_bytes)
+        openers: list[type[SndfileSource | FFmpegSource]] = [SndfileSource, FFmpegSource]
         if found.ffmpeg_first:
-            return FFmpegSource(own_fd, file_bytes, found)
-        try:
-            return SndfileSource(own_fd, file_bytes, found)
-        except SourceError as sndfile_error:
+            openers.reverse()
+        first_error = None
+        for opener in openers:
             try:
-                return FFmpegSource(own_fd, file_bytes, found)
-            except SourceError:
-                raise sndfile_error from None
+                source = opener(own_fd, file_bytes, found)
+            except SourceError as exc:
+                first_error = first_error or exc
+                continue
+            return source
+        assert first_error is not None
+        raise first_error
     finally:
         os.close(own_fd)
 

@@ -100,3 +100,16 @@ def test_a_wav_that_is_whole_neither_fades_nor_warns(tmp_path: Path) -> None:
     assert stream.error is None
     np.testing.assert_array_equal(frames, source)
     assert not fades_out(frames, OUT_RATE)
+
+
+def test_an_mp3_with_junk_before_its_first_frame_plays_whole(tmp_path: Path) -> None:
+    # A tag writer that padded the file's start with zeros, after an old encoder: the first
+    # bytes do not look like MPEG audio, and libsndfile does not know it (by a name it
+    # would, and stop at its guess of the length).
+    path = tmp_path / "song.mp3"
+    write_vbr_mp3(path, tone(6.0, 44100), 44100)
+    path.write_bytes(bytes(1000) + without_xing_frame(path.read_bytes()))
+    frames, stream = decode(path, OUT_RATE)
+    assert stream.error is None and stream.header is not None
+    assert stream.header.format == "MP3"
+    assert 0 <= len(frames) - 6 * OUT_RATE <= 2 * MPEG_FRAME * OUT_RATE // 44100
