@@ -314,8 +314,11 @@ _CODEC_NAMES = {"mp3float": "MP3", "mp3": "MP3", "aac": "AAC", "alac": "ALAC",
                 "opus": "OPUS", "libopus": "OPUS", "wmav1": "WMA", "wmav2": "WMA",
                 "wmapro": "WMA", "wmalossless": "WMA", "ape": "APE", "wavpack": "WAVPACK",
                 "vorbis": "OGG", "flac": "FLAC"}
-_SCALES = {np.dtype(np.int16): 1 / 32768, np.dtype(np.int32): 1 / 2147483648,
-           np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
+_SAMPLE_TYPES: dict[str, tuple[type[np.generic], float]] = {
+    "flt": (np.float32, 1.0), "dbl": (np.float64, 1.0), "s16": (np.int16, 1 / 32768),
+    "s32": (np.int32, 1 / 2147483648), "u8": (np.uint8, 1 / 128)}
+"""FFmpeg's sample formats (planar or not): their type and the scale to full range 1.0
+(unsigned 8-bit is also shifted down by 1.0)."""
 
 
 class _Packets:
@@ -379,7 +382,10 @@ class FFmpegSource:
         self._stream = self._container.streams.audio[0]
         self._stream.codec_context.thread_type = "NONE"
         self._frames = self._decoded_frames()
-        self._pending: np.ndarray | None = None
+        self._pending: list[np.ndarray] = [np.zeros(0, np.float32)]
+        """The decoded frame not yet read, a view of each channel."""
+        self._offset = 0
+        self._scale = 1.0
         self._last_byte = 0
         self._largest_packet_bytes = 0
         self._error: SourceError | None = None
@@ -430,25 +436,34 @@ class FFmpegSource:
         filled = 0
         wanted = len(out)
         while filled < wanted:
-            if self._pending is None or not len(self._pending):
+            if self._offset == len(self._pending[0]):
                 try:
-                    self._pending = self._next_frames()
+                    if not self._next_frames():
+                        break
                 except SourceError as exc:
                     if not filled:
                         raise
                     # Raised by the next read: these frames are the last good audio.
                     self._error = exc
                     break
-                if self._pending is None:
-                    break
-            count = min(wanted - filled, len(self._pending))
-            out[filled:filled + count] = self._pending[:count]
-            self._pending = self._pending[count:]
+            start = self._offset
+            count = min(wanted - filled, len(self._pending[0]) - start)
+            for channel, samples in enumerate(self._pending):
+                target = out[filled:filled + count, channel]
+                if self._scale == 1.0:
+                    np.copyto(target, samples[start:start + count], casting="unsafe")
+                else:
+                    np.multiply(samples[start:start + count], self._scale, out=target,
+                                casting="unsafe")
+                    if samples.dtype == np.uint8:
+                        target -= 1.0
+            self._offset = start + count
             filled += count
         return filled
 
-    def _next_frames(self) -> np.ndarray | None:
-        """The next decoded frame as ``(n, channels)`` float32-able samples; None at the end."""
+    def _next_frames(self) -> bool:
+        """Decode the next frame into :attr:`_pending`, one array a channel (views of
+        FFmpeg's own buffers: no copy); False at the end."""
         try:
             frame = next(self._frames, None)
         except (self._av.FFmpegError, MemoryError) as exc:
@@ -459,15 +474,22 @@ class FFmpegSource:
             raise SourceError(str(getattr(exc, "strerror", None) or "bad data"),
                               cut_short=at_end) from exc
         if frame is None:
-            return None
-        samples = frame.to_ndarray()
-        samples = samples.T if frame.format.is_planar else samples.reshape(-1, self.channels)
-        scale = _SCALES.get(samples.dtype)
-        if samples.dtype == np.uint8:
-            return (samples.astype(np.float32) - 128) / 128
-        if scale is None:
+            return False
+        sample_type = _SAMPLE_TYPES.get(frame.format.name.removesuffix("p"))
+        if sample_type is None:
             raise SourceError(f"unsupported sample format ({frame.format.name})")
-        return samples * np.float32(scale) if scale != 1.0 else samples
+        dtype, self._scale = sample_type
+        frames = frame.samples
+        if frame.format.is_planar:
+            self._pending = [np.frombuffer(memoryview(plane), dtype, frames)
+                             for plane in frame.planes[:self.channels]]
+        else:
+            packed = np.frombuffer(memoryview(frame.planes[0]), dtype,
+                                   frames * self.channels)
+            packed = packed.reshape(frames, self.channels)
+            self._pending = [packed[:, channel] for channel in range(self.channels)]
+        self._offset = 0
+        return True
 
     def close(self) -> None:
         self._container.close()
