@@ -78,12 +78,14 @@ LEGAL: dict[str, frozenset[str]] = {
     "error": frozenset({"scanning", "no_stick", "shutdown"}),
     "shutdown": frozenset(),
 }
+SAMPLE_S = 0.02
+"""How often the box's process is looked at (wall-clock seconds)."""
 MAX_DESCENDANTS = 5
 """The box's child processes at any moment: the decoder launcher, its two decoders (the
 song and the next one), a scanner, and one on its way out."""
-MAX_RINGS = 3
+MAX_RINGS = 4
 """Songs whose decoded frames the box maps at once: the current one, the next one (for a
-``then=next`` join) and one fading out."""
+``then=next`` join), one fading out, and one let go that the main loop closes next."""
 FD_GROWTH = 20
 RSS_GROWTH_KB = 32 * 1024
 """How much the peaks of the show's second half may exceed those of its first half: a
@@ -227,7 +229,7 @@ def _descendants(pid: int) -> int:
 def _sample(pid: int, box_up: Path, usage: Usage, done: threading.Event) -> None:
     """Sample the box's process once it has logged its first event (its interpreter's
     start-up is not the show's growth)."""
-    while not done.wait(0.02):
+    while not done.wait(SAMPLE_S):
         if not usage.fds and not (box_up.exists() and box_up.stat().st_size):
             continue
         try:
