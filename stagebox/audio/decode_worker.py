@@ -15,9 +15,16 @@ hand, and for measuring it alone). The line is either
 ``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C,
 "source_frames": N, "frames": M, "start_frames": S}`` (``frames`` is the whole song and
 ``start_frames`` where this stream starts, both at the output rate), or
-``{"ok": false, "error": "short message"}`` followed by exit status 2. A decode error
-after the header ends the frames early, with the message as the last line on stderr and
-exit status 1.
+``{"ok": false, "error": "short message"}`` followed by exit status 2. ``frames`` is the
+song's true length where it can be known at open time (the packets FFmpeg decodes are
+counted: an MP3 without a Xing frame, or two joined with ``cat``), else its header's.
+
+A song that ends early plays what is there and fades out over its last
+:data:`END_FADE_S` (never a click): its frames end, then the message as the last line on
+stderr and exit status 1: ``ended early: file is cut short`` when its data stops before
+its header's length or its file ends in the middle of a frame (a copy pulled half-way),
+``ended early: bad data at 12.3 s`` when it is damaged within. The player shows it after
+the song's name.
 
 Channels: mono goes to both sides; two channels are kept; of more, the first two are
 played and the rest dropped. On stage the extra channels of a multichannel backing track
@@ -49,7 +56,9 @@ Each block is a call into libsndfile and soxr and a count that wakes the player:
 frames those per-block costs were over a tenth of the CPU of playing a song."""
 ADDRESS_SPACE_LIMIT_BYTES = 1 << 30
 """Enough for any block of any sane file; a file built to make the decoder allocate
-without end gets a MemoryError instead of taking the box's RAM."""
+without end gets a MemoryError instead of taking the box's RAM. FFmpeg's libraries fit
+well inside it: a decoder forked from the launcher, PyAV loaded, peaked at 216 MB of
+address space decoding a 4-minute M4A."""
 MIN_SOURCE_RATE = 1000
 MAX_SOURCE_RATE = 768000
 END_FADE_S = 0.015
@@ -97,19 +106,18 @@ def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> i
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
     try:
-        try:
-            _decode(source, out_rate, start_s, out, frames_out)
-        except BrokenPipeError:
-            # The player let go of the song. Point stdout at /dev/null so the flush at
-            # exit does not fail again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return EXIT_DECODE_ERROR
-        except DecodeError as exc:
-            print(exc, file=sys.stderr)
-            return EXIT_DECODE_ERROR
-        except MemoryError:
-            print("decoder ran out of memory", file=sys.stderr)
-            return EXIT_DECODE_ERROR
+        _decode(source, out_rate, start_s, out, frames_out)
+    except BrokenPipeError:
+        # The player let go of the song. Point stdout at /dev/null so the flush at
+        # exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_DECODE_ERROR
+    except DecodeError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_DECODE_ERROR
+    except MemoryError:
+        print("decoder ran out of memory", file=sys.stderr)
+        return EXIT_DECODE_ERROR
     finally:
         source.close()
     return 0

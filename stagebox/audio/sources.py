@@ -10,13 +10,13 @@ Used in the decoder process only (:mod:`stagebox.audio.decode_worker`, its main 
 
 MP3 goes to FFmpeg although libsndfile 1.2.2 decodes it: libsndfile stops where the
 header's length says the song ends, and without a Xing/Info frame that length is a guess
-from the first frame's bitrate (a 6 s VBR song played 0.9 s), and two songs joined with
-``cat`` played only the first. FFmpeg decodes the real stream to its end and trims the
+from the first frame's bitrate (a 6 s VBR song played 0.9 s), and of two songs joined with
+``cat`` it played only the first. FFmpeg decodes the real stream to its end and trims the
 encoder's delay and padding exactly from the LAME tag, as libsndfile did. Measured on the
-development VM (one minute of 44.1 kHz stereo at 155-160 kbit/s, CBR and VBR, the median of
-three): libsndfile 0.051-0.052 s of CPU, FFmpeg 0.054-0.055 s including the conversion to
-float32 frames, 6 % more; counting the packets at open time (the true length for the
-screen) adds 0.005 s a minute.
+development VM, one minute of 44.1 kHz stereo at 155-160 kbit/s, CBR and VBR, the median
+of five, decoded to float32 frames through this module: libsndfile 49-50 ms of CPU,
+FFmpeg 57-59 ms (a bare PyAV loop 54-55 ms), 17 % more; opening it (which counts the
+packets, for the true length) 9 ms more.
 
 FFmpeg reads the memory file through a fresh open of ``/proc/self/fd/N``: its own file
 protocol reads it, with no Python callback per block. Only the audio demuxers in

@@ -66,7 +66,9 @@ class TrackInfo:
     """What the decoder found in the file (its header line)."""
 
     format: str
-    """libsndfile's name for the container: ``"FLAC"``, ``"MP3"``, ``"WAV"``..."""
+    """The container or codec: ``"WAV"``, ``"FLAC"``, ``"OGG"`` (Vorbis), ``"AIFF"``
+    (libsndfile's names), ``"MP3"``, ``"AAC"``, ``"ALAC"``, ``"OPUS"``, ``"WMA"``,
+    ``"WAVPACK"``, ``"APE"``..."""
     source_rate: int
     source_channels: int
     source_frames: int
