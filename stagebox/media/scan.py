@@ -19,9 +19,8 @@ and named by a setlist line that asks for one, never silently dropped. Only "All
 the folders, so with a setlist the stick's other files go unmentioned.
 
 The walk does not follow folder symlinks, and takes a symlinked file only if it resolves
-inside the stick. Everything is bounded (folder depth, songs, folder
-entries, setlist size, warnings) so a hostile stick cannot hang the box; each bound that bites
-says so in a warning.
+inside the stick. Everything is bounded (folder depth, songs, folder entries, setlist size,
+warnings) so a hostile stick cannot hang the box; each bound that bites says so in a warning.
 """
 
 from __future__ import annotations
@@ -85,7 +84,6 @@ _DOCUMENT_MAGIC = (b"{\\rtf", b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 MAX_KINDS_SHOWN = 3
 """Extensions named in the warning about files the box cannot play."""
 PLAYLIST_EXTENSIONS = frozenset({".m3u", ".m3u8"})
-SETLIST_FILE = "setlist.txt"
 SETLISTS_FOLDER = "setlists"
 ALL_SONGS = "All songs"
 SKIPPED_FOLDERS = frozenset({"system volume information", "$recycle.bin", "recycler",
