@@ -106,8 +106,9 @@ class Sniff:
 
     ffmpeg_first: bool
     """A format FFmpeg decodes (and libsndfile not, or not to its real end)."""
-    wav_declared_frames: int | None = None
-    """A WAV's data size in frames, when it says one."""
+    declared_frames: int | None = None
+    """The length a WAV's data size or an AIFF's COMM chunk says, when it says one:
+    libsndfile counts only the frames the file holds."""
     ogg_cut_short: bool = False
     """An Ogg file whose last page is incomplete or not its stream's end."""
     length_in_header: bool = True
@@ -115,11 +116,12 @@ class Sniff:
     else FFmpeg guesses it from the first frame's bitrate)."""
 
 
-def sniff(head: bytes, tail: bytes, file_bytes: int) -> Sniff:
-    """Decide from the file's first bytes and its last (up to :data:`_SNIFF_BYTES` each)
-    and its size."""
+def sniff(head: bytes, tail: bytes) -> Sniff:
+    """Decide from the file's first bytes and its last (up to :data:`_SNIFF_BYTES` each)."""
     if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
-        return _sniff_wav(head, file_bytes)
+        return _sniff_wav(head)
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return Sniff(ffmpeg_first=False, declared_frames=_aiff_frames(head))
     if head[:4] == b"OggS":
         # libsndfile plays nothing of an Ogg Vorbis file cut short; FFmpeg what is there.
         cut_short = not _ogg_ends_whole(tail)
@@ -162,7 +164,7 @@ def _id3_bytes(head: bytes) -> int:
     return 10 + (size[0] << 21 | size[1] << 14 | size[2] << 7 | size[3])
 
 
-def _sniff_wav(head: bytes, file_bytes: int) -> Sniff:
+def _sniff_wav(head: bytes) -> Sniff:
     """Walk a WAV's chunks in ``head`` up to ``data``: its size and frame width."""
     little = head[:4] == b"RIFF"
     position = 12
@@ -177,9 +179,22 @@ def _sniff_wav(head: bytes, file_bytes: int) -> Sniff:
             if size in _WAV_UNKNOWN_SIZES:
                 return Sniff(ffmpeg_first=size == 0)
             declared = size // block_align if block_align else None
-            return Sniff(ffmpeg_first=False, wav_declared_frames=declared)
+            return Sniff(ffmpeg_first=False, declared_frames=declared)
         position += 8 + size + (size & 1)
     return Sniff(ffmpeg_first=False)
+
+
+def _aiff_frames(head: bytes) -> int | None:
+    """The frame count in an AIFF's COMM chunk, if ``head`` holds it."""
+    position = 12
+    while position + 8 <= len(head):
+        chunk_id = head[position:position + 4]
+        (size,) = struct.unpack(">I", head[position + 4:position + 8])
+        if chunk_id == b"COMM" and position + 14 <= len(head):
+            (frames,) = struct.unpack(">I", head[position + 10:position + 14])
+            return int(frames)
+        position += 8 + size + (size & 1)
+    return None
 
 
 def open_source(fd: int) -> Source:
@@ -196,7 +211,7 @@ def open_source(fd: int) -> Source:
     try:
         file_bytes = os.fstat(own_fd).st_size
         tail = os.pread(own_fd, _SNIFF_BYTES, max(0, file_bytes - _SNIFF_BYTES))
-        found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), tail, file_bytes)
+        found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), tail)
         openers: list[type[SndfileSource | FFmpegSource]] = [SndfileSource, FFmpegSource]
         if found.ffmpeg_first:
             openers.reverse()
@@ -258,7 +273,7 @@ class SndfileSource:
         # libsndfile counts a WAV's frames up to the end of the file when its data size
         # says more: the true length. The size it said is how we know it is cut short.
         self.frames = max(0, self._file.frames)
-        self._declared_frames = (found.wav_declared_frames if self.format == "WAV"
+        self._declared_frames = (found.declared_frames if self.format in ("WAV", "AIFF")
                                  else self.frames)
         self._ogg_cut_short = found.ogg_cut_short
         self._error: SourceError | None = None

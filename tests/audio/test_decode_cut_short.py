@@ -18,6 +18,7 @@ CUT_SHORT = "ended early: file is cut short"
 Writer = Callable[[Path, np.ndarray, int], None]
 WRITERS: dict[str, Writer] = {
     "wav": lambda path, samples, rate: soundfile.write(path, samples, rate, format="WAV"),
+    "aiff": lambda path, samples, rate: soundfile.write(path, samples, rate, format="AIFF"),
     "flac": lambda path, samples, rate: soundfile.write(path, samples, rate, format="FLAC"),
     "ogg": lambda path, samples, rate: soundfile.write(path, with_hiss(samples), rate,
                                                        format="OGG"),
@@ -62,7 +63,7 @@ def test_a_whole_file_neither_fades_nor_warns(tmp_path: Path, extension: str) ->
     WRITERS[extension](path, tone(SECONDS, rate, 441.0), rate)
     frames, stream = decode(path, OUT_RATE)
     assert stream.error is None
-    if extension in ("wav", "flac"):
+    if extension in ("wav", "aiff", "flac"):
         # Lossless: the song ends as it was written, at full level to its last sample.
         assert not fades_out(frames, OUT_RATE)
         assert rms(frames[-round(0.002 * OUT_RATE):]) == pytest.approx(0.3 / np.sqrt(2),
