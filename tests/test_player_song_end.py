@@ -64,6 +64,9 @@ class Show:
     in_engine: set[int] = field(default_factory=set)
     commands: list = field(default_factory=list)
     audio: list[np.ndarray] = field(default_factory=list)
+    hold_loads: bool = False
+    """Loads wait for :meth:`answer_loads` (a slow stick) instead of answering at once."""
+    held_loads: list[int] = field(default_factory=list)
 
     def send(self, event: object) -> None:
         for command in self.player.handle(event):  # type: ignore[arg-type]
@@ -76,7 +79,10 @@ class Show:
             case cmd.Load(load_id=load_id, song=loaded, start_s=start_s):
                 frames = round((SONG_S - start_s) * RATE)
                 self.sources[load_id] = LevelSource(LEVELS[loaded.title], frames)
-                self.send(ev.TrackReady(load_id, SONG_S, None))
+                if self.hold_loads:
+                    self.held_loads.append(load_id)
+                else:
+                    self.send(ev.TrackReady(load_id, SONG_S, None))
             case cmd.Cue(load_id=load_id):
                 self.in_engine.add(load_id)
                 engine.cue(load_id, self.sources[load_id], 0.0)
@@ -91,6 +97,11 @@ class Show:
                 engine.stop()
             case cmd.Discard(load_id=load_id) if load_id in self.in_engine:
                 engine.discard(load_id)
+
+    def answer_loads(self) -> None:
+        self.hold_loads = False
+        while self.held_loads:
+            self.send(ev.TrackReady(self.held_loads.pop(0), SONG_S, None))
 
     def render(self) -> list[object]:
         """One block out; the engine's news, not yet given to the player."""
@@ -115,11 +126,12 @@ class Show:
         return np.concatenate(self.audio[start_block:])[:, 0]
 
 
-def start_show(setlist: tuple[Song, ...]) -> Show:
+def start_show(setlist: tuple[Song, ...], late_preload: bool = False) -> Show:
     show = Show()
     show.send(ev.StickInserted(Path("/stick"), "GIG"))
     show.send(ev.ScanFinished(Library(Path("/stick"), (Setlist("setlist.txt", setlist),),
                                       label="GIG")))
+    show.hold_loads = late_preload
     show.press("play")
     return show
 
@@ -254,3 +266,25 @@ def test_a_stick_pulled_near_the_join_lets_the_sounding_song_end_and_starts_noth
     show.press("play")
     show.play_for(0.2)
     assert not show.since(len(show.audio) - round(0.2 * RATE / BLOCK)).any()
+
+
+@pytest.mark.parametrize("moment", [m for m, (_, news_after) in MOMENTS.items()
+                                    if not news_after])
+@pytest.mark.parametrize("transition", TRANSITIONS)
+def test_a_transition_when_the_next_song_was_not_ready_in_time_holds_too(transition: str,
+                                                                         moment: str):
+    """The preload answers only after the transition: the engine had nothing to join."""
+    show = start_show((song("one", then="next"), song("two", then="next"), song("three")),
+                      late_preload=True)
+    before_end_s, _ = MOMENTS[moment]
+    show.play_for(SONG_S - before_end_s)
+    TRANSITIONS[transition](show)
+    acted = len(show.audio)
+    show.answer_loads()
+    show.play_for(SONG_S + 1.0)
+    assert not show.since(acted)[round(FADE_S * RATE) + BLOCK:].any()
+    assert show.player.state != "playing"
+    before_play = len(show.audio)
+    show.press("play")
+    show.play_for(0.1)
+    assert show.since(before_play)[-1] > 0 or transition == "pause_then_shutdown"
