@@ -92,8 +92,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("player", "fade_s", 0.5, "Fade-out when a playing song is stopped or paused.",
             minimum=0.0, maximum=5.0),
     Setting("player", "max_file_mb", 512,
-            "Largest song file read into memory, in MB of 1,000,000 bytes; the box also "
-            "keeps the songs it holds at once within half of its free memory.",
+            "Largest song file read into memory, in MB of 1,000,000 bytes (the songs "
+            "held at once also stay within half the free memory).",
             minimum=1, maximum=4096),
     Setting("buttons", "prev_pin", 5, "PREV button."),
     Setting("buttons", "play_pin", 6, "PLAY button."),
