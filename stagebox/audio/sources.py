@@ -92,6 +92,7 @@ FFMPEG_DEMUXERS = ("mp3,mov,asf,ogg,ape,wv,wav,w64,aiff,flac,aac,matroska,caf,tt
 _OPEN_ERRORS = {3: "damaged sound file", 4: "unsupported audio encoding"}
 """libsndfile's SF_ERR_MALFORMED_FILE and SF_ERR_UNSUPPORTED_ENCODING, said for the user."""
 _SNIFF_BYTES = 4096
+_MAX_HEADER_CHUNKS = 64
 CUT_SHORT_SLACK_BYTES = 4096
 """An FFmpeg error this close to the end of the file is the end of a copy pulled half-way,
 not damage within it."""
@@ -116,14 +117,17 @@ class Sniff:
     else FFmpeg guesses it from the first frame's bitrate)."""
 
 
-def sniff(head: bytes, tail: bytes) -> Sniff:
-    """Decide from the file's first bytes and its last (up to :data:`_SNIFF_BYTES` each)."""
+def sniff(fd: int, file_bytes: int) -> Sniff:
+    """Decide from the file's first bytes and its last (up to :data:`_SNIFF_BYTES` each),
+    and a WAV's or AIFF's chunk headers wherever they are."""
+    head = os.pread(fd, _SNIFF_BYTES, 0)
     if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
-        return _sniff_wav(head)
+        return _sniff_wav(fd, little=head[:4] == b"RIFF")
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return Sniff(ffmpeg_first=False, declared_frames=_aiff_frames(head))
+        return Sniff(ffmpeg_first=False, declared_frames=_aiff_frames(fd))
     if head[:4] == b"OggS":
         # libsndfile plays nothing of an Ogg Vorbis file cut short; FFmpeg what is there.
+        tail = os.pread(fd, _SNIFF_BYTES, max(0, file_bytes - _SNIFF_BYTES))
         cut_short = not _ogg_ends_whole(tail)
         return Sniff(ffmpeg_first=cut_short or b"OpusHead" in head[:512],
                      ogg_cut_short=cut_short)
@@ -164,36 +168,41 @@ def _id3_bytes(head: bytes) -> int:
     return 10 + (size[0] << 21 | size[1] << 14 | size[2] << 7 | size[3])
 
 
-def _sniff_wav(head: bytes) -> Sniff:
-    """Walk a WAV's chunks in ``head`` up to ``data``: its size and frame width."""
-    little = head[:4] == b"RIFF"
+def _chunks(fd: int, little: bool) -> Iterator[tuple[bytes, int, int]]:
+    """A RIFF or AIFF file's chunks, from its 12th byte: ``(id, size, where its data
+    starts)``, read one header at a time (a recorder's metadata before the audio can take
+    many kilobytes), at most :data:`_MAX_HEADER_CHUNKS`."""
     position = 12
+    for _ in range(_MAX_HEADER_CHUNKS):
+        header = os.pread(fd, 8, position)
+        if len(header) < 8:
+            return
+        (size,) = struct.unpack("<I" if little else ">I", header[4:])
+        yield header[:4], size, position + 8
+        position += 8 + size + (size & 1)
+
+
+def _sniff_wav(fd: int, little: bool) -> Sniff:
+    """A WAV's data size in frames, from its ``fmt `` and ``data`` chunks."""
     block_align = 0
-    while position + 8 <= len(head):
-        chunk_id = head[position:position + 4]
-        (size,) = struct.unpack("<I" if little else ">I", head[position + 4:position + 8])
-        if chunk_id == b"fmt " and position + 22 <= len(head):
+    for chunk_id, size, start in _chunks(fd, little):
+        if chunk_id == b"fmt ":
             (block_align,) = struct.unpack("<H" if little else ">H",
-                                           head[position + 20:position + 22])
+                                           os.pread(fd, 2, start + 12).rjust(2, b"\0"))
         elif chunk_id == b"data":
             if size in _WAV_UNKNOWN_SIZES:
                 return Sniff(ffmpeg_first=size == 0)
             declared = size // block_align if block_align else None
             return Sniff(ffmpeg_first=False, declared_frames=declared)
-        position += 8 + size + (size & 1)
     return Sniff(ffmpeg_first=False)
 
 
-def _aiff_frames(head: bytes) -> int | None:
-    """The frame count in an AIFF's COMM chunk, if ``head`` holds it."""
-    position = 12
-    while position + 8 <= len(head):
-        chunk_id = head[position:position + 4]
-        (size,) = struct.unpack(">I", head[position + 4:position + 8])
-        if chunk_id == b"COMM" and position + 14 <= len(head):
-            (frames,) = struct.unpack(">I", head[position + 10:position + 14])
-            return int(frames)
-        position += 8 + size + (size & 1)
+def _aiff_frames(fd: int) -> int | None:
+    """The frame count in an AIFF's COMM chunk."""
+    for chunk_id, _, start in _chunks(fd, little=False):
+        if chunk_id == b"COMM":
+            comm = os.pread(fd, 6, start)
+            return struct.unpack(">I", comm[2:6])[0] if len(comm) == 6 else None
     return None
 
 
@@ -210,8 +219,7 @@ def open_source(fd: int) -> Source:
         os.lseek(own_fd, 0, os.SEEK_SET)
     try:
         file_bytes = os.fstat(own_fd).st_size
-        tail = os.pread(own_fd, _SNIFF_BYTES, max(0, file_bytes - _SNIFF_BYTES))
-        found = sniff(os.pread(own_fd, _SNIFF_BYTES, 0), tail)
+        found = sniff(own_fd, file_bytes)
         openers: list[type[SndfileSource | FFmpegSource]] = [SndfileSource, FFmpegSource]
         if found.ffmpeg_first:
             openers.reverse()

@@ -78,12 +78,18 @@ def _mpeg_frame_bytes(header: bytes) -> int:
 
 
 def write_wav_with_sizes(path: Path, samples: np.ndarray, rate: int, riff_size: int,
-                         data_size: int, subtype: str = "PCM_16") -> None:
+                         data_size: int, subtype: str = "PCM_16",
+                         metadata_bytes: int = 0) -> None:
     """A WAV whose RIFF and data sizes say ``riff_size`` and ``data_size`` whatever its
-    audio (0: a recorder that lost power before it could write them)."""
+    audio (0: a recorder that lost power before it could write them); with an ``iXML``
+    chunk of ``metadata_bytes`` before the audio, as field recorders write."""
     soundfile.write(path, samples, rate, subtype=subtype, format="WAV")
     data = bytearray(path.read_bytes())
     data_chunk = data.index(b"data")
+    if metadata_bytes:
+        xml = b"<BWFXML>" + b" " * (metadata_bytes - 17) + b"</BWFXML>"
+        data[data_chunk:data_chunk] = b"iXML" + struct.pack("<I", len(xml)) + xml
+        data_chunk += 8 + len(xml)
     data[4:8] = struct.pack("<I", riff_size)
     data[data_chunk + 4:data_chunk + 8] = struct.pack("<I", data_size)
     path.write_bytes(bytes(data))

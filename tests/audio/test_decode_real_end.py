@@ -61,14 +61,16 @@ def test_two_mp3s_joined_with_cat_play_as_one_medley(tmp_path: Path) -> None:
         == pytest.approx(660.0, abs=3)
 
 
-@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize(("subtype", "metadata_bytes"),
+                         [("PCM_16", 0), ("PCM_24", 0), ("FLOAT", 0), ("PCM_24", 8000)])
 @pytest.mark.parametrize("size", [0, 0xFFFFFFFF], ids=["zero", "unknown"])
 def test_a_wav_whose_recorder_never_wrote_its_sizes_plays_whole(
-        tmp_path: Path, subtype: str, size: int) -> None:
+        tmp_path: Path, subtype: str, metadata_bytes: int, size: int) -> None:
     # A recorder that lost power leaves 0; a writer that could not seek back, 0xFFFFFFFF.
+    # Field recorders put kilobytes of metadata before the audio.
     path = tmp_path / "take.wav"
     source = chirp(2.0, 44100)
-    write_wav_with_sizes(path, source, 44100, size, size, subtype)
+    write_wav_with_sizes(path, source, 44100, size, size, subtype, metadata_bytes)
     frames, stream = decode(path, OUT_RATE)
     assert stream.error is None and stream.header is not None
     assert stream.header.frames == len(frames) == 2 * OUT_RATE
