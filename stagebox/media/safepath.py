@@ -38,6 +38,8 @@ MAX_TRAILING_PARTS = 16
 """Folders and file of an absolute path tried against the stick, from the end."""
 MAX_LISTED_NAMES = 100_000
 """Names read from one folder to match against; past it only exact names are found."""
+MAX_FOLDERS_TRIED = 64
+"""Folders named alike looked into for one path before it is deemed missing."""
 
 
 class BadPath(ValueError):
@@ -184,17 +186,25 @@ class StickPaths:
 
     def _match(self, parts: Sequence[str]) -> tuple[list[str] | None, str]:
         """The names on the stick the written ``parts`` match, and a note; None if none."""
-        names: list[str] = []
-        note = ""
-        for index, part in enumerate(parts):
-            folder = self._folder(tuple(names))
-            last = index == len(parts) - 1
-            name, part_note = _match_name(folder, part, last)
-            if name is None:
-                return None, ""
-            note = note or part_note
-            names.append(name)
-        return names, note
+        return self._match_below((), parts, [MAX_FOLDERS_TRIED])
+
+    def _match_below(self, names: tuple[str, ...], parts: Sequence[str],
+                     budget: list[int]) -> tuple[list[str] | None, str]:
+        """``parts`` matched in the folder ``names``, depth first: of two folders named alike
+        (``Música`` from a Mac and from Windows) the song may be in either, and the first
+        that holds it is taken without a word. Only the file's own name gets a note."""
+        written, last = parts[0], len(parts) == 1
+        candidates, stem = _candidates(self._folder(names), written, last)
+        for name in candidates:
+            if last:
+                return [*names, name], _note(written, name, len(candidates), stem)
+            budget[0] -= 1
+            if budget[0] < 0:
+                break
+            found, note = self._match_below((*names, name), parts[1:], budget)
+            if found is not None:
+                return found, note
+        return None, ""
 
     def _folder(self, names: tuple[str, ...]) -> _Folder:
         folder = self._folders.get(names)
@@ -236,32 +246,27 @@ def _kind(entry: os.DirEntry[str]) -> int:
         return _OTHER
 
 
-def _match_name(folder: _Folder, written: str, last: bool) -> tuple[str | None, str]:
-    """The name in ``folder`` that ``written`` means, and a note when others matched too."""
-    key = name_key(written)
-    alike = folder.by_key.get(key, [])
+def _candidates(folder: _Folder, written: str, last: bool) -> tuple[list[str], bool]:
+    """The names in ``folder`` that ``written`` may mean, best first; and whether they were
+    found by their stem (``written`` lacks the extension)."""
+    alike = sorted(folder.by_key.get(name_key(written), []), key=natural_key)
     if written in folder.names:
-        note = f"{len(alike)} files named like {quote(written)}; took the exact one" \
-            if len(alike) > 1 else ""
-        return written, note
+        return [written, *(name for name in alike if name != written)], False
     if not folder.complete:
-        return written, ""
-    if alike:
-        return _first_of(alike, written)
-    if last and folder.by_stem.get(key):
-        chosen, _ = _first_of(folder.by_stem[key], written)
-        count = len(folder.by_stem[key])
-        note = f"{count} files {quote(written + '.*')}; took {quote(chosen)}" if count > 1 else ""
-        return chosen, note
-    return None, ""
+        return [written], False
+    if alike or not last:
+        return alike, False
+    return sorted(folder.by_stem.get(name_key(written), []), key=natural_key), True
 
 
-def _first_of(names: list[str], written: str) -> tuple[str, str]:
-    """The first of ``names`` in natural order, with a note if there were several."""
-    chosen = min(names, key=natural_key)
-    if len(names) == 1:
-        return chosen, ""
-    return chosen, f"{len(names)} files named like {quote(written)}; took {quote(chosen)}"
+def _note(written: str, taken: str, count: int, stem: bool) -> str:
+    """Why ``taken`` may not be the file meant, when ``count`` names matched."""
+    if count < 2:
+        return ""
+    if stem:
+        return f"{count} files {quote(written + '.*')}; took {quote(taken)}"
+    which = "the exact one" if taken == written else quote(taken)
+    return f"{count} files named like {quote(written)}; took {which}"
 
 
 def _file_url_path(url: str) -> str:

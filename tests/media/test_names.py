@@ -13,7 +13,7 @@ from sticks import Stick
 from stagebox.media import safepath
 from stagebox.media.model import Setlist
 from stagebox.media.safepath import BadPath, MissingFile, StickPaths
-from stagebox.media.scan import AUDIO_EXTENSIONS, load_setlist
+from stagebox.media.scan import ALL_SONGS, AUDIO_EXTENSIONS, load_setlist
 
 
 @pytest.fixture
@@ -23,6 +23,14 @@ def stick(tmp_path: Path) -> Stick:
 
 def nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
+
+
+def from_setlist(stick: Stick) -> Setlist:
+    """The stick's default setlist, checked to be its setlist file, not "All songs" (which
+    would list the same files, had no line matched)."""
+    setlist = stick.scan().default
+    assert setlist.name != ALL_SONGS
+    return setlist
 
 
 def rel_paths(setlist: Setlist) -> list[str]:
@@ -35,7 +43,7 @@ def rel_paths(setlist: Setlist) -> list[str]:
 def test_a_windows_setlist_finds_the_name_a_mac_wrote_decomposed(stick: Stick) -> None:
     stick.songs(nfd("Café.flac"), nfd("Señor/Niño.wav"))
     stick.text("setlist.txt", "Café.flac\r\nSeñor\\Niño.wav\r\n", encoding="cp1252")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == [nfd("Café.flac"), nfd("Señor/Niño.wav")]
     assert setlist.warnings == ()
     assert setlist.songs[0].path == (stick.root / nfd("Café.flac")).resolve()
@@ -44,13 +52,13 @@ def test_a_windows_setlist_finds_the_name_a_mac_wrote_decomposed(stick: Stick) -
 def test_a_mac_setlist_finds_the_name_windows_wrote_composed(stick: Stick) -> None:
     stick.songs("Café.flac")
     stick.text("setlist.txt", nfd("Café.flac\n"))
-    assert rel_paths(stick.scan().default) == ["Café.flac"]
+    assert rel_paths(from_setlist(stick)) == ["Café.flac"]
 
 
 def test_letter_case_does_not_matter_in_files_or_folders(stick: Stick) -> None:
     stick.songs("Wonderwall.mp3", "Ballads/Hallelujah.wav")
     stick.text("setlist.txt", "wonderwall.MP3\nBALLADS/hallelujah.WAV | gain=-2\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["Wonderwall.mp3", "Ballads/Hallelujah.wav"]
     assert [song.gain_db for song in setlist.songs] == [0.0, -2.0]
     assert setlist.warnings == ()
@@ -60,7 +68,7 @@ def test_of_two_names_differing_only_in_case_the_exact_one_wins_and_is_named(
         stick: Stick) -> None:
     stick.songs("Intro.wav", "intro.wav", "INTRO.wav")
     stick.text("setlist.txt", "intro.wav\nIntro.WAV\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["intro.wav", "INTRO.wav"]
     assert setlist.warnings == (
         'setlist.txt:1: 3 files named like "intro.wav"; took the exact one',
@@ -71,10 +79,41 @@ def test_of_two_names_differing_only_in_normalization_the_exact_one_wins(
         stick: Stick) -> None:
     stick.songs("Café.wav", nfd("Café.wav"))
     stick.text("setlist.txt", nfd("Café.wav\n"))
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == [nfd("Café.wav")]
     assert setlist.warnings == (f'setlist.txt:1: 2 files named like "{nfd("Café.wav")}"; '
                                 'took the exact one',)
+
+
+def test_of_two_folders_named_alike_the_one_holding_the_song_is_taken(stick: Stick) -> None:
+    stick.songs(nfd("Música/Canción.wav"), "Música/Intro.wav", "música/Outro.wav")
+    stick.text("setlist.txt", "Música/Canción.wav\nMÚSICA/intro.wav\nMúsica/Outro.wav\n")
+    setlist = from_setlist(stick)
+    assert setlist.name == "setlist.txt"
+    assert rel_paths(setlist) == [nfd("Música/Canción.wav"), "Música/Intro.wav",
+                                  "música/Outro.wav"]
+    assert setlist.warnings == ()
+
+
+def test_many_folders_named_alike_are_not_all_searched(stick: Stick,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    variants = ["".join(letter.upper() if bit == "1" else letter
+                        for letter, bit in zip("abcd", f"{n:04b}", strict=True))
+                for n in range(16)]
+    for outer in variants:
+        for inner in variants:
+            (stick.root / outer / inner).mkdir(parents=True)
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path):
+        listed.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(safepath.os, "scandir", scandir)
+    with pytest.raises(MissingFile):
+        StickPaths(stick.root).resolve("ABCD/abcd/abcd/song.wav")
+    assert len(listed) < 100, "not all 273 folders"
 
 
 def test_a_name_differing_in_case_from_a_link_out_is_still_refused(stick: Stick,
@@ -86,7 +125,7 @@ def test_a_name_differing_in_case_from_a_link_out_is_still_refused(stick: Stick,
     stick.link("Leak.wav", tmp_path / "secret.wav")
     stick.link("More", tmp_path / "home")
     stick.text("setlist.txt", "leak.WAV\nmore/SONG.wav\nA.wav\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["A.wav"]
     assert setlist.warnings == ('setlist.txt:1: link out of the stick: "leak.WAV"',
                                 'setlist.txt:2: link out of the stick: "more/SONG.wav"')
@@ -123,7 +162,7 @@ def test_a_long_setlist_lists_each_folder_once(stick: Stick,
         return real_scandir(path)
 
     monkeypatch.setattr(safepath.os, "scandir", scandir)
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert len(setlist.songs) == 6000
     folders = [Path(path).relative_to(stick.root.resolve()).as_posix() for path in listed]
     assert (folders.count("a"), folders.count("a/b")) == (1, 1)
@@ -137,7 +176,7 @@ def test_a_line_without_an_extension_finds_the_song(stick: Stick) -> None:
     stick.songs("01 Opening Jam.flac", "ballads/Hallelujah.wav", "Song feat. X.mp3")
     stick.text("ballads/Hallelujah.txt", "lyrics")
     stick.text("setlist.txt", "01 opening jam\nballads/Hallelujah | then=stop\nSong feat. X\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["01 Opening Jam.flac", "ballads/Hallelujah.wav",
                                   "Song feat. X.mp3"]
     assert setlist.songs[1].then == "stop"
@@ -147,7 +186,7 @@ def test_a_line_without_an_extension_finds_the_song(stick: Stick) -> None:
 def test_a_stem_shared_by_several_songs_takes_one_and_says_which(stick: Stick) -> None:
     stick.songs("Wonderwall.wav", "Wonderwall.mp3", "Wonderwall.flac")
     stick.text("setlist.txt", "Wonderwall\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["Wonderwall.flac"]
     assert setlist.warnings == ('setlist.txt:1: 3 files "Wonderwall.*"; '
                                 'took "Wonderwall.flac"',)
@@ -157,7 +196,7 @@ def test_a_stem_matching_no_song_is_a_missing_file(stick: Stick) -> None:
     stick.songs("A.wav")
     stick.text("notes.txt", "x")
     stick.text("setlist.txt", "notes\nA\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["A.wav"]
     assert setlist.warnings == ('setlist.txt:1: no file "notes"',)
 
@@ -172,7 +211,7 @@ def test_a_windows_media_player_m3u_in_ansi_with_crlf(stick: Stick) -> None:
                 "C:\\Users\\me\\Music\\iTunes\\Hallelujah.wav\r\n"
                 "E:\\Music\\Band\\03 Missing.mp3\r\n")
     stick.text("Gig.m3u", playlist, encoding="cp1252")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert setlist.name == "Gig.m3u"
     assert rel_paths(setlist) == ["Music/Band/01 Song.mp3", "Music/Band/02 Café.mp3",
                                   "Hallelujah.wav"]
@@ -202,21 +241,21 @@ def test_absolute_paths_and_file_urls_find_the_song_by_their_end(stick: Stick,
 def test_a_percent_encoded_mac_url_finds_a_decomposed_name(stick: Stick) -> None:
     stick.songs(nfd("Música/Canción.m4a"))
     stick.text("gig.m3u8", "file:///Users/me/M%C3%BAsica/Canci%C3%B3n.m4a\n")
-    assert rel_paths(stick.scan().default) == [nfd("Música/Canción.m4a")]
+    assert rel_paths(from_setlist(stick)) == [nfd("Música/Canción.m4a")]
 
 
 def test_the_longest_matching_end_of_the_path_wins(stick: Stick) -> None:
     stick.songs("Band/01 Song.mp3", "Music/Band/01 Song.mp3", "01 Song.mp3")
     stick.text("setlist.txt", "E:\\Music\\Band\\01 Song.mp3\n/x/Band/01 song.MP3\n"
                               "/y/z/01 Song.mp3\n")
-    assert rel_paths(stick.scan().default) == ["Music/Band/01 Song.mp3", "Band/01 Song.mp3",
+    assert rel_paths(from_setlist(stick)) == ["Music/Band/01 Song.mp3", "Band/01 Song.mp3",
                                                "01 Song.mp3"]
 
 
 def test_a_pasted_absolute_path_in_setlist_txt_works(stick: Stick) -> None:
     stick.songs("Set 1/Wonderwall.mp3")
     stick.text("setlist.txt", '"C:\\Users\\me\\Desktop\\Gig\\Set 1\\Wonderwall.mp3" | gain=-1\n')
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["Set 1/Wonderwall.mp3"]
     assert setlist.songs[0].gain_db == -1.0
 
@@ -227,7 +266,7 @@ def test_paths_from_another_computer_never_leave_the_stick(stick: Stick,
     stick.songs("A.wav")
     stick.text("setlist.txt", f"{tmp_path}/secret.wav\nfile://{tmp_path}/secret.wav\n"
                               "../secret.wav\n/../../secret.wav\nA.wav\n")
-    setlist = stick.scan().default
+    setlist = from_setlist(stick)
     assert rel_paths(setlist) == ["A.wav"]
     assert setlist.warnings == (
         f'setlist.txt:1: no file "…{str(tmp_path / "secret.wav")[-39:]}"',
