@@ -93,6 +93,11 @@ _OPEN_ERRORS = {3: "damaged sound file", 4: "unsupported audio encoding"}
 """libsndfile's SF_ERR_MALFORMED_FILE and SF_ERR_UNSUPPORTED_ENCODING, said for the user."""
 _SNIFF_BYTES = 4096
 _MAX_HEADER_CHUNKS = 64
+_EXACT_SEEK_DEMUXERS = ("mov", "ogg", "wv", "matroska")
+"""FFmpeg's demuxers whose index gives each packet's exact place in the song."""
+SEEK_PREROLL_S = 0.5
+"""How far before a start an FFmpeg seek lands: the decoder needs the audio before it to
+make the start right (AAC's overlapping windows, Opus's 80 ms of pre-roll)."""
 CUT_SHORT_SLACK_BYTES = 4096
 """An FFmpeg error this close to the end of the file is the end of a copy pulled half-way,
 not damage within it."""
@@ -408,6 +413,7 @@ class FFmpegSource:
         self._pending: list[np.ndarray] = [np.zeros(0, np.float32)]
         """The decoded frame not yet read, a view of each channel."""
         self._offset = 0
+        self._pending_pts: int | None = None
         self._scale = 1.0
         self._last_byte = 0
         self._largest_packet_bytes = 0
@@ -444,14 +450,53 @@ class FFmpegSource:
             yield from packet.decode()
 
     def skip_to(self, frame: int) -> None:
-        """Decode and drop the frames before ``frame``: exact, where a seek in a VBR MP3
-        (or an ASF) lands only near the place."""
-        block = np.zeros((min(max(frame, 1), 65536), self.channels), np.float32)
+        """Go to ``frame`` exactly: where the container's index places each packet exactly
+        (MP4, Ogg, WavPack, Matroska), seek to :data:`SEEK_PREROLL_S` before it and decode
+        from there; else (a VBR MP3 or an ASF, where a seek lands only near the place)
+        decode from the top. Then drop the frames before ``frame``."""
+        at_frame = 0
+        preroll_frames = round(SEEK_PREROLL_S * self.rate)
+        demuxer = self._container.format.name.split(",")[0]
+        if frame > 2 * preroll_frames and demuxer in _EXACT_SEEK_DEMUXERS:
+            at_frame = self._seek_before(frame - preroll_frames)
+        block = np.zeros((65536, self.channels), np.float32)
+        frame -= at_frame
         while frame > 0:
             got = self.read(block[:min(frame, len(block))])
             if got == 0:
                 return
             frame -= got
+
+    def _seek_before(self, frame: int) -> int:
+        """Seek to a packet at or before ``frame``; the frame decoding resumes at (0, and
+        back at the top, if the stream cannot say)."""
+        stream = self._stream
+        time_base = stream.time_base or 0
+        start_ticks = stream.start_time or 0
+        if time_base:
+            try:
+                self._container.seek(start_ticks + int(frame / self.rate / time_base),
+                                     stream=stream, backward=True)
+                stream.codec_context.flush_buffers()
+                self._frames = self._decoded_frames()
+                if self._next_frames():
+                    pts = self._pending_pts
+                    if pts is not None:
+                        at_frame = round((pts - start_ticks) * time_base * self.rate)
+                        if 0 <= at_frame <= frame:
+                            return at_frame
+            except (self._av.FFmpegError, SourceError):
+                pass
+        # Back to the top: decoding from there is exact, only slower.
+        self._container.close()
+        self._container = self._open()
+        self._stream = self._container.streams.audio[0]
+        self._stream.codec_context.thread_type = "NONE"
+        self._frames = self._decoded_frames()
+        self._pending = [np.zeros(0, np.float32)]
+        self._offset = 0
+        self._error = None
+        return 0
 
     def read(self, out: np.ndarray) -> int:
         if self._error is not None:
@@ -512,6 +557,7 @@ class FFmpegSource:
             packed = packed.reshape(frames, self.channels)
             self._pending = [packed[:, channel] for channel in range(self.channels)]
         self._offset = 0
+        self._pending_pts = frame.pts
         return True
 
     def close(self) -> None:
