@@ -301,9 +301,10 @@ class Engine:
         voice = self._current
         if voice is None or not voice.playing:
             return
-        if not voice.started:
-            # Joined, or just played, but not a frame out yet: nothing to fade, and the
-            # song must not start only to fade away. It holds at its place, silent.
+        if not voice.started or voice.fade <= 0.0:
+            # Joined, or just played, but not a frame out yet (or not a frame above
+            # silence): nothing to fade, and the song must not start only to fade away.
+            # It holds at its place, silent.
             voice.playing = False
             voice.fade = voice.fade_step = 0.0
             return

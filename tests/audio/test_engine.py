@@ -270,3 +270,20 @@ def test_a_song_just_joined_and_paused_or_stopped_before_its_first_frame_never_s
         stop(engine)
         assert not render(engine, 0.3).any(), stop.__name__
         assert ev.TrackStarted(2) not in engine.take_notices()
+
+
+def test_play_and_pause_in_one_batch_leave_the_song_silent_and_in_place():
+    """A PLAY that reached the engine just before the player heard the interface had gone,
+    then the pause for that: applied together when the interface returns."""
+    engine = Engine(RATE, fade_s=0.5)
+    source = ToneSource(2.0)
+    engine.cue(1, source, 0.0)
+    engine.play()
+    render(engine, 0.5)
+    engine.halt()
+    place = engine.position_s(1)
+    engine.take_notices()
+    engine.play()
+    engine.pause()
+    assert not render(engine, 0.3).any()
+    assert engine.position_s(1) == place
