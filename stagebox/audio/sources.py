@@ -108,7 +108,7 @@ writer that could not seek back (FFmpeg leaves 0xFFFFFFFF)."""
 
 @dataclass(frozen=True)
 class Sniff:
-    """What the first bytes say the file is."""
+    """What the file's first and last bytes and its chunk headers say it is."""
 
     ffmpeg_first: bool
     """A format FFmpeg decodes (and libsndfile not, or not to its real end)."""
