@@ -75,6 +75,7 @@ AUDIO_FORMATS: Mapping[str, str | None] = MappingProxyType({
 the short reason it cannot play it (``""`` when the extension says it all)."""
 AUDIO_EXTENSIONS = frozenset(ext for ext, reason in AUDIO_FORMATS.items() if reason is PLAYS)
 """The files the box plays, and the walk lists."""
+_UNPLAYABLE_EXTENSIONS = frozenset(AUDIO_FORMATS) - AUDIO_EXTENSIONS
 SETLIST_NAMES = ("setlist.txt", "setlist.txt.txt", "setlist")
 """Names (case-folded) taken for ``setlist.txt``, best first."""
 DOCUMENT_EXTENSIONS = frozenset({".rtf", ".rtfd", ".doc", ".docx", ".odt", ".pages", ".wps"})
@@ -401,7 +402,7 @@ class _Walk:
                     self.subfolder(parts)
                 elif extension in AUDIO_EXTENSIONS:
                     self.audio_file(parts, entry)
-                elif extension in AUDIO_FORMATS and entry.is_file():
+                elif extension in _UNPLAYABLE_EXTENSIONS and entry.is_file():
                     self.unplayable[extension] += 1
             except OSError as exc:
                 self.warnings.append(f"cannot read {quote('/'.join(parts))}: "
