@@ -124,8 +124,11 @@ def scan_stick(root: Path, progress: Progress | None = None, label: str = "",
     paths = StickPaths(root_real, AUDIO_EXTENSIONS)
     stick_warnings: list[str] = []
     pending = [_default_setlist(paths, root_real, top, stick_warnings)]
-    pending += [_read_setlist_file(paths, root_real, rel_path)
-                for rel_path in _extra_setlists(root_real, top, stick_warnings)]
+    for rel_path in _extra_setlists(root_real, top, stick_warnings):
+        extra = _read_setlist_file(paths, root_real, rel_path)
+        if extra.readable and not extra.items:
+            extra.warnings.insert(0, _nothing_matched(extra))
+        pending.append(extra)
     found = _read_titles(pending, progress, titles or TitleCache())
     _open_root(root)
     return Library(root=root,
@@ -259,16 +262,19 @@ def _instead_of_setlist(setlist: _PendingSetlist, root_real: Path,
                         stick_warnings: list[str]) -> _PendingSetlist:
     """"All songs", for a setlist in which nothing plays, with a warning saying why."""
     all_songs = _all_songs(root_real, top, stick_warnings)
-    if setlist.lines > 1:
-        summary = f"{setlist.name}: none of its {setlist.lines} lines matches a file"
-    elif setlist.lines:
-        summary = f"{setlist.name}: its one line matches no file"
-    else:
-        summary = f"{setlist.name} has no songs"
+    summary = _nothing_matched(setlist)
     if all_songs.items:
         summary += f"; playing all {_count(len(all_songs.items), 'song')}"
     stick_warnings[:0] = [summary, *setlist.warnings]
     return all_songs
+
+
+def _nothing_matched(setlist: _PendingSetlist) -> str:
+    if setlist.lines > 1:
+        return f"{setlist.name}: none of its {setlist.lines} lines matches a file"
+    if setlist.lines:
+        return f"{setlist.name}: its one line matches no file"
+    return f"{setlist.name} has no songs"
 
 
 def _is_document_setlist(name: str) -> bool:

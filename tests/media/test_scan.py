@@ -221,7 +221,8 @@ def test_extra_setlist_warnings_stay_with_their_setlist(stick: Stick) -> None:
     stick.text("setlists/bad.txt", "nope.wav\n")
     library = stick.scan()
     assert library.warnings == ()
-    assert library.setlists[1].warnings == ('bad.txt:1: no file "nope.wav"',)
+    assert library.setlists[1].warnings == ("setlists/bad.txt: its one line matches no file",
+                                            'bad.txt:1: no file "nope.wav"')
 
 
 # --- titles ---------------------------------------------------------------------------

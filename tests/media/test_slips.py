@@ -129,6 +129,16 @@ def test_a_playlist_matching_nothing_plays_all_songs(stick: Stick) -> None:
         "Old gig.m3u: its one line matches no file; playing all 1 song"
 
 
+def test_an_extra_setlist_matching_nothing_says_so_first(stick: Stick) -> None:
+    stick.songs("A.wav")
+    stick.text("setlists/old tour.txt", "Intro.wav\nOutro.wav\n")
+    stick.text("setlists/empty.txt", "")
+    library = stick.scan()
+    assert [setlist.warnings[0] for setlist in library.setlists[1:]] == [
+        "setlists/empty.txt has no songs",
+        "setlists/old tour.txt: none of its 2 lines matches a file"]
+
+
 def test_a_setlist_matching_nothing_on_a_stick_with_no_songs(stick: Stick) -> None:
     stick.text("setlist.txt", "A.wav\n")
     library = stick.scan()
