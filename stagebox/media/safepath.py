@@ -86,11 +86,6 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
 
 
-def resolve_user_path(root: Path, text: str, base: str = "") -> ResolvedPath:
-    """:meth:`StickPaths.resolve` for one path, without a cache (any thread)."""
-    return StickPaths(root).resolve(text, base)
-
-
 _PLAIN_FILE, _PLAIN_FOLDER, _OTHER = range(3)
 """What a listed name is, as its folder entry tells without a system call: a regular file
 or a folder that is not a symlink, or anything else (symlinks included)."""

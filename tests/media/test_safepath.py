@@ -10,9 +10,10 @@ import pytest
 from stagebox.media.safepath import (
     BadPath,
     MissingFile,
+    ResolvedPath,
+    StickPaths,
     printable,
     quote,
-    resolve_user_path,
     stick_file,
 )
 
@@ -29,28 +30,32 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
+def resolve(root: Path, text: str, base: str = "") -> ResolvedPath:
+    return StickPaths(root).resolve(text, base)
+
+
 def refusal(root: Path, text: str, base: str = "") -> str:
     with pytest.raises(BadPath) as caught:
-        resolve_user_path(root, text, base)
+        resolve(root, text, base)
     return str(caught.value)
 
 
 def test_a_plain_relative_path_resolves_to_the_real_file(root: Path) -> None:
-    resolved = resolve_user_path(root, "ballads/Hallelujah.wav")
+    resolved = resolve(root, "ballads/Hallelujah.wav")
     assert resolved.rel_path == "ballads/Hallelujah.wav"
     assert resolved.real_path == (root / "ballads" / "Hallelujah.wav").resolve()
 
 
 def test_paths_are_relative_to_the_base_folder_and_backslashes_work(root: Path) -> None:
-    assert resolve_user_path(root, "Hallelujah.wav", "ballads").rel_path == \
+    assert resolve(root, "Hallelujah.wav", "ballads").rel_path == \
         "ballads/Hallelujah.wav"
-    assert resolve_user_path(root, "..\\Wonderwall.mp3", "ballads").rel_path == "Wonderwall.mp3"
-    assert resolve_user_path(root, "./ballads//Hallelujah.wav").rel_path == \
+    assert resolve(root, "..\\Wonderwall.mp3", "ballads").rel_path == "Wonderwall.mp3"
+    assert resolve(root, "./ballads//Hallelujah.wav").rel_path == \
         "ballads/Hallelujah.wav"
 
 
 def test_dot_dot_that_stays_inside_is_fine(root: Path) -> None:
-    assert resolve_user_path(root, "ballads/../Wonderwall.mp3").rel_path == "Wonderwall.mp3"
+    assert resolve(root, "ballads/../Wonderwall.mp3").rel_path == "Wonderwall.mp3"
 
 
 @pytest.mark.parametrize("text", ["../secret.wav", "ballads/../../secret.wav", ".."])
@@ -63,7 +68,7 @@ def test_dot_dot_out_of_the_stick_is_refused(root: Path, text: str) -> None:
 def test_absolute_paths_that_match_nothing_on_the_stick_are_missing(root: Path,
                                                                     text: str) -> None:
     with pytest.raises(MissingFile, match=r"^no file "):
-        resolve_user_path(root, text)
+        resolve(root, text)
 
 
 def test_an_absolute_path_never_reads_the_computer_s_own_file(root: Path,
@@ -100,7 +105,7 @@ def test_a_symlink_that_leaves_and_comes_back_is_refused(root: Path, tmp_path: P
 
 def test_a_symlink_inside_the_stick_resolves_to_its_target(root: Path) -> None:
     os.symlink("ballads/Hallelujah.wav", root / "encore.wav")
-    resolved = resolve_user_path(root, "encore.wav")
+    resolved = resolve(root, "encore.wav")
     assert resolved.rel_path == "encore.wav"
     assert resolved.real_path == (root / "ballads" / "Hallelujah.wav").resolve()
 
@@ -127,9 +132,9 @@ def test_a_folder_is_refused(root: Path) -> None:
 
 def test_a_missing_file_is_a_missing_file(root: Path) -> None:
     with pytest.raises(MissingFile, match=r'no file "Wondrwall\.mp3"'):
-        resolve_user_path(root, "Wondrwall.mp3")
+        resolve(root, "Wondrwall.mp3")
     with pytest.raises(MissingFile):
-        resolve_user_path(root, "Wonderwall.mp3/inside.wav")
+        resolve(root, "Wonderwall.mp3/inside.wav")
 
 
 def test_a_nul_in_the_name_is_refused(root: Path) -> None:
@@ -138,7 +143,7 @@ def test_a_nul_in_the_name_is_refused(root: Path) -> None:
 
 def test_a_root_that_is_itself_a_symlink_works(root: Path, tmp_path: Path) -> None:
     os.symlink(root, tmp_path / "mount")
-    resolved = resolve_user_path(tmp_path / "mount", "Wonderwall.mp3")
+    resolved = resolve(tmp_path / "mount", "Wonderwall.mp3")
     assert resolved.real_path == (root / "Wonderwall.mp3").resolve()
 
 
