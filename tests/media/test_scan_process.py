@@ -162,6 +162,7 @@ def test_a_line_too_long_to_parse_at_once_is_refused(tmp_path: Path, monkeypatch
         scan_in_child(Path("/stick"), "GIG", None)
 
 
+@pytest.mark.slow
 def test_more_than_a_library_may_take_is_refused(tmp_path: Path, monkeypatch):
     chunk = {"songs": [[f"/stick/{number}.flac", f"{number}.flac", "A", 0.0, None]
                        for number in range(100)]}
