@@ -118,8 +118,10 @@ class Sniff:
     ogg_cut_short: bool = False
     """An Ogg file whose last page is incomplete or not its stream's end."""
     length_in_header: bool = True
-    """The header states the length (an MP3 only if it has a Xing, Info or VBRI frame:
-    else FFmpeg guesses it from the first frame's bitrate)."""
+    """FFmpeg's length for the stream is the header's claim (not an MP3's: FFmpeg guesses
+    one from the bitrate when the Xing frame is missing or does not fit the file)."""
+    mpeg_frames: int | None = None
+    """The MPEG frames an MP3's Xing, Info or VBRI frame counts."""
 
 
 def sniff(fd: int, file_bytes: int) -> Sniff:
@@ -140,10 +142,8 @@ def sniff(fd: int, file_bytes: int) -> Sniff:
     if body[:4] == b"fLaC":
         return Sniff(ffmpeg_first=body is not head)
     if len(body) >= 2 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0:
-        # MPEG audio. The Xing/Info frame is the first, its tag after the side information.
-        first_frame = body[:200]
-        return Sniff(ffmpeg_first=True, length_in_header=any(
-            tag in first_frame for tag in (b"Xing", b"Info", b"VBRI")))
+        return Sniff(ffmpeg_first=True, length_in_header=False,
+                     mpeg_frames=_xing_frames(body[:200]))
     ffmpeg_first = (head[4:8] == b"ftyp"                                  # MP4, M4A
                     or head[:4] == b"\x30\x26\xb2\x75"                    # ASF, WMA
                     or head[:4] in (b"MAC ", b"wvpk"))                    # APE, WavPack
@@ -163,6 +163,19 @@ def _ogg_ends_whole(tail: bytes) -> bool:
                 return length == len(page) and bool(page[5] & 0x04)
         start = tail.rfind(b"OggS", 0, start)
     return False
+
+
+def _xing_frames(first_frame: bytes) -> int | None:
+    """The frame count in the Xing/Info (LAME) or VBRI tag of an MP3's first frame, which
+    comes after the frame's side information."""
+    for tag in (b"Xing", b"Info"):
+        at = first_frame.find(tag)
+        if at >= 0 and len(first_frame) >= at + 12 and first_frame[at + 7] & 1:
+            return int(struct.unpack(">I", first_frame[at + 8:at + 12])[0])
+    at = first_frame.find(b"VBRI")
+    if at >= 0 and len(first_frame) >= at + 18:
+        return int(struct.unpack(">I", first_frame[at + 14:at + 18])[0])
+    return None
 
 
 def _id3_bytes(head: bytes) -> int:
@@ -353,6 +366,7 @@ class _Packets:
     """The sum of a stream's packets (see :meth:`FFmpegSource._count_packets`)."""
 
     def __init__(self) -> None:
+        self.count = 0
         self.ticks = 0
         """Their durations, in the stream's time base."""
         self.longest_ticks = 0
@@ -360,6 +374,7 @@ class _Packets:
 
     def add(self, packet: Packet) -> None:
         duration = packet.duration or 0
+        self.count += 1
         self.ticks += duration
         self.longest_ticks = max(self.longest_ticks, duration)
         if packet.has_sidedata("skip_samples"):
@@ -396,16 +411,17 @@ class FFmpegSource:
             container.close()
         to_frames = (stream.time_base or 0) * self.rate
         self.frames = max(0, round(counted.ticks * to_frames) - counted.skipped_frames)
-        self._ogg_cut_short = found.ogg_cut_short
-        self._declared_frames: int | None = None
         # The demuxers differ in whether a packet's duration already leaves out the padding
         # the decoder drops: packets that fall short of the header's length by more than
         # one packet and all the padding are a file that is cut short, whatever they mean.
         slack_ticks = counted.longest_ticks + counted.skipped_frames / to_frames \
             if to_frames else 0
-        if found.length_in_header and stream.duration \
-                and counted.ticks + slack_ticks < stream.duration:
-            self._declared_frames = round(stream.duration * to_frames)
+        self._cut_short = found.ogg_cut_short or bool(
+            found.length_in_header and stream.duration
+            and counted.ticks + slack_ticks < stream.duration)
+        if found.mpeg_frames is not None:
+            # The Xing frame is not a packet; a ``cat`` medley has more than it counts.
+            self._cut_short = counted.count + 1 < found.mpeg_frames
         self._container = self._open()
         self._stream = self._container.streams.audio[0]
         self._stream.codec_context.thread_type = "NONE"
@@ -420,8 +436,8 @@ class FFmpegSource:
         self._error: SourceError | None = None
 
     def ends_short(self, end_frame: int) -> bool:
-        return self._ogg_cut_short or (self._declared_frames is not None
-                                       and end_frame < self._declared_frames)
+        # Known at open time: the packets are counted.
+        return self._cut_short
 
     def _open(self) -> InputContainer:
         try:
@@ -443,11 +459,33 @@ class FFmpegSource:
         return counted
 
     def _decoded_frames(self) -> Iterator[AudioFrame]:
+        """The decoded frames, each at the song's rate: a stream that changes its rate
+        midway (a 22 kHz MP3 joined with ``cat`` to a 44.1 kHz one) is converted by
+        FFmpeg's resampler. Channels are matched up in :meth:`_next_frames`."""
+        converter = None
+        converting = None  # the frames' rate, layout and format the converter takes
         for packet in self._container.demux(self._stream):
             if packet.size and packet.pos is not None and packet.pos >= 0:
                 self._last_byte = packet.pos + packet.size
                 self._largest_packet_bytes = max(self._largest_packet_bytes, packet.size)
-            yield from packet.decode()
+            for frame in packet.decode():
+                layout = frame.layout.name
+                kind = (None if frame.sample_rate == self.rate
+                        else (frame.sample_rate, layout, frame.format.name))
+                if kind != converting and converter is not None:
+                    # What it holds comes first.
+                    yield from converter.resample(None)
+                    converter = None
+                if kind is None:
+                    yield frame
+                    continue
+                if converter is None:
+                    converter = self._av.AudioResampler(format="fltp", layout=layout,
+                                                        rate=self.rate)
+                    converting = kind
+                yield from converter.resample(frame)
+        if converter is not None:
+            yield from converter.resample(None)
 
     def skip_to(self, frame: int) -> None:
         """Go to ``frame`` exactly: where the container's index places each packet exactly
@@ -549,13 +587,18 @@ class FFmpegSource:
         dtype, self._scale = sample_type
         frames = frame.samples
         if frame.format.is_planar:
-            self._pending = [np.frombuffer(memoryview(plane), dtype, frames)
-                             for plane in frame.planes[:self.channels]]
+            channels = [np.frombuffer(memoryview(plane), dtype, frames)
+                        for plane in frame.planes]
         else:
-            packed = np.frombuffer(memoryview(frame.planes[0]), dtype,
-                                   frames * self.channels)
-            packed = packed.reshape(frames, self.channels)
-            self._pending = [packed[:, channel] for channel in range(self.channels)]
+            count = len(frame.layout.channels)
+            packed = np.frombuffer(memoryview(frame.planes[0]), dtype, frames * count)
+            packed = packed.reshape(frames, count)
+            channels = [packed[:, channel] for channel in range(count)]
+        # A stream whose channels change midway (a mono song joined to a stereo one) keeps
+        # the song's: as the decoder plays a mono song on both sides and only the first two
+        # of more, the last channel there is stands in for any missing, the rest are left.
+        self._pending = [channels[min(channel, len(channels) - 1)]
+                         for channel in range(self.channels)]
         self._offset = 0
         self._pending_pts = frame.pts
         return True

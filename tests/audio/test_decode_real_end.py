@@ -61,6 +61,26 @@ def test_two_mp3s_joined_with_cat_play_as_one_medley(tmp_path: Path) -> None:
         == pytest.approx(660.0, abs=3)
 
 
+def test_a_medley_of_a_mono_22_khz_mp3_and_a_stereo_44_khz_one_plays_each_at_its_pitch(
+        tmp_path: Path) -> None:
+    first, second = tmp_path / "first.mp3", tmp_path / "second.mp3"
+    write_vbr_mp3(first, tone(3.0, 22050, 440.0, channels=1), 22050)
+    write_vbr_mp3(second, tone(3.0, 44100, 660.0), 44100)
+    medley = tmp_path / "medley.mp3"
+    medley.write_bytes(first.read_bytes() + second.read_bytes())
+    frames, stream = decode(medley, OUT_RATE)
+    assert stream.error is None and stream.header is not None
+    assert abs(len(frames) - 6 * OUT_RATE) <= 3 * MPEG_FRAME * OUT_RATE // 22050
+    assert abs(stream.header.frames - len(frames)) <= 2 * MPEG_FRAME * OUT_RATE // 22050
+    for side in (0, 1):
+        assert dominant_hz(frames[OUT_RATE // 2:OUT_RATE * 5 // 2, side], OUT_RATE) \
+            == pytest.approx(440.0, abs=3)
+        assert dominant_hz(frames[-OUT_RATE * 5 // 2:-OUT_RATE // 2, side], OUT_RATE) \
+            == pytest.approx(660.0, abs=3)
+    assert rms(frames[-OUT_RATE * 5 // 2:-OUT_RATE // 2]) == pytest.approx(0.3 / np.sqrt(2),
+                                                                        rel=0.05)
+
+
 @pytest.mark.parametrize(("subtype", "metadata_bytes"),
                          [("PCM_16", 0), ("PCM_24", 0), ("FLOAT", 0), ("PCM_24", 8000)])
 @pytest.mark.parametrize("size", [0, 0xFFFFFFFF], ids=["zero", "unknown"])
