@@ -14,9 +14,9 @@ from the first frame's bitrate (a 6 s VBR song played 0.9 s), and of two songs j
 ``cat`` it played only the first. FFmpeg decodes the real stream to its end and trims the
 encoder's delay and padding exactly from the LAME tag, as libsndfile did. Measured on the
 development VM, one minute of 44.1 kHz stereo at 155-160 kbit/s, CBR and VBR, the median
-of five, decoded to float32 frames through this module: libsndfile 49-50 ms of CPU,
-FFmpeg 57-59 ms (a bare PyAV loop 54-55 ms), 17 % more; opening it (which counts the
-packets, for the true length) 9 ms more.
+of five, decoded to float32 frames through this module: libsndfile 49-53 ms of CPU,
+FFmpeg 61-63 ms (a bare PyAV loop 54-55 ms), about a fifth more; opening it (which counts
+the packets, for the true length) 9 ms more.
 
 FFmpeg reads the memory file through a fresh open of ``/proc/self/fd/N``: its own file
 protocol reads it, with no Python callback per block. Only the audio demuxers in
@@ -469,9 +469,8 @@ class FFmpegSource:
                 self._last_byte = packet.pos + packet.size
                 self._largest_packet_bytes = max(self._largest_packet_bytes, packet.size)
             for frame in packet.decode():
-                layout = frame.layout.name
                 kind = (None if frame.sample_rate == self.rate
-                        else (frame.sample_rate, layout, frame.format.name))
+                        else (frame.sample_rate, frame.layout.name, frame.format.name))
                 if kind != converting and converter is not None:
                     # What it holds comes first.
                     yield from converter.resample(None)
@@ -480,7 +479,7 @@ class FFmpegSource:
                     yield frame
                     continue
                 if converter is None:
-                    converter = self._av.AudioResampler(format="fltp", layout=layout,
+                    converter = self._av.AudioResampler(format="fltp", layout=kind[1],
                                                         rate=self.rate)
                     converting = kind
                 yield from converter.resample(frame)
@@ -597,8 +596,9 @@ class FFmpegSource:
         # A stream whose channels change midway (a mono song joined to a stereo one) keeps
         # the song's: as the decoder plays a mono song on both sides and only the first two
         # of more, the last channel there is stands in for any missing, the rest are left.
-        self._pending = [channels[min(channel, len(channels) - 1)]
-                         for channel in range(self.channels)]
+        self._pending = (channels if len(channels) == self.channels else
+                         [channels[min(channel, len(channels) - 1)]
+                          for channel in range(self.channels)])
         self._offset = 0
         self._pending_pts = frame.pts
         return True
