@@ -21,7 +21,8 @@ from pathlib import Path
 from stagebox import events as ev
 from stagebox.audio.engine import Engine
 from stagebox.audio.launcher import DecoderLauncher
-from stagebox.audio.loader import Loader
+from stagebox.audio.loader import Loader, songs_budget_from_meminfo
+from stagebox.audio.memfile import BYTES_PER_MB
 from stagebox.config import Config
 from stagebox.hal.alsa import open_configured
 from stagebox.hal.audio import AudioSink, DeviceLost
@@ -59,9 +60,9 @@ def _play(files: list[Path], config: Config, launcher: DecoderLauncher) -> int:
     results: queue.SimpleQueue[object] = queue.SimpleQueue()
     block_frames = max(BLOCK_FRAMES, settings.period_frames)
     engine = Engine(settings.rate, max_frames=block_frames, fade_s=config["player.fade_s"])
-    loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * 1024 * 1024,
+    loader = Loader(rate=settings.rate, max_bytes=config["player.max_file_mb"] * BYTES_PER_MB,
                     post=results.put, worker=InlineWorker(), wait_for_data=True,
-                    ring_s=RING_S, launcher=launcher)
+                    ring_s=RING_S, launcher=launcher, budget_bytes=songs_budget_from_meminfo())
     # What exists now lasts the whole run: the collector need not sweep it again.
     gc.freeze()
     failures = 0

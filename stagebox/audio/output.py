@@ -43,6 +43,10 @@ class OutputPump:
     def pump(self) -> bool:
         """One pass; False when there is no device to write to (wait, then call again)."""
         if self.sink is None and not self._reopen():
+            # The engine is not rendered while the device is gone, yet the player goes on
+            # cueing and letting go of songs: apply that now, or every let-go song would
+            # stay held, its decoder and its whole file in RAM, until the device returns.
+            self._engine.halt()
             return False
         sink = self.sink
         assert sink is not None

@@ -7,7 +7,7 @@ import pytest
 from test_engine import RATE, ToneSource
 
 from stagebox import events as ev
-from stagebox.audio.engine import Engine
+from stagebox.audio.engine import Engine, Retired
 from stagebox.audio.output import OutputPump
 from stagebox.hal.audio import DeviceLost, SinkConfig
 
@@ -88,6 +88,23 @@ def test_a_lost_device_is_reported_silenced_and_reopened_when_back():
     assert isinstance(posted[-1], ev.AudioDeviceBack)
     assert sink.log[-1] == "silence", "the song waits; nothing plays by itself"
     assert engine.position_s(1) == place
+
+
+def test_songs_let_go_while_the_device_is_gone_are_released_at_once():
+    """A performer tapping NEXT with the cable out must not pile up decoders and songs in
+    RAM until the interface returns."""
+    engine, posted = Engine(RATE), []
+
+    def gone() -> RecordingSink:
+        raise DeviceLost("no such device")
+
+    pump = OutputPump(engine, gone, posted.append, None)
+    for load_id in (1, 2, 3):
+        engine.cue(load_id, ToneSource(2.0), 0.0)
+        engine.discard(load_id)
+        assert pump.pump() is False
+    retired = {n.load_id for n in engine.take_notices() if isinstance(n, Retired)}
+    assert retired == {1, 2, 3}
 
 
 def test_xruns_are_posted_as_they_are_counted():
