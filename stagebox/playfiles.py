@@ -104,5 +104,5 @@ def _play_to_end(engine: Engine, sink: AudioSink, load_id: int, block_frames: in
                     sink.write(engine.render(frames))
                     silence_frames -= frames
                 if notice.error:
-                    print(f"  ended early: {notice.error}", file=sys.stderr)
+                    print(f"  {notice.error}", file=sys.stderr)
                 return notice.error is None
