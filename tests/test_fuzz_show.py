@@ -19,9 +19,11 @@ from fuzz_show import (
     usage_problems,
 )
 
-SEEDS = (10, 20, 25)
+SEEDS = (10, 20, 25, 29)
 """Between them: then=next joins, a broken file skipped, the interface unplugged and the
-stick pulled mid-song, MENU's long hold, and a power cut with the run that resumes it."""
+stick pulled mid-song, MENU's long hold, a power cut with the run that resumes it, and
+NEXT and PREV pressed while the interface is gone (which held eight songs in memory at
+once until the output pump released them at once)."""
 RATE = 48000
 STEP = 0.5 * 2 * math.pi * 330 / RATE
 
