@@ -108,7 +108,9 @@ def machine_lines() -> list[str]:
              f"Python: {platform.python_version()}",
              f"Tools: {_version(['sox', '--version'])}; {_version(['aplay', '--version'])}; "
              f"{_version(['ffmpeg', '-version'])}",
-             f"Date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
+             f"Date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+             "Load average when written (1, 5, 15 min; other work on the machine slows "
+             f"every figure): {', '.join(f'{load:.2f}' for load in os.getloadavg())}"]
     return lines
 
 
