@@ -21,6 +21,20 @@ def stick(tmp_path: Path) -> Stick:
     return Stick(tmp_path / "STICK")
 
 
+@pytest.fixture
+def listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every folder the resolver lists from now on, in order."""
+    folders: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path):
+        folders.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(safepath.os, "scandir", scandir)
+    return folders
+
+
 def nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 
@@ -95,22 +109,13 @@ def test_of_two_folders_named_alike_the_one_holding_the_song_is_taken(stick: Sti
     assert setlist.warnings == ()
 
 
-def test_many_folders_named_alike_are_not_all_searched(stick: Stick,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_folders_named_alike_are_not_all_searched(stick: Stick, listed: list[str]) -> None:
     variants = ["".join(letter.upper() if bit == "1" else letter
                         for letter, bit in zip("abcd", f"{n:04b}", strict=True))
                 for n in range(16)]
     for outer in variants:
         for inner in variants:
             (stick.root / outer / inner).mkdir(parents=True)
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path):
-        listed.append(os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(safepath.os, "scandir", scandir)
     with pytest.raises(MissingFile):
         StickPaths(stick.root).resolve("ABCD/abcd/abcd/song.wav")
     assert len(listed) < 100, "not all 273 folders"
@@ -132,36 +137,18 @@ def test_a_name_differing_in_case_from_a_link_out_is_still_refused(stick: Stick,
 
 
 def test_a_folder_linked_out_of_the_stick_is_never_listed(stick: Stick, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+                                                          listed: list[str]) -> None:
     (tmp_path / "home").mkdir()
     stick.link("More", tmp_path / "home")
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path):
-        listed.append(os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(safepath.os, "scandir", scandir)
     with pytest.raises(BadPath, match="link out of the stick"):
         StickPaths(stick.root).resolve("more/song.wav")
     assert all(Path(path).resolve().is_relative_to(stick.root.resolve()) for path in listed)
 
 
-def test_a_long_setlist_lists_each_folder_once(stick: Stick,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_setlist_lists_each_folder_once(stick: Stick, listed: list[str]) -> None:
     stick.songs("a/One.wav", "a/b/Two.wav", "Three.wav")
     lines = ["a/one.wav", "A/B/two.WAV", "three.wav", "gone.wav", "a/gone/x.wav"] * 2000
     stick.text("setlist.txt", "\n".join(lines))
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path):
-        listed.append(os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(safepath.os, "scandir", scandir)
     setlist = from_setlist(stick)
     assert len(setlist.songs) == 6000
     folders = [Path(path).relative_to(stick.root.resolve()).as_posix() for path in listed]

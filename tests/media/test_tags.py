@@ -46,28 +46,19 @@ def wav(path: Path, *chunks: bytes, riff_size: int | None = None,
     return path
 
 
-def test_itunes_m4a_title(tmp_path: Path) -> None:
-    path = encoded(tmp_path / "01 Track.m4a", "aac", "ipod")
+@pytest.mark.parametrize(("name", "codec", "container", "key", "value"), [
+    ("01 Track.m4a", "aac", "ipod", "\xa9nam", ["Hallelujah (live)"]),  # iTunes
+    ("Track 1.wma", "wmav2", "asf", "Title", "Wonderwall"),  # Windows Media Player
+    ("voice memo.opus", "libopus", "ogg", "title", ["Demo take 3"]),
+])
+def test_titles_from_the_tags_of_formats_ffmpeg_plays(tmp_path: Path, name: str, codec: str,
+                                                      container: str, key: str,
+                                                      value: str | list[str]) -> None:
+    path = encoded(tmp_path / name, codec, container)
     tagged = mutagen.File(path)
-    tagged.tags["\xa9nam"] = ["Hallelujah (live)"]
+    tagged.tags[key] = value
     tagged.save()
-    assert read_title(path) == "Hallelujah (live)"
-
-
-def test_windows_media_wma_title(tmp_path: Path) -> None:
-    path = encoded(tmp_path / "Track 1.wma", "wmav2", "asf")
-    tagged = mutagen.File(path)
-    tagged.tags["Title"] = "Wonderwall"
-    tagged.save()
-    assert read_title(path) == "Wonderwall"
-
-
-def test_opus_title(tmp_path: Path) -> None:
-    path = encoded(tmp_path / "voice memo.opus", "libopus", "ogg")
-    tagged = mutagen.File(path)
-    tagged.tags["title"] = ["Demo take 3"]
-    tagged.save()
-    assert read_title(path) == "Demo take 3"
+    assert read_title(path) == (value if isinstance(value, str) else value[0])
 
 
 def test_wav_list_info_title_as_libsndfile_writes_it(tmp_path: Path) -> None:
