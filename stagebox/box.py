@@ -269,6 +269,13 @@ class Box:
             return self.engine.position_s(load_id)
         return self._starts_s.get(load_id, 0.0) if load_id is not None else 0.0
 
+    def _duration_s(self) -> float | None:
+        """The current song's length: its stream's, which a song that ends early puts
+        right while it plays, else the length the player was told."""
+        load_id = self.player.current_load_id
+        stream = self._streams.get(load_id) if load_id is not None else None
+        return stream.duration_s if stream is not None else self.player.duration_s
+
     def _close_stream(self, load_id: int) -> None:
         self.loader.release(load_id)
         self._songs.pop(load_id, None)
@@ -390,7 +397,7 @@ class Box:
             count=len(songs),
             title=song.title,
             elapsed_s=float(int(elapsed)),
-            duration_s=player.duration_s,
+            duration_s=self._duration_s(),
             next_title=songs[following].title if following < len(songs) else None,
             title_age_s=round(now - self._title_since_s, 1) if self._title_scrolls else 0.0,
             banner=banner,
