@@ -102,7 +102,14 @@ def play_recorded(pulse: PulseServer, song: np.ndarray, work: Path) -> tuple[lis
                 [sys.executable, str(Path(__file__).with_name("paced_alsa_play.py")), "pulse",
                  str(work / "song.npy"), str(STALL_AT_S), str(STALL_S)],
                 env=pulse.env, capture_output=True, text=True, check=False, timeout=60)
-            time.sleep(0.3)  # let the recorder take the last of it
+            # Let the recorder take the last of it: 0.3 s more of the sink's own audio,
+            # counted in frames recorded, not in seconds of a loaded machine.
+            wanted_bytes = recording.stat().st_size + int(0.3 * RATE) * 4
+            deadline = time.monotonic() + 30
+            while recording.stat().st_size < wanted_bytes:
+                assert recorder.poll() is None, "the recorder stopped"
+                assert time.monotonic() < deadline, "the recorder took nothing more"
+                time.sleep(0.02)
         finally:
             recorder.terminate()
             recorder.wait(timeout=10)
