@@ -192,6 +192,26 @@ def test_truncated_flac_plays_what_is_there_then_ends_with_a_message(tmp_path: P
     np.testing.assert_allclose(frames[:len(frames) // 2], whole[:len(frames) // 2], atol=1e-4)
 
 
+def test_on_stage_a_song_cut_short_shows_its_real_length_before_playback_reaches_it(
+        tmp_path: Path) -> None:
+    # In real time the decoder runs a ring ahead of playback: a song shorter than the ring
+    # is decoded to its early end before a frame is played, and the screen's length (read
+    # from the stream by the box) is the real one from then on.
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 6.0)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 3])
+    stream = open_stream(path)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        assert stream.duration_s == pytest.approx(6.0), "the header's promise, at first"
+        wait_until(lambda: stream.duration_s < 5.0, "the real length")
+        real_s = stream.duration_s
+        frames = read_in_real_time(stream)
+        assert real_s == len(frames) / OUT_RATE
+    finally:
+        stream.close()
+
+
 def test_a_song_that_ends_early_still_plays_and_says_why_at_its_end(tmp_path: Path) -> None:
     # The loader asks for the error as soon as the header is in. A short song cut short
     # may have been decoded to its early end by then: it must still play what it has.
