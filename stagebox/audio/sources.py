@@ -26,6 +26,7 @@ other files or the network.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Iterator
@@ -450,12 +451,11 @@ class FFmpegSource:
         decoder to drop (from an MP3's LAME tag, an Opus pre-skip): the song's true
         length, without decoding it."""
         counted = _Packets()
-        try:
+        # Damaged or cut short: the packets before the damage are what the song holds.
+        with contextlib.suppress(self._av.FFmpegError):
             for packet in container.demux(stream):
                 if packet.size:
                     counted.add(packet)
-        except self._av.FFmpegError:
-            pass  # damaged or cut short: what came before it counts
         return counted
 
     def _decoded_frames(self) -> Iterator[AudioFrame]:
@@ -507,23 +507,12 @@ class FFmpegSource:
     def _seek_before(self, frame: int) -> int:
         """Seek to a packet at or before ``frame``; the frame decoding resumes at (0, and
         back at the top, if the stream cannot say)."""
-        stream = self._stream
-        time_base = stream.time_base or 0
-        start_ticks = stream.start_time or 0
-        if time_base:
-            try:
-                self._container.seek(start_ticks + int(frame / self.rate / time_base),
-                                     stream=stream, backward=True)
-                stream.codec_context.flush_buffers()
-                self._frames = self._decoded_frames()
-                if self._next_frames():
-                    pts = self._pending_pts
-                    if pts is not None:
-                        at_frame = round((pts - start_ticks) * time_base * self.rate)
-                        if 0 <= at_frame <= frame:
-                            return at_frame
-            except (self._av.FFmpegError, SourceError):
-                pass
+        try:
+            at_frame = self._seek_by_index(frame)
+        except (self._av.FFmpegError, SourceError):
+            at_frame = None
+        if at_frame is not None:
+            return at_frame
         # Back to the top: decoding from there is exact, only slower.
         self._container.close()
         self._container = self._open()
@@ -534,6 +523,23 @@ class FFmpegSource:
         self._offset = 0
         self._error = None
         return 0
+
+    def _seek_by_index(self, frame: int) -> int | None:
+        """Seek through the container's index to a packet at or before ``frame``; the frame
+        decoding resumes at, or None if the stream cannot say where that is."""
+        stream = self._stream
+        time_base = stream.time_base or 0
+        start_ticks = stream.start_time or 0
+        if not time_base:
+            return None
+        self._container.seek(start_ticks + int(frame / self.rate / time_base), stream=stream,
+                             backward=True)
+        stream.codec_context.flush_buffers()
+        self._frames = self._decoded_frames()
+        if not self._next_frames() or self._pending_pts is None:
+            return None
+        at_frame = round((self._pending_pts - start_ticks) * time_base * self.rate)
+        return at_frame if 0 <= at_frame <= frame else None
 
     def read(self, out: np.ndarray) -> int:
         if self._error is not None:
