@@ -117,14 +117,21 @@ def device_rate_wav(folder: Path, flac: Path) -> Path:
     return path
 
 
+def _partial_folder(root: Path) -> Path:
+    """Where a cached stick is built before it is renamed to ``root``, cleared of what an
+    interrupted run left there."""
+    partial = root.with_name(root.name + ".part")
+    shutil.rmtree(partial, ignore_errors=True)
+    return partial
+
+
 def song_stick(folder: Path, song: Path, count: int, setlist_repeats: int = 1) -> Path:
     """A stick of ``count`` songs, hard links to ``song`` under their own names, with a
     ``setlist.txt`` listing them ``setlist_repeats`` times over (cached)."""
     root = folder / f"stick-{song.stem}-x{count}-r{setlist_repeats}"
     if root.exists():
         return root
-    partial = root.with_name(root.name + ".part")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _partial_folder(root)
     partial.mkdir(parents=True)
     names = [f"{number:02d} Song {number}{song.suffix}" for number in range(1, count + 1)]
     for name in names:
@@ -151,8 +158,7 @@ def scan_stick(folder: Path, files: int) -> Path:
     root = folder / f"scan-stick-{files}"
     if root.exists():
         return root
-    partial = root.with_name(root.name + ".part")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _partial_folder(root)
     prototypes = _scan_prototypes(folder / "scan-prototypes")
     artists, albums = SCAN_FOLDERS
     per_album = -(-files // (artists * albums))
@@ -222,8 +228,7 @@ def setlist_stick(folder: Path, lines: int) -> Path:
     root = folder / f"setlist-stick-{lines}"
     if root.exists():
         return root
-    partial = root.with_name(root.name + ".part")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _partial_folder(root)
     prototypes = _scan_prototypes(folder / "scan-prototypes")
     rel_paths = []
     for number in range(lines):

@@ -36,34 +36,29 @@ def test_empty_file_loads_as_empty(tmp_path: Path) -> None:
         os.close(fd)
 
 
-def test_file_over_the_limit_is_refused_with_its_size(tmp_path: Path) -> None:
-    path = tmp_path / "huge.wav"
+def sparse_file(path: Path, size_bytes: int) -> Path:
+    """A file of ``size_bytes`` that takes no room on the disk."""
     with path.open("wb") as sparse:
-        sparse.truncate(250_000_000)
-    with pytest.raises(TrackLoadError,
-                       match=r"^too big to hold in memory \(250 MB, limit 200 MB\)$"):
-        load_into_memory(path, 200_000_000)
+        sparse.truncate(size_bytes)
+    return path
 
 
 @pytest.mark.parametrize(("size_bytes", "limit_bytes", "shown"), [
+    (250_000_000, 200_000_000, "250 MB, limit 200 MB"),
     (612_000_001, 380_000_000, "613 MB, limit 380 MB"),
     (20_500_000, 20_000_000, "20.5 MB, limit 20.0 MB"),
     (1_000_001, 1_000_000, "1.1 MB, limit 1.0 MB"),
 ])
 def test_a_refused_size_never_reads_as_its_limit(tmp_path: Path, size_bytes: int,
                                                  limit_bytes: int, shown: str) -> None:
-    path = tmp_path / "big.wav"
-    with path.open("wb") as sparse:
-        sparse.truncate(size_bytes)
+    path = sparse_file(tmp_path / "big.wav", size_bytes)
     with pytest.raises(TrackLoadError) as refused:
         load_into_memory(path, limit_bytes)
     assert str(refused.value) == f"too big to hold in memory ({shown})"
 
 
 def test_a_file_over_the_room_left_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    path = tmp_path / "second.wav"
-    with path.open("wb") as sparse:
-        sparse.truncate(3_000_000)
+    path = sparse_file(tmp_path / "second.wav", 3_000_000)
     with pytest.raises(NoRoomError,
                        match=r"^not enough memory for both \(3\.0 MB, 0\.8 MB free\)$"):
         load_into_memory(path, 400_000_000, room_bytes=800_000)
