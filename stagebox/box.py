@@ -9,11 +9,8 @@ redraws the screen if it changed. Real life calls :meth:`Box.run`; the simulator
 from __future__ import annotations
 
 import collections
-import json
 import logging
-import math
 import queue
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +24,7 @@ from stagebox import player as cmd
 from stagebox.audio.engine import Engine, Retired
 from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
+from stagebox.jsonl import json_line
 from stagebox.media.model import Song
 from stagebox.media.scan import StickGone
 from stagebox.media.scan_process import ScanError, scan_in_child
@@ -51,32 +49,6 @@ FRAME_INTERVAL_S = 0.1
 BANNER_S = 3.0
 PLACE_SAVE_INTERVAL_S = 1.0
 MAX_PENDING_BANNERS = 3
-
-
-def json_line(record: dict[str, Any]) -> str:
-    """``record`` as one line of JSON, newline included, whatever its strings hold.
-
-    Non-finite numbers become null (bare ``NaN`` or ``Infinity`` is not JSON), and the
-    characters other than newline that ``str.splitlines`` splits on (U+0085, U+2028,
-    U+2029; JSON escapes the control characters itself) are escaped, and so are lone
-    surrogates (a file name that is not UTF-8), which no UTF-8 file can hold.
-    """
-    text = json.dumps(_finite(record), ensure_ascii=False, allow_nan=False)
-    return _UNSAFE_IN_A_LINE.sub(lambda found: f"\\u{ord(found.group()):04x}", text) + "\n"
-
-
-_UNSAFE_IN_A_LINE = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float, however deep, made None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
 
 
 class EventLog:

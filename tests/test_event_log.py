@@ -8,8 +8,9 @@ import math
 
 import pytest
 
-from stagebox.box import EventLog, json_line
+from stagebox.box import EventLog
 from stagebox.clock import VirtualClock
+from stagebox.jsonl import json_line
 
 SEPARATORS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
               "\u2029"]

@@ -21,7 +21,7 @@ from PIL import Image
 
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.output import OutputPump
-from stagebox.box import EventLog, json_line
+from stagebox.box import EventLog
 from stagebox.clock import VirtualClock
 from stagebox.config import Config
 from stagebox.daemon import build_box
@@ -29,6 +29,7 @@ from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy
 from stagebox.hal.media_watch import SimMedia
 from stagebox.hal.sim_audio import SimSink
+from stagebox.jsonl import json_line
 from stagebox.sim.script import Step
 from stagebox.state import StateStore
 from stagebox.ui import screens
