@@ -19,6 +19,7 @@ relies on:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import itertools
 import os
@@ -50,6 +51,32 @@ _LOST_MESSAGES = frozenset([*(os.strerror(code) for code in (
     errno.ENODEV, errno.EBADFD, errno.EIO, errno.ENOENT, errno.ENXIO, errno.ESHUTDOWN)),
     "PCM device is closed"])
 _UNAVAILABLE_MESSAGES = _LOST_MESSAGES | {os.strerror(errno.EBUSY)}
+
+_ErrorHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                 ctypes.c_int, ctypes.c_char_p)
+_quiet_handler: list[Any] = []
+"""The handler :func:`quiet_alsa_lib` gave alsa-lib, kept alive for as long as alsa-lib
+may call it: the process's life (alsa-lib's handler is one per process)."""
+
+
+def quiet_alsa_lib() -> None:
+    """Keep alsa-lib's own error lines off stderr, for the whole process (any thread).
+
+    Every failed open of ``default`` with no card makes alsa-lib print eight
+    ``ALSA lib ...`` lines, and the output thread tries once a second while the interface
+    is unplugged: the journal filled with them. What went wrong still reaches the log
+    and the screen, once, as :class:`DeviceLost`'s message. Harmless to call again; if
+    the handler cannot be set (no libasound by that name), alsa-lib stays as it was.
+    """
+    if _quiet_handler:
+        return
+    try:
+        libasound = ctypes.CDLL("libasound.so.2")
+        handler = _ErrorHandler(lambda *_: None)
+        libasound.snd_lib_error_set_handler(handler)
+    except (OSError, AttributeError, MemoryError):
+        return
+    _quiet_handler.append(handler)
 
 
 class PcmLike(Protocol):
@@ -130,6 +157,7 @@ class AlsaSink:
         """
         if sample_format is not None and sample_format not in SAMPLE_FORMATS:
             raise ValueError(f"unknown sample format {sample_format!r}")
+        quiet_alsa_lib()
         formats = (sample_format,) if sample_format else PREFERRED_FORMATS
         refusals: list[str] = []
         device_choice: list[tuple[str, int, int]] = []

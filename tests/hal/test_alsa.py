@@ -1,6 +1,8 @@
 """The ALSA sink: real alsa-lib through its ``file`` and ``null`` plugins, and a fake PCM
 for the failures no plugin can make (underruns, an interface pulled out)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import alsaaudio
@@ -84,6 +86,31 @@ def test_the_null_device_takes_writes_and_reports_a_delay_within_its_buffer():
 def test_a_device_that_is_not_there_is_reported_lost_at_open():
     with pytest.raises(DeviceLost, match="NoSuchCard"):
         AlsaSink.open("hw:CARD=NoSuchCard,DEV=0")
+
+
+# The service runs under MemoryDenyWriteExecute=, whose kernel form is PR_SET_MDWE: the
+# handler that keeps alsa-lib quiet must be made there too.
+RETRY_AN_ABSENT_INTERFACE = """
+import ctypes, sys
+if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_MDWE) failed")
+from stagebox.hal.alsa import AlsaSink
+from stagebox.hal.audio import DeviceLost
+for device in ("plughw:CARD=NoSuchCard,DEV=0", "hw:CARD=NoSuchCard,DEV=0") * 5:
+    try:
+        AlsaSink.open(device)
+    except DeviceLost as exc:
+        print(exc)
+"""
+
+
+def test_retrying_an_absent_interface_writes_nothing_to_the_journal():
+    # The output thread tries once a second while the interface is unplugged; alsa-lib
+    # printed its own lines for each try, and the service's stderr is the journal.
+    tries = subprocess.run([sys.executable, "-c", RETRY_AN_ABSENT_INTERFACE],
+                           capture_output=True, text=True, check=True, timeout=60)
+    assert tries.stdout.count("NoSuchCard") == 10
+    assert tries.stderr == ""
 
 
 def test_the_device_list_always_offers_default_and_null():
