@@ -102,10 +102,24 @@ install_packages() {
 		fi
 		is_installed "$pkg" || missing+=("$pkg")
 	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		say "installing ${missing[*]}"
-		in_target apt-get update -qq
-		in_target env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+	[ ${#missing[@]} -gt 0 ] || return 0
+	in_target apt-get update -qq
+	# Plain Debian has no python3-lgpio (Raspberry Pi OS's archive has): install what the
+	# archive offers and name the rest, so the same script sets up a test machine.
+	local available=() absent=()
+	for pkg in "${missing[@]}"; do
+		if in_target apt-cache show "$pkg" >/dev/null 2>&1; then
+			available+=("$pkg")
+		else
+			absent+=("$pkg")
+		fi
+	done
+	if [ ${#absent[@]} -gt 0 ]; then
+		say "not in this distribution's archive, skipped: ${absent[*]}"
+	fi
+	if [ ${#available[@]} -gt 0 ]; then
+		say "installing ${available[*]}"
+		in_target env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${available[@]}"
 	fi
 }
 
