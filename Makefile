@@ -72,7 +72,8 @@ DEMO_PACKAGES = \
 		|| missing="$$missing python3-dev"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv";
 # The tests and the benchmark, on top: alsa-utils, for the appliance tests debootstrap,
-# shellcheck, systemd's tools, mkfs.ext4 and parted, sox and ffmpeg for the benchmark's
+# shellcheck, systemd's tools, systemd-nspawn (the boot test), capsh (pi-gen's on_chroot),
+# mkfs.ext4 and parted, sox and ffmpeg for the benchmark's
 # peers and the test media, and PulseAudio with alsa-lib's pulse plugin: a paced ALSA
 # device with no sound card, for the underrun test (the test starts its own server on a
 # private socket; nothing else uses it).
@@ -81,6 +82,8 @@ TEST_PACKAGES = \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
+	command -v capsh >/dev/null || missing="$$missing libcap2-bin"; \
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	command -v parted >/dev/null || missing="$$missing parted"; \
 	sox -h 2>&1 | grep -q 'DEVICE DRIVERS:.*alsa' || missing="$$missing sox libsox-fmt-alsa"; \
