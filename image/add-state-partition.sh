@@ -3,8 +3,10 @@
 #   image/add-state-partition.sh IMAGE [SIZE_MIB]
 # IMAGE is pi-gen's raw .img (boot and root partitions only). The file grows by SIZE_MIB
 # (default 512) plus alignment, a third primary partition fills the new space, and an
-# ext4 file system labelled sbstate is made in it, which /etc/fstab mounts on
-# /var/lib/stagebox (install.sh --read-only-root). Nothing already in the image moves.
+# ext4 file system labelled sbstate (for people; the box goes by partition number) is
+# made in it, which systemd/stagebox-state-generator mounts on /var/lib/stagebox as
+# partition 3 of the root's disk (install.sh --read-only-root). Nothing already in the
+# image moves.
 # With a partition after the root, Raspberry Pi OS does not grow the root at first boot.
 # Needs parted and mkfs.ext4; no root, no loop devices.
 set -euo pipefail

@@ -4,15 +4,20 @@
 #   sudo image/build.sh              native pi-gen build; the image lands in pi-gen's deploy/
 #   sudo image/build.sh --docker     the same, inside pi-gen's Docker build
 # Environment: PIGEN_DIR (a pi-gen checkout; default image/pi-gen, cloned when missing),
-# PIGEN_REPO, PIGEN_BRANCH (default arm64: the 64-bit build), FIRST_USER_PASS (a password
+# PIGEN_REPO, PIGEN_COMMIT (default: the pinned commit below), FIRST_USER_PASS (a password
 # for the maintenance user stagebox-admin; unset: Raspberry Pi OS asks at first boot),
 # ENABLE_SSH (1 to enable ssh; default 0), STATE_MIB (the state partition's size; default 512).
 # pi-gen's raw image then gets the state partition (add-state-partition.sh) and is
 # compressed: deploy/*-stagebox.img.xz.
 set -euo pipefail
 
+# pi-gen's bookworm-arm64 branch as of 2026-06-15: Raspberry Pi OS Lite 64-bit, Bookworm.
+# Pinned, not a branch: pi-gen's default branch moves to the next release (trixie brought
+# cloud-init, rpi-resize and an "uninitialized" machine-id that makes every boot of a
+# read-only root a first boot), and an image must build the same way every time.
+pinned_commit=d7a31c6aa09f4b867902c51da2b45807c0a1709e
+
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo_root="$(cd "$here/.." && pwd)"
 pigen="${PIGEN_DIR:-$here/pi-gen}"
 docker=0
 case "${1:-}" in
@@ -21,22 +26,20 @@ case "${1:-}" in
 *) echo "usage: sudo image/build.sh [--docker]" >&2; exit 2 ;;
 esac
 
+commit="${PIGEN_COMMIT:-$pinned_commit}"
 if [ ! -d "$pigen" ]; then
-	git clone --depth 1 --branch "${PIGEN_BRANCH:-arm64}" \
-		"${PIGEN_REPO:-https://github.com/RPi-Distro/pi-gen.git}" "$pigen"
+	git init --quiet "$pigen"
+	git -C "$pigen" fetch --quiet --depth 1 \
+		"${PIGEN_REPO:-https://github.com/RPi-Distro/pi-gen.git}" "$commit"
+	git -C "$pigen" checkout --quiet --detach FETCH_HEAD
+fi
+if [ "$(git -C "$pigen" rev-parse HEAD 2>/dev/null)" != "$commit" ]; then
+	echo "build.sh: $pigen is not at pi-gen commit $commit (set PIGEN_COMMIT to build" \
+		"another on purpose, or remove the folder to fetch it)" >&2
+	exit 1
 fi
 
-# The stage goes inside the pi-gen folder (the Docker build sees nothing else), with the
-# stagebox source in its files/ folder.
-stage="$pigen/stage-stagebox"
-rm -rf "$stage"
-cp -r "$here/stage-stagebox" "$stage"
-files="$stage/00-stagebox/files/stagebox"
-mkdir -p "$files/image"
-cp -r "$repo_root/pyproject.toml" "$repo_root/README.md" "$repo_root/stagebox" \
-	"$repo_root/systemd" "$files/"
-cp -r "$here/install.sh" "$here/stage-stagebox" "$files/image/"
-find "$files" -name __pycache__ -prune -exec rm -rf {} +
+"$here/prepare-stage.sh" "$pigen"
 
 {
 	echo "IMG_NAME=stagebox"
@@ -71,5 +74,11 @@ if [ -z "$image" ]; then
 	exit 1
 fi
 "$here/add-state-partition.sh" "$image" "${STATE_MIB:-512}"
+# pi-gen's block map describes the image before the state partition was added: write it
+# again, or drop it rather than ship one that leaves the partition out.
+rm -f "${image%.img}.bmap"
+if command -v bmaptool >/dev/null; then
+	bmaptool create -o "${image%.img}.bmap" "$image"
+fi
 xz -T0 -f "$image"
 echo "build.sh: $image.xz is ready to flash (Raspberry Pi Imager: Use custom)."

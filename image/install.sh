@@ -7,7 +7,7 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 Usage: sudo image/install.sh [--root DIR] [--src DIR] [--no-apt] [--no-pip | --pip-offline]
-                            [--read-only-root]
+                            [--read-only-root [--image]]
 
   --root DIR     install into the root file system at DIR (default: /). Commands that must
                  run in the target (apt-get, python3, pip) run there through chroot.
@@ -18,8 +18,11 @@ Usage: sudo image/install.sh [--root DIR] [--src DIR] [--no-apt] [--no-pip | --p
                  dependency must come from the distribution (used by the CI test)
   --read-only-root
                  run the root read-only under a RAM overlay (overlayroot) and mount the
-                 state partition (label sbstate) on /var/lib/stagebox; the image does
-                 this, a running system needs that partition first (image/README.md)
+                 state partition (the third partition of the root's disk) on
+                 /var/lib/stagebox; the image does this, a running system needs that
+                 partition first (image/README.md)
+  --image        installing into an image being built (pi-gen's chroot): its state
+                 partition is added after the build, so it is not looked for here
 EOF
 }
 
@@ -28,6 +31,7 @@ src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt=1
 pip_mode=online
 read_only_root=0
+image=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--root) root="${2:?--root needs a folder}"; shift 2 ;;
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--no-pip) pip_mode=none; shift ;;
 	--pip-offline) pip_mode=offline; shift ;;
 	--read-only-root) read_only_root=1; shift ;;
+	--image) image=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -64,15 +69,20 @@ unneeded=(
 	apt-daily.timer apt-daily-upgrade.timer man-db.timer
 	dphys-swapfile.service
 	NetworkManager-wait-online.service systemd-networkd-wait-online.service
+	keyboard-setup.service console-setup.service e2scrub_reap.service
+	rpi-eeprom-update.service
 )
 
-# The state partition: its label, and the fstab line that mounts it. nofail: a missing
-# or broken partition must not stop the boot (ssh and the doctor still work); fsck runs
-# first (pass 2; fsck.repair=yes on the kernel command line lets it repair); data=journal
-# and commit=1 because the state is small and must survive a power cut.
-state_label=sbstate
-state_fstab="LABEL=$state_label /var/lib/stagebox ext4 defaults,noatime,nofail,x-systemd.device-timeout=10s,commit=1,data=journal 0 2"
+# The state partition is mounted by a generator that names it by the root's PARTUUID
+# (systemd/stagebox-state-generator says how and why); older installs mounted it from
+# /etc/fstab by label, between these markers, which are removed.
+generator=stagebox-state-generator
 overlay_word="overlayroot=tmpfs:recurse=0"
+# Raspberry Pi OS's first-boot units: under the read-only root each would run at every
+# boot, its work lost with the overlay. The root needs no resize (the state partition
+# follows it); the ssh host keys are made once, as the image is built; the maintenance
+# user comes from the build (FIRST_USER_PASS), never from a wizard on the console.
+first_boot_units=(resize2fs_once.service regenerate_ssh_host_keys.service userconfig.service)
 
 say() { echo "stagebox install: $*"; }
 
@@ -169,8 +179,9 @@ install_files() {
 		"$root/etc/systemd/system/"
 	install -m 0644 "$src/systemd/99-stagebox.rules" "$root/etc/udev/rules.d/99-stagebox.rules"
 	install -m 0644 "$src/systemd/stagebox-tmpfiles.conf" "$root/etc/tmpfiles.d/stagebox.conf"
-	# /dev/i2c-1 for the OLED.
-	echo i2c-dev >"$root/etc/modules-load.d/stagebox.conf"
+	# /dev/i2c-1 for the OLED; ALSA's core at boot, so that its device major exists when
+	# the player starts (see stagebox.service) even with no interface plugged in.
+	printf 'i2c-dev\nsnd\n' >"$root/etc/modules-load.d/stagebox.conf"
 	chmod 0644 "$root/etc/modules-load.d/stagebox.conf"
 }
 
@@ -226,6 +237,10 @@ dtparam=i2c_arm=on
 dtparam=i2c_arm_baudrate=400000
 disable_splash=1
 dtparam=audio=off
+# Nothing to look for at boot: no camera, no DSI display, no Bluetooth.
+camera_auto_detect=0
+display_auto_detect=0
+dtoverlay=disable-bt
 EOF
 		if [ "$read_only_root" = 1 ]; then
 			echo "# The read-only root's overlay is set up by the initramfs."
@@ -263,10 +278,20 @@ EOF
 # Raspberry Pi OS), with recurse=0 so the state partition below it stays a real disk;
 # the journal in RAM with a cap, since it would go to RAM anyway.
 configure_read_only_root() {
-	local fstab="$root/etc/fstab" journald="$root/etc/systemd/journald.conf.d"
-	touch "$fstab"
-	sed -i '/^# >>> stagebox$/,/^# <<< stagebox$/d' "$fstab"
-	printf '# >>> stagebox\n%s\n# <<< stagebox\n' "$state_fstab" >>"$fstab"
+	local fstab="$root/etc/fstab" journald="$root/etc/systemd/journald.conf.d" unit
+	if [ -f "$fstab" ]; then
+		sed -i '/^# >>> stagebox$/,/^# <<< stagebox$/d' "$fstab"
+	fi
+	install -d -m 0755 "$root/etc/systemd/system-generators"
+	install -m 0755 "$src/systemd/$generator" "$root/etc/systemd/system-generators/$generator"
+	for unit in "${first_boot_units[@]}"; do
+		if unit_exists "$unit" || [ -e "$root/etc/init.d/${unit%.service}" ]; then
+			systemctl --root="$root" mask "$unit"
+		fi
+	done
+	if [ -x "$root/usr/bin/ssh-keygen" ]; then
+		in_target ssh-keygen -A
+	fi
 	install -d -m 0755 "$journald"
 	cat >"$journald/stagebox.conf" <<'EOF'
 # stagebox: the root is a read-only overlay in RAM; keep the journal small, in RAM.
@@ -282,16 +307,22 @@ EOF
 }
 
 # On a running system the state partition must exist before the root goes read-only:
-# without it every state write would go to RAM.
+# without it every state write would go to RAM. The generator, run here, names it.
 check_state_partition() {
-	if [ "$root" = / ] && ! blkid -L "$state_label" >/dev/null 2>&1; then
-		echo "install.sh: --read-only-root needs a partition labelled $state_label" \
-			"(image/README.md says how to make one); nothing changed" >&2
+	local out what
+	out="$(mktemp -d)"
+	"$src/systemd/$generator" "$out"
+	what="$(sed -n 's/^What=//p' "$out/var-lib-stagebox.mount" 2>/dev/null || true)"
+	rm -rf "$out"
+	if [ -z "$what" ] || [ ! -b "$what" ]; then
+		echo "install.sh: --read-only-root needs a third partition on the root's disk" \
+			"(root=PARTUUID=<disk id>-02 in /proc/cmdline, partition <disk id>-03;" \
+			"image/README.md says how to make one); nothing changed" >&2
 		exit 1
 	fi
 }
 
-if [ "$read_only_root" = 1 ]; then
+if [ "$read_only_root" = 1 ] && [ "$image" = 0 ] && [ "$root" = / ]; then
 	check_state_partition
 fi
 if [ "$apt" = 1 ]; then
@@ -306,6 +337,7 @@ enable_units
 configure_boot
 if [ "$read_only_root" = 1 ]; then
 	configure_read_only_root
-	say "the root is read-only from the next boot; the state lives on LABEL=$state_label."
+	say "the root is read-only from the next boot; the state lives on the root disk's" \
+		"partition 3."
 fi
 say "done. stagebox.service starts at boot; sticks mount under /media/stagebox."

@@ -7,8 +7,6 @@ that running the script again is harmless. The package goes into the venv with
 Needs root, debootstrap, systemd (systemctl, systemd-analyze) and Debian's archive.
 """
 
-import datetime
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,40 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rootfs import REPO, cached_rootfs, need
 
 from stagebox import __version__
-
-REPO = Path(__file__).resolve().parents[2]
-CACHE = Path("/var/tmp/stagebox-rootfs-cache")
-MIRROR = "http://deb.debian.org/debian"
-INCLUDE = "systemd,python3-venv,python3-setuptools,python3-wheel,python3-pyudev"
 
 ORIGINAL_CONFIG_TXT = "# Raspberry Pi OS\ndtparam=audio=on\n\n[cm4]\notg_mode=1\n\n[all]\n"
 ORIGINAL_CMDLINE = "console=serial0,115200 root=PARTUUID=1234-02 rootfstype=ext4 rootwait\n"
 FAKE_UNIT = "[Unit]\nDescription={}\n[Service]\nExecStart=/bin/true\n" \
             "[Install]\nWantedBy=multi-user.target\n"
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    assert path, f"{tool} is missing: apt-get install {tool}"
-    return path
-
-
-def cached_rootfs() -> Path:
-    """Today's minbase bookworm rootfs, made with debootstrap when there is none yet."""
-    key = hashlib.sha256(f"{MIRROR} {INCLUDE}".encode()).hexdigest()[:8]
-    target = CACHE / f"bookworm-{datetime.date.today():%Y%m%d}-{key}"
-    if target.is_dir():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    for old in CACHE.iterdir():
-        shutil.rmtree(old, ignore_errors=True)
-    building = CACHE / f"{target.name}.{os.getpid()}.part"
-    subprocess.run([need("debootstrap"), "--variant=minbase", f"--include={INCLUDE}",
-                    "bookworm", str(building), MIRROR], check=True, capture_output=True)
-    building.rename(target)
-    return target
 
 
 def run_install(root: Path) -> subprocess.CompletedProcess:
@@ -135,7 +107,8 @@ def test_files_are_in_place_with_their_permissions(root):
     for target, source in installed.items():
         assert (root / target).read_text() == (REPO / source).read_text(), target
         assert mode_owner(root / target) == (0o644, 0, 0), target
-    assert (root / "etc/modules-load.d/stagebox.conf").read_text() == "i2c-dev\n"
+    # snd: ALSA's device major exists before the player starts, interface or not.
+    assert (root / "etc/modules-load.d/stagebox.conf").read_text() == "i2c-dev\nsnd\n"
 
 
 @pytest.mark.slow
@@ -180,7 +153,8 @@ def test_boot_config_turns_i2c_on_at_400khz_with_no_splash_once(root):
     assert text.startswith(ORIGINAL_CONFIG_TXT)
     ours = text[len(ORIGINAL_CONFIG_TXT):].splitlines()
     assert ours[1] == "[all]"
-    for line in ("dtparam=i2c_arm=on", "dtparam=i2c_arm_baudrate=400000", "disable_splash=1"):
+    for line in ("dtparam=i2c_arm=on", "dtparam=i2c_arm_baudrate=400000", "disable_splash=1",
+                 "camera_auto_detect=0", "display_auto_detect=0", "dtoverlay=disable-bt"):
         assert text.count(line) == 1 and line in ours
 
 
@@ -199,9 +173,14 @@ PI_GEN_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=1234-02 roo
 PI_GEN_FSTAB = ("proc            /proc           proc    defaults          0       0\n"
                 "PARTUUID=1234-01  /boot/firmware  vfat    defaults          0       2\n"
                 "PARTUUID=1234-02  /               ext4    defaults,noatime  0       1\n")
-STATE_FSTAB_LINE = ("LABEL=sbstate /var/lib/stagebox ext4 defaults,noatime,nofail,"
-                    "x-systemd.device-timeout=10s,commit=1,data=journal 0 2")
-FSTAB_GENERATOR = Path("/lib/systemd/system-generators/systemd-fstab-generator")
+# What an earlier install.sh added to fstab: the state partition by label.
+OLD_STATE_FSTAB = ("# >>> stagebox\nLABEL=sbstate /var/lib/stagebox ext4 defaults,noatime,"
+                   "nofail,x-systemd.device-timeout=10s,commit=1,data=journal 0 2\n"
+                   "# <<< stagebox\n")
+STATE_GENERATOR = "etc/systemd/system-generators/stagebox-state-generator"
+FIRST_BOOT_UNITS = ("regenerate_ssh_host_keys.service", "userconfig.service")
+# A stand-in for openssh's ssh-keygen: says how it was called.
+FAKE_SSH_KEYGEN = "#!/bin/sh\necho \"$@\" >/etc/ssh/keygen-called\n"
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +192,17 @@ def ro_root(tmp_path_factory) -> Iterator[Path]:
     boot.mkdir(parents=True)
     (boot / "config.txt").write_text(ORIGINAL_CONFIG_TXT)
     (boot / "cmdline.txt").write_text(PI_GEN_CMDLINE)
-    (root / "etc" / "fstab").write_text(PI_GEN_FSTAB)
+    (root / "etc" / "fstab").write_text(PI_GEN_FSTAB + OLD_STATE_FSTAB)
+    # Raspberry Pi OS's first-boot units: a SysV script (pi-gen's) and two units.
+    (root / "etc/init.d/resize2fs_once").write_text("#!/bin/sh\n")
+    for unit in FIRST_BOOT_UNITS:
+        (root / "lib/systemd/system" / unit).write_text(FAKE_UNIT.format(unit))
+        subprocess.run([need("systemctl"), f"--root={root}", "enable", unit], check=True,
+                       capture_output=True)
+    (root / "etc/ssh").mkdir(exist_ok=True)
+    keygen = root / "usr/bin/ssh-keygen"
+    keygen.write_text(FAKE_SSH_KEYGEN)
+    keygen.chmod(0o755)
     for _ in range(2):  # the second run must change nothing
         done = subprocess.run([str(REPO / "image" / "install.sh"), "--root", str(root),
                                "--no-apt", "--no-pip", "--read-only-root"],
@@ -223,32 +212,57 @@ def ro_root(tmp_path_factory) -> Iterator[Path]:
     shutil.rmtree(root)
 
 
-@pytest.mark.slow
-def test_the_state_partition_is_mounted_on_the_state_folder_once(ro_root):
-    lines = (ro_root / "etc/fstab").read_text().splitlines()
-    assert "\n".join(lines[:3]) + "\n" == PI_GEN_FSTAB
-    assert lines[3:] == ["# >>> stagebox", STATE_FSTAB_LINE, "# <<< stagebox"]
+def generate(generator: Path, cmdline: str, out: Path) -> subprocess.CompletedProcess:
+    """Run the state generator as systemd would, on the kernel command line ``cmdline``."""
+    (out.parent / "cmdline").write_text(cmdline)
+    out.mkdir()
+    return subprocess.run([str(generator), str(out), str(out.parent / "early"),
+                           str(out.parent / "late")], capture_output=True, text=True,
+                          env={**os.environ, "STAGEBOX_CMDLINE": str(out.parent / "cmdline")},
+                          check=True)
 
 
 @pytest.mark.slow
-def test_systemd_checks_the_state_partition_before_mounting_it_and_boots_without_it(
+def test_the_state_partition_is_no_longer_in_fstab_and_its_generator_is_installed(ro_root):
+    assert (ro_root / "etc/fstab").read_text() == PI_GEN_FSTAB
+    assert mode_owner(ro_root / STATE_GENERATOR) == (0o755, 0, 0)
+
+
+@pytest.mark.slow
+def test_the_state_partition_is_the_root_disks_third_checked_and_never_run_from(
         ro_root, tmp_path):
-    assert FSTAB_GENERATOR.is_file(), "no systemd-fstab-generator: apt-get install systemd"
-    out = [tmp_path / d for d in ("normal", "early", "late")]
-    for folder in out:
-        folder.mkdir()
-    env = {**os.environ, "SYSTEMD_FSTAB": str(ro_root / "etc/fstab"),
-           "SYSTEMD_PROC_CMDLINE": (ro_root / "boot/firmware/cmdline.txt").read_text()}
-    subprocess.run([str(FSTAB_GENERATOR), *map(str, out)], env=env, check=True,
-                   capture_output=True)
-    unit = (out[0] / "var-lib-stagebox.mount").read_text()
-    assert "What=/dev/disk/by-label/sbstate" in unit
-    assert "Options=defaults,noatime,nofail,commit=1,data=journal" in unit
+    generate(ro_root / STATE_GENERATOR, PI_GEN_CMDLINE, tmp_path / "normal")
+    unit = (tmp_path / "normal/var-lib-stagebox.mount").read_text()
+    # By the root's disk, not by label: a stick labelled sbstate cannot become the state.
+    assert "What=/dev/disk/by-partuuid/1234-03\n" in unit and "label" not in unit
+    assert "Where=/var/lib/stagebox\n" in unit and "Type=ext4\n" in unit
+    assert "Options=nosuid,nodev,noexec,noatime,commit=1,data=journal\n" in unit
     # fsck runs first; nofail: only wanted by local-fs.target, so a lost partition
-    # never stops the boot.
-    assert "Requires=systemd-fsck@dev-disk-by\\x2dlabel-sbstate.service" in unit
-    assert (out[0] / "local-fs.target.wants/var-lib-stagebox.mount").exists()
-    assert not (out[0] / "local-fs.target.requires/var-lib-stagebox.mount").exists()
+    # never stops the boot, and it is given up on after 10 s.
+    assert "Requires=systemd-fsck@dev-disk-by\\x2dpartuuid-1234\\x2d03.service" in unit
+    assert (tmp_path / "normal/local-fs.target.wants/var-lib-stagebox.mount").exists()
+    assert not (tmp_path / "normal/local-fs.target.requires").exists()
+    assert "Before=local-fs.target" not in unit
+    timeout = tmp_path / "normal/dev-disk-by\\x2dpartuuid-1234\\x2d03.device.d"
+    assert (timeout / "50-device-timeout.conf").read_text() == "[Unit]\nJobRunningTimeoutSec=10s\n"
+    verify = subprocess.run([need("systemd-analyze"), "verify", "--man=no",
+                             str(tmp_path / "normal/var-lib-stagebox.mount")],
+                            capture_output=True, text=True, check=False)
+    assert "var-lib-stagebox.mount" not in verify.stdout + verify.stderr
+
+
+@pytest.mark.parametrize("cmdline", ["root=/dev/mmcblk0p2 rootwait", "root=PARTUUID=1234-01",
+                                     "root=PARTUUID=$(reboot)-02", "quiet"])
+def test_with_no_root_partuuid_to_go_by_no_state_partition_is_named(cmdline, tmp_path):
+    generate(REPO / "systemd/stagebox-state-generator", cmdline + "\n", tmp_path / "normal")
+    assert list((tmp_path / "normal").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_first_boot_units_are_masked_under_the_overlay_and_host_keys_made_once(ro_root):
+    for unit in ("resize2fs_once.service", *FIRST_BOOT_UNITS):
+        assert is_enabled(ro_root, unit) == "masked", unit
+    assert (ro_root / "etc/ssh/keygen-called").read_text() == "-A\n"
 
 
 @pytest.mark.slow

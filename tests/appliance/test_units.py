@@ -14,13 +14,15 @@ SYSTEMD = REPO / "systemd"
 EXPOSURE_LIMITS = {
     "stagebox.service": 0.8,
     "stagebox-mount@sda1.service": 2.9,
-    "stagebox-shutdown.service": 1.3,
+    "stagebox-shutdown.service": 0.7,
 }
 
 SCRIPTS = [
     REPO / "image" / "install.sh",
     REPO / "image" / "build.sh",
     REPO / "image" / "add-state-partition.sh",
+    REPO / "image" / "prepare-stage.sh",
+    REPO / "systemd" / "stagebox-state-generator",
     REPO / "image" / "stage-stagebox" / "prerun.sh",
     REPO / "image" / "stage-stagebox" / "00-stagebox" / "01-run.sh",
     REPO / "image" / "stage-stagebox" / "EXPORT_IMAGE",
