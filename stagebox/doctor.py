@@ -54,6 +54,25 @@ POWER_FIX = ("use a 5.1 V supply or power bank rated for the Pi (2.5 A Zero 2 W,
 
 PERSISTENT_FS_TYPES = frozenset({"ext4", "ext3", "ext2", "btrfs", "xfs", "f2fs", "vfat"})
 
+SERVICE_USER = "stagebox"
+TMPFILES_FIX = ("sudo systemd-tmpfiles --create /etc/tmpfiles.d/stagebox.conf (the service "
+                "does it as it starts, after the state partition's mount: check `systemctl "
+                "cat stagebox` has ExecStartPre= and After=var-lib-stagebox.mount)")
+START_AFTER = ("systemd-modules-load.service", "var-lib-stagebox.mount")
+"""What stagebox.service must start after: ALSA's driver loaded (so that DeviceAllow=
+names its major) and the state partition mounted (so that the folder is on it)."""
+FIRST_BOOT_UNITS = ("resize2fs_once.service", "regenerate_ssh_host_keys.service",
+                    "userconfig.service")
+"""Raspberry Pi OS's first-boot units: under the read-only overlay each runs every boot."""
+
+
+def _owner_name(path: Path) -> str:
+    uid = path.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
 
 @dataclass(frozen=True)
 class Check:
@@ -131,6 +150,8 @@ class Host:
     probe: Callable[[str], alsa.DeviceCaps | None] = alsa.probe
     read_i2c_byte: Callable[[int, int], int] = read_i2c_byte
     can_read_write: Callable[[Path], bool] = _can_read_write
+    owner_of: Callable[[Path], str] = _owner_name
+    modules_load: Path = Path("/etc/modules-load.d")
 
 
 def run_doctor(config: Config, out: TextIO = sys.stdout, *,
@@ -150,6 +171,7 @@ def collect_checks(config: Config, host: Host, config_path: Path = DEFAULT_PATH,
     runs: list[tuple[str, Callable[[], Check]]] = [
         ("config", lambda: check_config(config_path, config_warnings)),
         ("USB audio", lambda: check_usb_audio(host)),
+        ("ALSA driver", lambda: check_alsa_driver(host)),
         ("audio device", lambda: check_audio_device(config, host)),
         ("OLED", lambda: check_oled(config, host)),
         ("GPIO", lambda: check_gpio(host)),
@@ -157,7 +179,9 @@ def collect_checks(config: Config, host: Host, config_path: Path = DEFAULT_PATH,
         ("media root", lambda: check_media_root(config, host)),
         ("state folder", lambda: check_state_folder(config, host)),
         ("root file system", lambda: check_root_fs(host)),
+        ("first-boot units", lambda: check_first_boot_units(host)),
         ("service", lambda: check_service(host)),
+        ("start order", lambda: check_start_order(host)),
         ("hardening", lambda: check_hardening(host)),
         ("power", lambda: check_power(host)),
     ]
@@ -234,6 +258,25 @@ def check_usb_audio(host: Host) -> Check:
         return Check("USB audio", False, f"{found}; /dev/snd not usable by {host.user}",
                      f"sudo usermod -aG audio {host.user} (then log in again)")
     return Check("USB audio", True, found)
+
+
+def check_alsa_driver(host: Host) -> Check:
+    """ALSA's core is loaded, and loaded at boot: the service's device rule names ALSA's
+    major as it starts, so without it an interface plugged in later is refused."""
+    majors = [line.split() for line in (host.proc / "devices").read_text().splitlines()]
+    alsa_major = next((fields[0] for fields in majors
+                       if len(fields) == 2 and fields[1] == "alsa"), None)
+    if alsa_major is None:
+        return Check("ALSA driver", False, "not loaded: an interface plugged in now is "
+                     "refused until the player restarts",
+                     f"sudo modprobe snd && sudo systemctl restart {SERVICE}; for good: "
+                     f"{INSTALL_FIX} (loads snd at boot)")
+    at_boot = any("snd" in conf.read_text().split()
+                  for conf in sorted(host.modules_load.glob("*.conf")))
+    if not at_boot:
+        return Check("ALSA driver", None, f"loaded (major {alsa_major}) but not at boot: an "
+                     "interface plugged in after power-on may be refused", INSTALL_FIX)
+    return Check("ALSA driver", True, f"loaded at boot (major {alsa_major})")
 
 
 def check_audio_device(config: Config, host: Host) -> Check:
@@ -389,7 +432,7 @@ def check_state_folder(config: Config, host: Host) -> Check:
             probe.flush()
             os.fsync(probe.fileno())
     except PermissionError:
-        if host.euid != 0:
+        if host.euid != 0 and host.owner_of(folder) == SERVICE_USER:
             return Check("state folder", None, f"{folder} is not writable by {host.user} "
                          "(it belongs to the stagebox user)", "run `sudo stagebox doctor`")
         return Check("state folder", False, f"{folder} refuses writes even to root",
@@ -397,14 +440,19 @@ def check_state_folder(config: Config, host: Host) -> Check:
     except OSError as exc:
         return Check("state folder", False, f"writing in {folder} failed: {exc.strerror}",
                      f"check the disk: findmnt {folder}; sudo dmesg | tail")
+    owner = host.owner_of(folder)
+    if owner != SERVICE_USER:
+        return Check("state folder", False, f"{folder} belongs to {owner}, not {SERVICE_USER}: "
+                     "the player cannot keep its place", TMPFILES_FIX)
     entry = mount_holding(folder, parse_mount_entries(host.mountinfo.read_text()))
     if entry is None:
         return Check("state folder", True, f"{folder} writable")
     where = f"{folder} writable, on {entry.source} ({entry.fs_type})"
     if entry.fs_type not in PERSISTENT_FS_TYPES:
         return Check("state folder", False, f"{where}: kept in RAM, lost at power-off",
-                     "mount the state partition (LABEL=sbstate) there: "
-                     "journalctl -b -u var-lib-stagebox.mount; blkid -L sbstate")
+                     "the state partition (partition 3 of the root's disk) is not "
+                     "mounted there: journalctl -b -u var-lib-stagebox.mount; "
+                     "ls -l /dev/disk/by-partuuid")
     return Check("state folder", True, where)
 
 
@@ -419,8 +467,32 @@ def check_root_fs(host: Host) -> Check:
         return Check("root file system", True, f"{root.source} ({root.fs_type}) read-only")
     return Check("root file system", None,
                  f"{root.source} ({root.fs_type}) writable: a power cut can damage it",
-                 "sudo image/install.sh --read-only-root (needs the sbstate partition: "
+                 "sudo image/install.sh --read-only-root (needs a state partition: "
                  "image/README.md)")
+
+
+def check_first_boot_units(host: Host) -> Check:
+    """Under the read-only overlay, Raspberry Pi OS's first-boot units are masked."""
+    root = mount_holding(Path("/"), parse_mount_entries(host.mountinfo.read_text()))
+    if root is None or root.fs_type != "overlay":
+        return Check("first-boot units", True, "the root is not an overlay: they run once")
+    states = {unit: _unit_file_state(host, unit) for unit in FIRST_BOOT_UNITS}
+    if None in states.values():
+        return Check("first-boot units", None, "systemctl not found", "run on the box")
+    # A unit that is not there prints nothing (systemd 252) or "not-found".
+    running = [unit for unit, state in states.items()
+               if state not in ("masked", "not-found", "")]
+    if running:
+        return Check("first-boot units", None, f"{', '.join(running)} run at every boot "
+                     "under the overlay", f"sudo systemctl mask {' '.join(running)}; then "
+                     "reboot (or: sudo image/install.sh --read-only-root)")
+    return Check("first-boot units", True, "masked under the overlay")
+
+
+def _unit_file_state(host: Host, unit: str) -> str | None:
+    """``systemctl is-enabled`` of ``unit``; None without systemctl."""
+    result = host.run(["systemctl", "is-enabled", unit])
+    return None if result is None else result.stdout.strip()
 
 
 def _first_line(text: str) -> str:
@@ -464,6 +536,26 @@ def check_service(host: Host) -> Check:
         return Check("service", None, f"{state}, restarted {restarts} times",
                      f"journalctl -b -u {SERVICE} shows each crash")
     return Check("service", True, f"{state}, enabled")
+
+
+def check_start_order(host: Host) -> Check:
+    """The service starts after ALSA's driver and the state partition, and no stick's mount
+    helper holds its start."""
+    shown = _systemctl_show(host, ["After", "LoadState"])
+    if isinstance(shown, Check):
+        return Check("start order", shown.ok, shown.found, shown.fix)
+    if shown.get("LoadState") != "loaded":
+        return Check("start order", None, f"{SERVICE}.service is not installed", INSTALL_FIX)
+    after = shown.get("After", "").split()
+    missing = [unit for unit in START_AFTER if unit not in after]
+    held = [unit for unit in after if unit.startswith("stagebox-mount@")]
+    if missing or held:
+        found = "; ".join([*(f"not after {unit}" for unit in missing),
+                           *(f"waits for {unit}" for unit in held)])
+        return Check("start order", False, found,
+                     f"the units are old or a drop-in changes them: `systemctl cat {SERVICE}`; "
+                     f"reinstall: {INSTALL_FIX}")
+    return Check("start order", True, "after " + ", ".join(START_AFTER))
 
 
 def check_hardening(host: Host) -> Check:

@@ -16,13 +16,16 @@ from stagebox.config import Config, parse_config
 from stagebox.doctor import (
     CommandResult,
     Host,
+    check_alsa_driver,
     check_audio_device,
     check_button_pins,
+    check_first_boot_units,
     check_hardening,
     check_media_root,
     check_oled,
     check_power,
     check_service,
+    check_start_order,
     check_state_folder,
     collect_checks,
     decode_throttled,
@@ -43,24 +46,33 @@ SHOW_HEALTHY = {
     "SubState": "running", "NRestarts": "0", "User": "stagebox", "ProtectSystem": "strict",
     "PrivateNetwork": "yes", "NoNewPrivileges": "yes", "DevicePolicy": "closed",
     "Restart": "always", "WatchdogUSec": "10s",
+    "After": "system.slice sound.target systemd-modules-load.service var-lib-stagebox.mount "
+             "basic.target",
 }
+PROC_DEVICES = "Character devices:\n  1 mem\n116 alsa\n254 gpiochip\n\nBlock devices:\n"
 
 STATUS_LINE = re.compile(r"^(OK|WARN|FAIL) ")
 
 
 class FakeCommands:
-    """``systemctl show`` and ``vcgencmd`` as a Pi answers them; None = not installed."""
+    """``systemctl show``, ``systemctl is-enabled`` and ``vcgencmd`` as a Pi answers them;
+    None = not installed. ``enabled`` is each unit's state; a unit not in it is missing."""
 
     def __init__(self, show: dict[str, str] | None = None, throttled: str | None = "0x0",
-                 vcgencmd_code: int = 0) -> None:
+                 vcgencmd_code: int = 0, enabled: dict[str, str] | None = None) -> None:
         self.show = show
         self.throttled = throttled
         self.vcgencmd_code = vcgencmd_code
+        self.enabled = enabled if enabled is not None else {
+            "resize2fs_once.service": "masked", "regenerate_ssh_host_keys.service": "masked"}
 
     def __call__(self, args: Sequence[str]) -> CommandResult | None:
         if args[0] == "systemctl":
             if self.show is None:
                 return None
+            if args[1] == "is-enabled":
+                state = self.enabled.get(args[2])
+                return CommandResult(0 if state == "enabled" else 1, f"{state}\n" if state else "")
             wanted = args[-1].split(",")
             return CommandResult(0, "".join(f"{key}={self.show.get(key, '')}\n"
                                             for key in wanted))
@@ -87,6 +99,10 @@ def pi(tmp_path: Path) -> tuple[Config, Host]:
         (dev / name).touch()
     (proc / "asound").mkdir(parents=True)
     (proc / "asound" / "cards").write_text(CARDS)
+    (proc / "devices").write_text(PROC_DEVICES)
+    modules_load = tmp_path / "modules-load.d"
+    modules_load.mkdir()
+    (modules_load / "stagebox.conf").write_text("i2c-dev\nsnd\n")
     media, state = tmp_path / "media", tmp_path / "state"
     (media / "GIG").mkdir(parents=True)
     state.mkdir()
@@ -102,7 +118,8 @@ def pi(tmp_path: Path) -> tuple[Config, Host]:
                 list_devices=lambda: [DeviceInfo("default"), DeviceInfo("hw:CARD=Device,DEV=0")],
                 probe=lambda device: DeviceCaps(("S16_LE", "S24_3LE"), (44100, 48000), (2,)),
                 read_i2c_byte=lambda port, address: 0x43,
-                can_read_write=lambda path: True)
+                can_read_write=lambda path: True, owner_of=lambda path: "stagebox",
+                modules_load=modules_load)
     return config, host
 
 
@@ -130,9 +147,9 @@ def test_a_healthy_box_passes_every_check(pi):
     code, text = report(*pi)
     assert code == 0
     status_lines = [line for line in text.splitlines() if STATUS_LINE.match(line)]
-    assert len(status_lines) == 12 and all(line.startswith("OK ") for line in status_lines)
+    assert len(status_lines) == 15 and all(line.startswith("OK ") for line in status_lines)
     assert "fix:" not in text
-    assert text.splitlines()[-1] == "12 OK, 0 to look at, 0 failed"
+    assert text.splitlines()[-1] == "15 OK, 0 to look at, 0 failed"
     assert "card 1 Device: USB Audio CODEC" in line_of(text, "USB audio")
     assert "S16_LE, S24_3LE; 44100, 48000 Hz; 2 channels" in line_of(text, "audio device")
     assert "ssd1306 answers at 0x3C" in line_of(text, "OLED")
@@ -174,7 +191,7 @@ def test_this_machine_as_it_is_gives_a_full_report_without_raising():
     code = run_doctor(Config(), out)
     text = out.getvalue()
     status_lines = [line for line in text.splitlines() if STATUS_LINE.match(line)]
-    assert len(status_lines) == 12
+    assert len(status_lines) == 15
     assert code == (1 if any(line.startswith("FAIL") for line in status_lines) else 0)
     has_gpio = any(Path("/dev").glob("gpiochip*"))
     assert line_of(text, "GPIO").startswith("OK" if has_gpio else "FAIL")
@@ -290,7 +307,7 @@ def test_a_state_folder_in_ram_fails_because_a_power_cut_would_forget_everything
         "ext4 /dev/mmcblk0p3", "tmpfs tmpfs"))
     check = check_state_folder(config, host)
     assert check.ok is False and "lost at power-off" in check.found
-    assert "LABEL=sbstate" in check.fix
+    assert "partition 3" in check.fix and "var-lib-stagebox.mount" in check.fix
 
 
 def test_the_state_write_test_leaves_nothing_behind(pi):
@@ -340,3 +357,56 @@ def test_a_check_that_cannot_read_its_file_is_a_failure_not_a_crash(pi):
     names = {check.name: check for check in collect_checks(config, host)}
     assert names["media root"].ok is False
     assert "could not check" in names["media root"].found
+
+
+def test_a_missing_alsa_driver_fails_because_a_later_interface_would_be_refused(pi):
+    _, host = pi
+    (host.proc / "devices").write_text("Character devices:\n  1 mem\n254 gpiochip\n")
+    check = check_alsa_driver(host)
+    assert check.ok is False and "refused until the player restarts" in check.found
+    assert "modprobe snd" in check.fix
+
+
+def test_an_alsa_driver_not_loaded_at_boot_is_a_warning(pi):
+    _, host = pi
+    (host.modules_load / "stagebox.conf").write_text("i2c-dev\n")
+    check = check_alsa_driver(host)
+    assert check.ok is None and "not at boot" in check.found
+
+
+def test_a_state_folder_the_service_user_does_not_own_fails_even_for_root(pi):
+    config, host = pi
+    check = check_state_folder(config, replace(host, owner_of=lambda path: "root", euid=0))
+    assert check.ok is False and "belongs to root, not stagebox" in check.found
+    assert "systemd-tmpfiles --create" in check.fix
+
+
+@pytest.mark.parametrize(("after", "words"), [
+    ("sound.target var-lib-stagebox.mount", "not after systemd-modules-load.service"),
+    ("sound.target systemd-modules-load.service", "not after var-lib-stagebox.mount"),
+    ("systemd-modules-load.service var-lib-stagebox.mount stagebox-mount@sda1.service",
+     "waits for stagebox-mount@sda1.service"),
+])
+def test_a_start_order_that_loses_sound_state_or_time_fails(pi, after, words):
+    _, host = pi
+    check = check_start_order(replace(host, run=FakeCommands({**SHOW_HEALTHY, "After": after})))
+    assert check.ok is False and words in check.found
+
+
+def test_first_boot_units_left_running_under_the_overlay_are_a_warning(pi):
+    _, host = pi
+    enabled = {"resize2fs_once.service": "masked", "userconfig.service": "enabled"}
+    check = check_first_boot_units(replace(host, run=FakeCommands(SHOW_HEALTHY,
+                                                                  enabled=enabled)))
+    assert check.ok is None and "userconfig.service run at every boot" in check.found
+    assert "systemctl mask userconfig.service" in check.fix
+
+
+def test_first_boot_units_are_not_looked_at_on_a_writable_root(pi, tmp_path):
+    _, host = pi
+    mountinfo = tmp_path / "writable-mountinfo"
+    mountinfo.write_text(mount_line(25, "/", "ext4", "/dev/mmcblk0p2"))
+    enabled = {"userconfig.service": "enabled"}
+    check = check_first_boot_units(replace(host, mountinfo=mountinfo,
+                                           run=FakeCommands(SHOW_HEALTHY, enabled=enabled)))
+    assert check.ok is True

@@ -14,6 +14,7 @@ hard reset) is for ``make vm-test``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,14 @@ def test_a_stick_being_mounted_does_not_hold_the_daemons_start(box):
     mount_unit = box.unit("stagebox-mount@sda1.service", "Before", "RequiredBy", "WantedBy")
     assert "stagebox.service" not in " ".join(mount_unit.values())
     assert "stagebox-mount" not in box.unit("stagebox.service", "After")["After"]
+
+
+def test_the_doctor_on_the_booted_box_finds_the_unit_ordered_sandboxed_and_running(box):
+    doctor = box.run("/opt/stagebox/venv/bin/stagebox", "doctor").stdout
+    for name in ("service", "start order", "hardening"):
+        assert re.search(rf"^OK +{name}  ", doctor, re.MULTILINE), doctor
+    # The test's state partition is a tmpfs: the doctor must say the place is not kept.
+    assert re.search(r"^FAIL +state folder .*lost at power-off", doctor, re.MULTILINE), doctor
 
 
 def test_the_watchdog_restarts_a_daemon_that_stops_moving(box):
