@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import gil, media, memory, realtime, scan, throughput
+from bench import gil, media, memory, ready, realtime, scan, throughput
 from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil")
+BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class Sizes:
     gil_setlist_lines: int
     """Lines of each of the two setlists of the GIL benchmark's second stick."""
     gil_scans: int
+    ready_runs: int
+    """Starts of ``stagebox run`` to READY=1, each beside its two peers."""
 
     def lines(self) -> list[str]:
         """The sizes, for the report."""
@@ -57,16 +59,18 @@ class Sizes:
             f"GIL: {self.gil_scans} scans of the scan stick, and of a stick of "
             f"{self.gil_setlist_lines} songs {media.SETLIST_STICK_DEPTH} folders deep listed "
             "by two setlists (~100-byte lines), the first scan without a title cache",
+            f"Boot: {self.ready_runs} starts of `stagebox run` to READY=1, each turn also "
+            "`python -c pass` and `python -c 'import numpy'`",
         ]
 
 
 FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
-             gil_scans=3)
+             gil_scans=3, ready_runs=30)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
-              gil_setlist_lines=300, gil_scans=1)
+              gil_setlist_lines=300, gil_scans=1, ready_runs=3)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -103,6 +107,8 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
             gil.WatchedStick("setlists", f"2 setlists of {lines} deep paths",
                              media.setlist_stick(work, lines), 2 * lines)],
                 scans=sizes.gil_scans, repo=REPO)
+    if "ready" in only:
+        ready.run(report, runs=sizes.ready_runs, repo=REPO)
     return report
 
 

@@ -26,8 +26,6 @@ from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
 from stagebox.jsonl import json_line
 from stagebox.media.model import Song
-from stagebox.media.scan import StickGone
-from stagebox.media.scan_process import ScanError, scan_in_child
 from stagebox.player import Player
 from stagebox.state import ResumePoint, SavedState, StateStore
 from stagebox.ui import screens
@@ -221,6 +219,10 @@ class Box:
 
     def _scan(self, root: Path, label: str) -> None:
         """Runs on the scan worker; the scan itself runs in a child process."""
+        # Imported at the first stick, not before the box says it is ready.
+        from stagebox.media.scan import StickGone
+        from stagebox.media.scan_process import ScanError, scan_in_child
+
         def progress(done: int, total: int) -> None:
             self.post(ev.ScanProgress(done, total))
         cache_path = self._state_store.cache_path("titles", label) if self._state_store else None

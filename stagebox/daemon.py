@@ -13,10 +13,9 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import luma.core.error
-from gpiozero.exc import GPIOZeroError
 
 from stagebox import __version__
 from stagebox.audio.engine import Engine
@@ -29,13 +28,15 @@ from stagebox.clock import Clock, MonotonicClock
 from stagebox.config import Config
 from stagebox.hal.alsa import open_configured
 from stagebox.hal.audio import AudioSink, DeviceLost
-from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy, open_oled
 from stagebox.hal.media_watch import MountWatcher
 from stagebox.player import Player
 from stagebox.state import StateStore
 from stagebox.systemd import Notifier, Watchdog
 from stagebox.workers import ThreadWorker, Worker
+
+if TYPE_CHECKING:
+    from stagebox.hal.buttons import ButtonPanel
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,13 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
 
 
 def run_daemon(config: Config, config_warnings: list[str]) -> int:
-    """``stagebox run``: the box on real hardware until SIGTERM or SIGINT."""
+    """``stagebox run``: the box on real hardware until SIGTERM or SIGINT (main thread).
+
+    Tells systemd ``READY=1`` once the output thread runs and the main loop is about to:
+    before it, only what the first screen and the audio path need. The buttons come right
+    after, as the main loop starts (gpiozero and the search for its pin factory are the
+    slowest imports of a start), and with them everything the box only needs later.
+    """
     # First, while this process has one thread and no device open: the launcher is then a
     # fork of the box, sharing the libraries both have imported instead of loading them
     # again, and it has its own imported before the first song is cued.
@@ -122,31 +129,20 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     output = OutputThread(OutputPump(box.engine, lambda: open_configured(config), box.post, sink))
-    panel: ButtonPanel | None = None
-    try:
-        panel = ButtonPanel(config.button_pins, box.post, clock)
-    except GPIOZeroError as exc:
-        box.notify(f"No buttons: {exc}", "error")
-    watcher = MountWatcher(Path(config["media.root"]), box.post)
     notifier = Notifier.from_environment()
-    watchdog = Watchdog.from_environment(notifier)
-    # Everything made so far lives as long as the box: keep it out of the collector's
-    # sweeps, so a collection (which holds the GIL) stays short.
-    gc.collect()
-    gc.freeze()
     output.start()
     log.info("stagebox %s running", __version__)
     notifier.ready(f"stagebox {__version__}")
-    next_poll_s = 0.0
+    panel: ButtonPanel | None = None
     try:
-        while not stop.is_set():
-            now = clock.now()
-            if now >= next_poll_s:
-                watcher.poll()
-                next_poll_s = now + MOUNT_POLL_S
-            box.step()
-            box.wait(MAIN_LOOP_WAIT_S)
-            watchdog.tick(clock.now(), output.alive_count)
+        box.step()  # the first screen, before the wait for the buttons
+        panel = _open_buttons(config, box, clock)
+        # Everything made so far lives as long as the box: keep it out of the collector's
+        # sweeps, so a collection (which holds the GIL) stays short.
+        gc.collect()
+        gc.freeze()
+        _main_loop(box, stop, clock, MountWatcher(Path(config["media.root"]), box.post),
+                   Watchdog.from_environment(notifier), output)
     finally:
         notifier.stopping()
         output.stop()
@@ -158,6 +154,34 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
         scan_worker.close()
         launcher.close()
     return 0
+
+
+def _main_loop(box: Box, stop: threading.Event, clock: Clock, watcher: MountWatcher,
+               watchdog: Watchdog, output: OutputThread) -> None:
+    """Poll the mounts, step the box and feed the watchdog until ``stop`` is set."""
+    next_poll_s = 0.0
+    while not stop.is_set():
+        now = clock.now()
+        if now >= next_poll_s:
+            watcher.poll()
+            next_poll_s = now + MOUNT_POLL_S
+        box.step()
+        box.wait(MAIN_LOOP_WAIT_S)
+        watchdog.tick(clock.now(), output.alive_count)
+
+
+def _open_buttons(config: Config, box: Box, clock: Clock) -> ButtonPanel | None:
+    """The button panel, or None (and a message on the screen) if there are no buttons."""
+    # Imported here, after READY=1: gpiozero is the slowest library of a start.
+    from gpiozero.exc import GPIOZeroError
+
+    from stagebox.hal.buttons import ButtonPanel
+
+    try:
+        return ButtonPanel(config.button_pins, box.post, clock)
+    except GPIOZeroError as exc:
+        box.notify(f"No buttons: {exc}", "error")
+        return None
 
 
 def request_power_off(runtime_dir: Path | None = None) -> None:

@@ -46,7 +46,8 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
                  "memory.peak_rss_mb", "memory.peak_pss_mb",
                  "scan.first_s", "scan.again_s", "gil.scan_stick.worst_ms",
                  "gil.scan_stick.rss_growth_mb", "gil.setlists.worst_ms",
-                 "gil.setlists.rss_growth_mb"]
+                 "gil.setlists.rss_growth_mb", "ready.median_s", "ready.p90_s",
+                 "ready.pass_s", "ready.numpy_s"]
     not_numbers = {name: figures.get(name) for name in expected
                    if not isinstance(figures.get(name), float) or not math.isfinite(figures[name])}
     assert not not_numbers, f"figures missing or not finite: {not_numbers}\n{run.stdout}"
@@ -55,7 +56,7 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
     for heading in ("## Machine", "## Sizes", "## Results", "CPU:", "Python:"):
         assert heading in table
     for benchmark in ("throughput", "steady playback", "start latency", "soak", "memory",
-                      "scan", "gil"):
+                      "scan", "gil", "boot"):
         assert f"| {benchmark} |" in table
 
 

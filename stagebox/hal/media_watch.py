@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyudev
-
 from stagebox.events import StickInserted, StickRemoved
 
 log = logging.getLogger(__name__)
@@ -53,7 +51,10 @@ def _unescape(field: str) -> str:
 
 
 def device_label(source: str, fallback: str) -> str:
-    """The file system label udev knows for ``source``, else ``fallback``."""
+    """The file system label udev knows for ``source``, else ``fallback`` (main loop)."""
+    # Imported at the first stick, not as the box starts: it is not needed before then.
+    import pyudev
+
     try:
         device = pyudev.Devices.from_device_file(pyudev.Context(), source)
         return device.properties.get("ID_FS_LABEL") or fallback
