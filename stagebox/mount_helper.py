@@ -136,10 +136,11 @@ class MountHelper:
             log.info("not mounting %s: %s", kernel_name, reason)
             return None
         device = properties.get("DEVNAME") or f"/dev/{kernel_name}"
-        existing = self._mount_points_of(device)
-        if existing:
-            log.info("%s is already mounted on %s", device, existing[0])
-            return existing[0]
+        # systemd starts the helper once each time the device appears, so a mount of the
+        # same device name is an earlier stick's, left by a helper stopped before it could
+        # unmount: it would hide this stick until a reboot.
+        if self.remove(kernel_name, device):
+            log.warning("%s: replaced an earlier stick's stale mount", device)
         if not self.media_root.is_dir():
             self.media_root.mkdir(parents=True)
             # Whatever the umask: the daemon's user must be able to look inside.

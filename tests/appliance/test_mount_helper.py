@@ -147,11 +147,22 @@ def test_a_stick_is_mounted_under_its_label_and_unmounted_lazily_on_removal(tmp_
     assert point == root / "My Songs" and point.is_dir()
     assert system.commands[0][:3] == ["mount", "-t", "vfat"]
     assert system.commands[0][-2:] == ["/dev/sda1", str(root / "My Songs")]
-    assert helper.add("sda1", stick()) == point  # a second add changes nothing
-    assert len(system.commands) == 1
     assert helper.remove("sda1") == [point]
     assert system.commands[-1] == ["umount", "--lazy", str(point)]
     assert not point.exists()
+
+
+def test_a_stale_mount_left_on_the_device_name_gives_way_to_the_next_stick(tmp_path):
+    # A helper stopped between mount and unmount left the first stick mounted on sda1.
+    system = FakeSystem(tmp_path)
+    root = tmp_path / "media"
+    helper = MountHelper(root, OWNER, system.run, system.mountinfo)
+    old = helper.add("sda1", stick(ID_FS_LABEL_ENC="OLD"))
+    new = helper.add("sda1", stick(ID_FS_LABEL_ENC="GIG"))
+    assert system.commands[1] == ["umount", "--lazy", str(old)]
+    assert system.commands[2][-2:] == ["/dev/sda1", str(root / "GIG")]
+    assert not old.exists() and new == root / "GIG" and new.is_dir()
+    assert f" {new} " in system.mountinfo.read_text()
 
 
 def test_two_sticks_with_one_label_get_two_folders(tmp_path):
