@@ -81,6 +81,19 @@ def test_the_daemon_is_watched_sandboxed_and_may_use_sound_gpio_i2c_and_realtime
     assert "MountFlags" not in s  # host mounts must keep propagating in
 
 
+def test_the_daemon_starts_after_alsas_driver_and_the_state_mount_and_fixes_the_folder():
+    s = unit_settings("stagebox.service")
+    after = " ".join(s["After"]).split()
+    # DeviceAllow=char-alsa is resolved as the unit starts: ALSA's major must exist by then.
+    assert "systemd-modules-load.service" in after
+    # Ordering only: a box without its state partition still plays.
+    assert "var-lib-stagebox.mount" in after and "var-lib-stagebox.mount" not in " ".join(
+        s.get("Requires", []) + s.get("Wants", []) + s.get("RequiresMountsFor", []))
+    tmpfiles = "+/usr/bin/systemd-tmpfiles --create /etc/tmpfiles.d/stagebox.conf"
+    assert s["ExecStartPre"] == [tmpfiles]
+    assert "Before" not in unit_settings("stagebox-mount@.service")
+
+
 def test_the_mount_helper_has_no_mount_namespace_of_its_own():
     s = unit_settings("stagebox-mount@.service")
     namespacing = {"ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
