@@ -44,6 +44,8 @@ SETLIST = "# make vm-test\n01 Tone A440.flac\n02 Tone E660.wav | then=stop\n"
 BOOT_TIMEOUT_S = 1200.0
 """From QEMU's start to the agent's first answer: TCG arm64 on a busy machine is slow."""
 EVENT_TIMEOUT_S = 300.0
+STATE_DEVICE_TIMEOUT_S = 300
+"""How long the guest waits for its state partition's device (a Pi waits 10 s)."""
 FLOOD_WINDOW_S = 20
 FLOOD_LIMIT_PER_S = 0.1
 WAV_RATE = 48000
@@ -297,10 +299,12 @@ class VM:
     def _argv(self, image: Path, overlay: Path) -> list[str]:
         console = "ttyS0" if self.arch == "amd64" else "ttyAMA0"
         # The root by PARTUUID, as a Pi's cmdline.txt names it: the state partition's
-        # mount is derived from it (partition 3 of the same disk).
+        # mount is derived from it (partition 3 of the same disk). Under TCG udev's
+        # coldplug makes the PARTUUID link later than a Pi's 10 s wait for it.
         disk_id = (image / "disk-id").read_text().strip()
         cmdline = (f"root=PARTUUID={disk_id}-02 ro overlayroot=tmpfs:recurse=0 "
-                   f"fsck.repair=yes console={console} quiet loglevel=3 net.ifnames=0")
+                   f"fsck.repair=yes console={console} quiet loglevel=3 net.ifnames=0 "
+                   f"stagebox.state_device_timeout={STATE_DEVICE_TIMEOUT_S}")
         if self.arch == "amd64":
             self.accel = "kvm" if kvm_works() else "tcg"
             machine = ["qemu-system-x86_64", "-machine", "q35", "-accel", self.accel,

@@ -258,6 +258,18 @@ def test_with_no_root_partuuid_to_go_by_no_state_partition_is_named(cmdline, tmp
     assert list((tmp_path / "normal").iterdir()) == []
 
 
+@pytest.mark.parametrize(("option", "seconds"), [
+    ("stagebox.state_device_timeout=120", "120"), ("stagebox.state_device_timeout=", "10"),
+    ("stagebox.state_device_timeout=5m", "10"), ("stagebox.state_device_timeout=0", "10"),
+    ("stagebox.state_device_timeout=-3", "10")])
+def test_an_emulated_machine_can_wait_longer_for_the_state_partition(option, seconds, tmp_path):
+    generate(REPO / "systemd/stagebox-state-generator", f"root=PARTUUID=abcd-02 {option}\n",
+             tmp_path / "normal")
+    timeout = tmp_path / "normal/dev-disk-by\\x2dpartuuid-abcd\\x2d03.device.d"
+    assert ((timeout / "50-device-timeout.conf").read_text()
+            == f"[Unit]\nJobRunningTimeoutSec={seconds}s\n")
+
+
 @pytest.mark.slow
 def test_first_boot_units_are_masked_under_the_overlay_and_host_keys_made_once(ro_root):
     for unit in ("resize2fs_once.service", *FIRST_BOOT_UNITS):
