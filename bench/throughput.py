@@ -52,6 +52,7 @@ from pathlib import Path
 
 from bench.report import Report, Row, ratio
 from stagebox import ONE_THREAD_ENV
+from stagebox.audio.request import DecodeRequest
 from stagebox.playfiles import BLOCK_FRAMES
 
 DEVICE = "null"
@@ -94,7 +95,8 @@ def contenders(flac: Path, mp3: Path, wav48: Path, config: Path) -> list[Contend
                              "rate", "-v", str(RATE)]),
         Contender("aplay", ["aplay", "-q", "-D", DEVICE, str(wav48)]),
         Contender("decoder", [sys.executable, "-m", "stagebox.audio.decode_worker",
-                              "--fd", "0", "--rate", str(RATE)], stdin=flac),
+                              "--fd", "0", "--request", DecodeRequest(RATE).to_json()],
+                  stdin=flac),
         Contender("decoder start-up", [sys.executable, "-c", DECODER_STARTUP]),
         Contender("start-up", [sys.executable, "-c", STARTUP]),
     ]

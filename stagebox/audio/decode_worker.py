@@ -1,9 +1,10 @@
 """The decoder process: one song, from a memory file to stereo float32 at the output rate.
 
 Forked by the decoder launcher (:mod:`stagebox.audio.launcher`), which calls :func:`run`,
-or run as a command of its own, ``python -m stagebox.audio.decode_worker --fd N --rate
-OUT_RATE [--start START_S] [--ring-fd R]``, with the memory file inherited as descriptor
-``N``. The song file is untrusted, so it is decoded here, where a crash or a runaway
+or run as a command of its own, ``python -m stagebox.audio.decode_worker --fd N --request
+'{"out_rate": 48000, "start_s": 0.0}' [--ring-fd R]`` (a
+:class:`~stagebox.audio.request.DecodeRequest`), with the memory file inherited as
+descriptor ``N``. The song file is untrusted, so it is decoded here, where a crash or a runaway
 allocation costs one song, not the show.
 
 Protocol on stdout: one line of JSON, then the frames until the end of the song. Given
@@ -45,6 +46,7 @@ import numpy as np
 import soxr
 
 from stagebox.audio import ring
+from stagebox.audio.request import DecodeRequest
 from stagebox.audio.ring import RingWriter
 from stagebox.audio.sources import Source, SourceError, open_source
 
@@ -76,16 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     """Decode one song to stdout (the decoder process's main thread)."""
     parser = argparse.ArgumentParser(prog="python -m stagebox.audio.decode_worker")
     parser.add_argument("--fd", type=int, required=True, help="memory file to decode")
-    parser.add_argument("--rate", type=int, required=True, help="output rate, Hz")
-    parser.add_argument("--start", type=float, default=0.0, help="start position, seconds")
+    parser.add_argument("--request", type=_request, required=True,
+                        help="the decode request, a JSON object")
     parser.add_argument("--ring-fd", type=int, default=None,
                         help="ring to put the frames in (else they go to stdout)")
     args = parser.parse_args(argv)
-    return run(args.fd, args.rate, args.start, args.ring_fd)
+    return run(args.fd, args.request, args.ring_fd)
 
 
-def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> int:
-    """Decode the memory file ``fd`` from ``start_s``; the exit status.
+def _request(text: str) -> DecodeRequest:
+    try:
+        return DecodeRequest.from_json(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def run(fd: int, request: DecodeRequest, ring_fd: int | None = None) -> int:
+    """Carry out ``request`` on the memory file ``fd``; the exit status.
 
     The frames go into the ring in the memory file ``ring_fd`` if one is given, else to
     stdout. Limits this process's address space and core dumps first, so call it only
@@ -106,7 +115,7 @@ def run(fd: int, out_rate: int, start_s: float, ring_fd: int | None = None) -> i
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
     try:
-        _decode(source, out_rate, start_s, out, frames_out)
+        _decode(source, request, out, frames_out)
     except BrokenPipeError:
         # The player let go of the song. Point stdout at /dev/null so the flush at
         # exit does not fail again.
@@ -157,11 +166,11 @@ def _open(fd: int) -> Source:
     return source
 
 
-def _decode(source: Source, out_rate: int, start_s: float, out: BinaryIO,
+def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
             frames_out: FramesOut) -> None:
-    in_rate = source.rate
+    in_rate, out_rate = source.rate, request.out_rate
     source_frames = max(0, source.frames)
-    start_frame = min(max(0, round(start_s * in_rate)), source_frames)
+    start_frame = min(round(request.start_s * in_rate), source_frames)
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
     # A stereo song is read straight into the block it is resampled from.
     stereo = block if source.channels == 2 else np.zeros((BLOCK_FRAMES, 2), np.float32)

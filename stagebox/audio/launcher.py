@@ -22,7 +22,8 @@ Two sides:
   left of its children and exits.
 
 Protocol, one JSON object per ``SOCK_SEQPACKET`` message. To the launcher: ``{"id": N,
-"rate": R, "start": S}`` with three descriptors: the memory file and the write ends of the
+"request": {...}}`` (a :class:`~stagebox.audio.request.DecodeRequest`) with five
+descriptors: the :class:`~stagebox.audio.request.DecoderFiles` and the write ends of the
 decoder's stdout and stderr pipes. From it: ``{"ready": true}`` once it has imported the
 libraries; ``{"started": N, "pid": P}`` with a pidfd of the child, or ``{"failed": N,
 "errno": E}``; and ``{"exited": P, "returncode": C}`` when a child has been reaped.
@@ -49,6 +50,7 @@ import traceback
 from typing import IO, Protocol
 
 from stagebox import ONE_THREAD_ENV
+from stagebox.audio.request import DecodeRequest, DecoderFiles
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +92,16 @@ class LauncherLost(Exception):
         self.worth_retry = worth_retry
 
 
-def spawn_decoder(fd: int, out_rate: int, start_s: float, ring_fd: int,
-                  room_fd: int) -> subprocess.Popen[bytes]:
+def spawn_decoder(request: DecodeRequest, files: DecoderFiles) -> subprocess.Popen[bytes]:
     """Start the decoder as a fresh interpreter (``python -m stagebox.audio.decode_worker``).
 
-    The way without a launcher; the descriptors are as for
-    :meth:`DecoderLauncher.launch`. Raises OSError if it cannot be started. Any thread.
+    The way without a launcher; as for :meth:`DecoderLauncher.launch`. Raises OSError if
+    it cannot be started. Any thread.
     """
     command = [sys.executable, "-m", "stagebox.audio.decode_worker",
-               "--fd", str(fd), "--rate", str(out_rate), "--start", repr(float(start_s)),
-               "--ring-fd", str(ring_fd)]
-    return subprocess.Popen(command, pass_fds=(fd, ring_fd), stdin=room_fd,
+               "--fd", str(files.song), "--ring-fd", str(files.ring),
+               "--request", request.to_json()]
+    return subprocess.Popen(command, pass_fds=(files.song, files.ring), stdin=files.room,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **ONE_THREAD_ENV}, bufsize=0)
 
@@ -275,8 +276,8 @@ class _Connection:
         self._reader.start()
         log.info("decoder launcher started (pid %d)", self.process.pid)
 
-    def launch(self, request_id: int, fd: int, out_rate: int, start_s: float, ring_fd: int,
-               room_fd: int) -> LaunchedDecoder:
+    def launch(self, request_id: int, request: DecodeRequest,
+               files: DecoderFiles) -> LaunchedDecoder:
         """Ask for a decoder; raises LauncherLost, or OSError if the fork failed."""
         if not self._ready.wait(READY_TIMEOUT_S):
             raise LauncherLost("it did not become ready", worth_retry=False)
@@ -290,10 +291,9 @@ class _Connection:
                                   os.fdopen(err_read, "rb", buffering=0))
         with self._lock:
             self._waiting[request_id] = decoder
-        request = json.dumps({"id": request_id, "rate": out_rate, "start": float(start_s)})
+        message = f'{{"id": {request_id}, "request": {request.to_json()}}}'
         try:
-            socket.send_fds(self._socket, [request.encode()],
-                            [fd, ring_fd, room_fd, out_write, err_write])
+            socket.send_fds(self._socket, [message.encode()], [*files, out_write, err_write])
             if not decoder._answered.wait(REPLY_TIMEOUT_S):
                 raise LauncherLost("it did not answer")
         except OSError as exc:
@@ -445,10 +445,9 @@ class DecoderLauncher:
             if not self._unavailable:
                 self._connect()
 
-    def launch(self, fd: int, out_rate: int, start_s: float, ring_fd: int,
-               room_fd: int) -> DecoderProcess:
-        """Start a decoder on the memory file ``fd``, filling the ring in the memory file
-        ``ring_fd`` and reading the player's counts from the pipe ``room_fd`` (see
+    def launch(self, request: DecodeRequest, files: DecoderFiles) -> DecoderProcess:
+        """Start a decoder carrying out ``request`` on ``files``: the song's memory file, the
+        ring it fills and the pipe it reads the player's counts from (see
         :mod:`stagebox.audio.ring`). The caller keeps all three descriptors.
 
         Through the launcher, starting a new one if it died (once); without it if no
@@ -461,8 +460,7 @@ class DecoderLauncher:
                 if connection is None:
                     break
                 try:
-                    return connection.launch(next(self._request_ids), fd, out_rate, start_s,
-                                             ring_fd, room_fd)
+                    return connection.launch(next(self._request_ids), request, files)
                 except LauncherLost as exc:
                     log.warning("decoder launcher (pid %d) lost: %s", connection.process.pid,
                                 exc)
@@ -473,7 +471,7 @@ class DecoderLauncher:
                         break
             if not self._unavailable:
                 log.warning("decoder launcher failed twice: this decoder starts on its own")
-        return spawn_decoder(fd, out_rate, start_s, ring_fd, room_fd)
+        return spawn_decoder(request, files)
 
     def close(self) -> None:
         """Stop the launcher (which kills any decoder still running). Main loop only."""
@@ -593,9 +591,9 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
                   wake_fds: tuple[int, int], decode: _Decode) -> int:
     """Fork one decoder; its pid (0 if none was started). Closes ``fds`` here."""
     try:
-        request = json.loads(data)
-        request_id = int(request["id"])
-        rate, start_s = int(request["rate"]), float(request["start"])
+        message = json.loads(data)
+        request_id = int(message["id"])
+        request = DecodeRequest.from_fields(message["request"])
     except (ValueError, KeyError, TypeError):
         for fd in fds:
             os.close(fd)
@@ -610,7 +608,7 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
     except OSError as exc:
         pid = -exc.errno if exc.errno else -errno.EIO
     if pid == 0:
-        _be_decoder(channel, fds, wake_fds, rate, start_s, decode)
+        _be_decoder(channel, fds, wake_fds, request, decode)
     for fd in fds:
         os.close(fd)
     if pid < 0:
@@ -627,11 +625,11 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
 
 
 class _Decode(Protocol):
-    def __call__(self, fd: int, out_rate: int, start_s: float, ring_fd: int) -> int: ...
+    def __call__(self, fd: int, request: DecodeRequest, ring_fd: int) -> int: ...
 
 
-def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int], rate: int,
-                start_s: float, decode: _Decode) -> None:
+def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int],
+                request: DecodeRequest, decode: _Decode) -> None:
     """The forked child: become a decoder with the room pipe as stdin and the output
     pipes as stdout and stderr; never returns."""
     status = 1
@@ -647,7 +645,7 @@ def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int
         os.dup2(err_write, 2)
         for fd in (room_fd, out_write, err_write):
             os.close(fd)
-        status = decode(memfd, rate, start_s, ring_fd)
+        status = decode(memfd, request, ring_fd)
     except BaseException:
         traceback.print_exc()
     finally:

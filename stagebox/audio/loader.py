@@ -22,6 +22,7 @@ from pathlib import Path
 
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import NoRoomError, TrackLoadError, load_into_memory
+from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 from stagebox.events import TrackFailed, TrackReady
 from stagebox.media.model import Song
@@ -132,7 +133,7 @@ class Loader:
             return TrackFailed(load_id, str(exc))
         try:
             size_bytes = os.fstat(fd).st_size
-            stream = TrackStream.open(fd, self.rate, start_s=start_s, ring_s=self._ring_s,
+            stream = TrackStream.open(fd, DecodeRequest(self.rate, start_s), ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
                                       launcher=self._launcher)
         except OSError as exc:

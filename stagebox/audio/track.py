@@ -38,6 +38,7 @@ import numpy as np
 
 from stagebox.audio import ring
 from stagebox.audio.launcher import DecoderLauncher, DecoderProcess, spawn_decoder
+from stagebox.audio.request import DecodeRequest, DecoderFiles
 from stagebox.audio.ring import CountReceiver
 
 MIN_RING_FRAMES = 8192
@@ -87,11 +88,12 @@ class TrackStream:
     """
 
     def __init__(self, process: DecoderProcess, frames: np.ndarray, room_fd: int,
-                 out_rate: int, start_s: float, wait_for_data: bool, stall_timeout_s: float,
+                 request: DecodeRequest, wait_for_data: bool, stall_timeout_s: float,
                  start_timeout_s: float) -> None:
-        self.out_rate = out_rate
+        self.request = request
+        """What the decoder was asked to do."""
+        self.out_rate = request.out_rate
         self._process = process
-        self._start_s = start_s
         self._wait_for_data = wait_for_data
         self._stall_timeout_s = stall_timeout_s
         self._start_timeout_s = start_timeout_s
@@ -122,11 +124,11 @@ class TrackStream:
         self._feeder = threading.Thread(target=self._feed, name="track-feeder", daemon=True)
 
     @classmethod
-    def open(cls, fd: int, out_rate: int, start_s: float = 0.0, ring_s: float = 4.0,
+    def open(cls, fd: int, request: DecodeRequest, ring_s: float = 4.0,
              wait_for_data: bool = False, stall_timeout_s: float = 5.0,
              start_timeout_s: float = 10.0,
              launcher: DecoderLauncher | None = None) -> TrackStream:
-        """Start decoding the memory file ``fd`` at ``start_s`` seconds, to ``out_rate`` Hz.
+        """Start decoding the memory file ``fd`` as ``request`` says.
 
         The caller keeps ``fd`` (the decoder gets its own copy) and may close it as soon as
         this returns. ``ring_s`` is how far decoding runs ahead of playback. With
@@ -138,13 +140,14 @@ class TrackStream:
         interpreter. Raises OSError if the process cannot be started. Called from the
         loader's thread.
         """
-        ring_fd, frames = ring.create(max(MIN_RING_FRAMES, round(ring_s * out_rate)))
+        ring_fd, frames = ring.create(max(MIN_RING_FRAMES,
+                                          round(ring_s * request.out_rate)))
         try:
             room_read, room_write = os.pipe()
+            files = DecoderFiles(fd, ring_fd, room_read)
             try:
-                process = (launcher.launch(fd, out_rate, start_s, ring_fd, room_read)
-                           if launcher is not None
-                           else spawn_decoder(fd, out_rate, start_s, ring_fd, room_read))
+                process = (launcher.launch(request, files) if launcher is not None
+                           else spawn_decoder(request, files))
             except BaseException:
                 os.close(room_write)
                 raise
@@ -153,8 +156,8 @@ class TrackStream:
         finally:
             os.close(ring_fd)
         os.set_blocking(room_write, False)
-        stream = cls(process, frames, room_write, out_rate, start_s, wait_for_data,
-                     stall_timeout_s, start_timeout_s)
+        stream = cls(process, frames, room_write, request, wait_for_data, stall_timeout_s,
+                     start_timeout_s)
         stream._feeder.start()
         return stream
 
@@ -290,7 +293,7 @@ class TrackStream:
     def position_frames(self) -> int:
         """Where playback is in the song, at the output rate: the start plus frames read."""
         start = (self._header.start_frames if self._header is not None
-                 else round(self._start_s * self.out_rate))
+                 else round(self.request.start_s * self.out_rate))
         return start + self._read_frames
 
     def wait_ready(self, timeout_s: float) -> bool:

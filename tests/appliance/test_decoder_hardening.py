@@ -32,7 +32,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl({set_mdwe}, {refuse}, 0, 0, 0) != 0:
     sys.exit(f"prctl(PR_SET_MDWE): {{os.strerror(ctypes.get_errno())}}")
 from stagebox.audio import decode_worker
-sys.exit(decode_worker.run({fd}, {rate}, 0.0))
+from stagebox.audio.request import DecodeRequest
+sys.exit(decode_worker.run({fd}, DecodeRequest({rate})))
 """
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import soundfile
 
 from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 
 AMPLITUDE = 0.3
@@ -123,12 +125,14 @@ def encode_with_ffmpeg(path: Path, samples: np.ndarray, rate: int, codec: str,
 # --- what a listener hears ------------------------------------------------------------------
 
 
-def decode(path: Path, out_rate: int, **options: object) -> tuple[np.ndarray, TrackStream]:
+def decode(path: Path, out_rate: int, start_s: float = 0.0,
+           **options: Any) -> tuple[np.ndarray, TrackStream]:
     """The song as the player hears it: the real decoder process, from a memory file, read
     to its end; and the stream, for its header and error."""
     fd = load_into_memory(path, 1_000_000_000)
     try:
-        stream = TrackStream.open(fd, out_rate, wait_for_data=True, **options)  # type: ignore[arg-type]
+        stream = TrackStream.open(fd, DecodeRequest(out_rate, start_s), wait_for_data=True,
+                                  **options)
     finally:
         os.close(fd)
     parts = [np.zeros((0, 2), np.float32)]

@@ -20,6 +20,7 @@ from stagebox import ONE_THREAD_ENV
 from stagebox.audio import launcher as launcher_module
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 
 OUT_RATE = 48000
@@ -78,7 +79,8 @@ def launcher() -> Iterator[DecoderLauncher]:
 def open_stream(path: Path, launcher: DecoderLauncher, **options: Any) -> TrackStream:
     fd = load_into_memory(path, 100_000_000)
     try:
-        return TrackStream.open(fd, OUT_RATE, wait_for_data=True, launcher=launcher, **options)
+        return TrackStream.open(fd, DecodeRequest(OUT_RATE), wait_for_data=True,
+                                launcher=launcher, **options)
     finally:
         os.close(fd)
 
@@ -86,7 +88,8 @@ def open_stream(path: Path, launcher: DecoderLauncher, **options: Any) -> TrackS
 def play(path: Path, launcher: DecoderLauncher | None) -> tuple[np.ndarray, TrackStream]:
     fd = load_into_memory(path, 100_000_000)
     try:
-        stream = TrackStream.open(fd, OUT_RATE, wait_for_data=True, launcher=launcher)
+        stream = TrackStream.open(fd, DecodeRequest(OUT_RATE), wait_for_data=True,
+                                  launcher=launcher)
     finally:
         os.close(fd)
     try:
@@ -273,11 +276,12 @@ import os, sys, time
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import load_into_memory
 from stagebox.audio import ring
+from stagebox.audio.request import DecodeRequest, DecoderFiles
 launcher = DecoderLauncher()
 fd = load_into_memory(sys.argv[1], 100_000_000)
 ring_fd, _ = ring.create(48000)
 room_read, room_write = os.pipe()
-decoder = launcher.launch(fd, 48000, 0.0, ring_fd, room_read)
+decoder = launcher.launch(DecodeRequest(48000), DecoderFiles(fd, ring_fd, room_read))
 print(launcher.pid, decoder.pid, flush=True)
 time.sleep(60)
 """
@@ -301,6 +305,7 @@ import os, sys, threading
 import numpy as np
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 if sys.argv[2] == "threaded":
     threading.Thread(target=threading.Event().wait, daemon=True).start()
@@ -310,7 +315,7 @@ with DecoderLauncher(fork_first=True) as launcher:
             open("/proc/self/cmdline", "rb") as ours:
         forked = theirs.read() == ours.read()
     fd = load_into_memory(sys.argv[1], 100_000_000)
-    stream = TrackStream.open(fd, 48000, wait_for_data=True, launcher=launcher)
+    stream = TrackStream.open(fd, DecodeRequest(48000), wait_for_data=True, launcher=launcher)
     out = np.zeros((1_000_000, 2), np.float32)
     frames = stream.read(out)
     stream.close()

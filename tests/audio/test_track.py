@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import soxr
 
 from stagebox.audio import track as track_module
 from stagebox.audio.memfile import load_into_memory
+from stagebox.audio.request import DecodeRequest, DecoderFiles
 from stagebox.audio.track import TrackStream
 
 OUT_RATE = 48000
@@ -41,10 +43,10 @@ def write_chirp(path: Path, rate: int, seconds: float) -> None:
                     rate)
 
 
-def open_stream(path: Path, **options: object) -> TrackStream:
+def open_stream(path: Path, start_s: float = 0.0, **options: Any) -> TrackStream:
     fd = load_into_memory(path, 100_000_000)
     try:
-        return TrackStream.open(fd, OUT_RATE, **options)
+        return TrackStream.open(fd, DecodeRequest(OUT_RATE, start_s), **options)
     finally:
         os.close(fd)
 
@@ -287,8 +289,8 @@ def test_two_streams_of_one_memory_file_do_not_disturb_each_other(tmp_path: Path
     expected, _ = decode(path)
     fd = load_into_memory(path, 100_000_000)
     try:
-        first = TrackStream.open(fd, OUT_RATE, wait_for_data=True, ring_s=0.2)
-        second = TrackStream.open(fd, OUT_RATE, wait_for_data=True, ring_s=0.2)
+        first = TrackStream.open(fd, DecodeRequest(OUT_RATE), wait_for_data=True, ring_s=0.2)
+        second = TrackStream.open(fd, DecodeRequest(OUT_RATE), wait_for_data=True, ring_s=0.2)
     finally:
         os.close(fd)
     try:
@@ -310,7 +312,7 @@ def test_song_plays_on_after_the_stick_is_pulled(tmp_path: Path) -> None:
     fd = load_into_memory(path, 100_000_000)
     path.unlink()
     try:
-        stream = TrackStream.open(fd, OUT_RATE, wait_for_data=True)
+        stream = TrackStream.open(fd, DecodeRequest(OUT_RATE), wait_for_data=True)
     finally:
         os.close(fd)
     try:
@@ -412,11 +414,10 @@ if sys.argv[4] == "hang":
 
 def spawn_scripted(first: int, then: int, ending: str) -> Callable[..., subprocess.Popen[bytes]]:
     """A ``spawn_decoder`` that starts :data:`SCRIPTED_DECODER` instead of the decoder."""
-    def spawn(fd: int, out_rate: int, start_s: float, ring_fd: int,
-              room_fd: int) -> subprocess.Popen[bytes]:
+    def spawn(request: DecodeRequest, files: DecoderFiles) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-c", SCRIPTED_DECODER, str(ring_fd), str(first), str(then),
-             ending], pass_fds=(ring_fd,), stdin=room_fd, stdout=subprocess.PIPE,
+            [sys.executable, "-c", SCRIPTED_DECODER, str(files.ring), str(first), str(then),
+             ending], pass_fds=(files.ring,), stdin=files.room, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
 
     return spawn
@@ -486,8 +487,8 @@ def test_the_decoder_run_by_hand_writes_the_same_frames_to_stdout(tmp_path: Path
     with path.open("rb") as song:
         result = subprocess.run(
             [sys.executable, "-m", "stagebox.audio.decode_worker", "--fd", "0",
-             "--rate", str(OUT_RATE)], stdin=song, capture_output=True, check=True,
-            cwd=Path(__file__).parents[2])
+             "--request", DecodeRequest(OUT_RATE).to_json()], stdin=song,
+            capture_output=True, check=True, cwd=Path(__file__).parents[2])
     header, _, frames = result.stdout.partition(b"\n")
     assert b'"ok": true' in header
     np.testing.assert_array_equal(np.frombuffer(frames, "<f4").reshape(-1, 2), through_the_ring)

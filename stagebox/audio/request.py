@@ -1,0 +1,72 @@
+"""One song's decoding, as the loader asks for it and the decoder carries it out.
+
+A :class:`DecodeRequest` travels from the loader through the decoder launcher (or a
+decoder's command line) to the decoder process as one JSON object, and the descriptors
+it works on as one :class:`DecoderFiles`. Whatever the player decides about how a song is
+decoded (where it starts, and later its key and speed) is a field here, so it is defined,
+checked and encoded in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+MIN_OUT_RATE = 8000
+MAX_OUT_RATE = 768000
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """How to decode one song. Checked when made: a request that exists is valid."""
+
+    out_rate: int
+    """The rate to decode to, Hz (the output device's)."""
+    start_s: float = 0.0
+    """Where in the song to start, in seconds of song time."""
+
+    def __post_init__(self) -> None:
+        if type(self.out_rate) is not int or not MIN_OUT_RATE <= self.out_rate <= MAX_OUT_RATE:
+            raise ValueError(f"output rate {self.out_rate!r} is not {MIN_OUT_RATE}-"
+                             f"{MAX_OUT_RATE} Hz")
+        if (not isinstance(self.start_s, (int, float)) or isinstance(self.start_s, bool)
+                or not math.isfinite(self.start_s) or self.start_s < 0):
+            raise ValueError(f"start {self.start_s!r} is not a time in the song")
+        object.__setattr__(self, "start_s", float(self.start_s))
+
+    def to_json(self) -> str:
+        """The request as one JSON object (for the launcher's socket or a command line)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DecodeRequest:
+        """The request :meth:`to_json` wrote; ValueError for anything else."""
+        try:
+            fields = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(f"decode request is not JSON: {exc}") from exc
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: object) -> DecodeRequest:
+        """The request from :meth:`to_json`'s object once parsed; ValueError for anything
+        else."""
+        if not isinstance(fields, dict):
+            raise ValueError("decode request is not a JSON object")
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise ValueError(f"decode request has unknown or missing fields: {exc}") from exc
+
+
+class DecoderFiles(NamedTuple):
+    """The descriptors a decoder works on; the caller keeps them open until it has started."""
+
+    song: int
+    """The song's memory file (:mod:`stagebox.audio.memfile`)."""
+    ring: int
+    """The shared-memory ring the decoder fills (:mod:`stagebox.audio.ring`)."""
+    room: int
+    """The read end of the pipe that brings the player's read counts."""
