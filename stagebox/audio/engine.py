@@ -63,6 +63,48 @@ class _Voice:
     retire_when_silent: bool = False
 
 
+# The main loop's commands to the output thread, one frozen object each.
+
+
+@dataclass(frozen=True)
+class _Cue:
+    voice: _Voice
+
+
+@dataclass(frozen=True)
+class _QueueNext:
+    voice: _Voice
+
+
+@dataclass(frozen=True)
+class _Play:
+    """Start or resume the current song."""
+
+
+@dataclass(frozen=True)
+class _Pause:
+    """Fade the current song out and hold its place."""
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Fade the current song out and drop it and the queued one."""
+
+
+@dataclass(frozen=True)
+class _Discard:
+    load_id: int
+
+
+@dataclass(frozen=True)
+class _SetVolume:
+    gain: float
+
+
+_Command = _Cue | _QueueNext | _Play | _Pause | _Stop | _Discard | _SetVolume
+_PLAY, _PAUSE, _STOP = _Play(), _Pause(), _Stop()
+
+
 class Engine:
     """Mixes the current song (and one fading out) into blocks of stereo float32.
 
@@ -78,7 +120,7 @@ class Engine:
         self._scratch = np.zeros((max_frames, 2), np.float32)
         self._ramp = np.zeros(max_frames, np.float32)
         self._steps = np.arange(1, max_frames + 1, dtype=np.float32)
-        self._commands: collections.deque[tuple] = collections.deque()
+        self._commands: collections.deque[_Command] = collections.deque()
         self._notices: collections.deque[object] = collections.deque()
         self._current: _Voice | None = None
         self._next: _Voice | None = None
@@ -100,8 +142,8 @@ class Engine:
         A song queued with :meth:`queue_next` that did not join (the current one ran out
         while paused) is cued by its ``load_id``: it moves from the queue.
         """
-        self._commands.append(("cue", _Voice(load_id, source, _db_to_gain(gain_db),
-                                             start_frames)))
+        self._commands.append(_Cue(_Voice(load_id, source, _db_to_gain(gain_db),
+                                          start_frames)))
 
     def queue_next(self, load_id: int, source: FrameSource, gain_db: float) -> None:
         """Go straight on into ``source`` when the current song ends while it plays.
@@ -109,27 +151,27 @@ class Engine:
         A song that ends while a pause is fading it, or paused, does not go on: the queued
         one stays silent, and :class:`~stagebox.events.TrackEnded` says ``joined=False``.
         """
-        self._commands.append(("next", _Voice(load_id, source, _db_to_gain(gain_db))))
+        self._commands.append(_QueueNext(_Voice(load_id, source, _db_to_gain(gain_db))))
 
     def play(self) -> None:
         """Start or resume the current song with a short ramp."""
-        self._commands.append(("play",))
+        self._commands.append(_PLAY)
 
     def pause(self) -> None:
         """Fade the current song out over ``fade_s`` and hold its place."""
-        self._commands.append(("pause",))
+        self._commands.append(_PAUSE)
 
     def stop(self) -> None:
         """Fade the current song out and drop it, and the queued next one."""
-        self._commands.append(("stop",))
+        self._commands.append(_STOP)
 
     def discard(self, load_id: int) -> None:
         """Drop the song of ``load_id`` (fading it out if it is sounding)."""
-        self._commands.append(("discard", load_id))
+        self._commands.append(_Discard(load_id))
 
     def set_volume(self, volume_db: float) -> None:
         """Ramp the master volume to ``volume_db``."""
-        self._commands.append(("volume", _db_to_gain(volume_db)))
+        self._commands.append(_SetVolume(_db_to_gain(volume_db)))
 
     def take_notices(self) -> list[object]:
         """Events and retired load ids since the last call (main loop)."""
@@ -272,8 +314,21 @@ class Engine:
 
     def _apply_commands(self) -> None:
         while self._commands:
-            command = self._commands.popleft()
-            getattr(self, "_do_" + command[0])(*command[1:])
+            match self._commands.popleft():
+                case _Cue(voice):
+                    self._do_cue(voice)
+                case _QueueNext(voice):
+                    self._do_queue_next(voice)
+                case _Play():
+                    self._do_play()
+                case _Pause():
+                    self._do_pause()
+                case _Stop():
+                    self._do_stop()
+                case _Discard(load_id):
+                    self._do_discard(load_id)
+                case _SetVolume(gain):
+                    self._do_set_volume(gain)
 
     def _do_cue(self, voice: _Voice) -> None:
         self._fade_out(self._current)
@@ -283,7 +338,7 @@ class Engine:
             self._next = None
         self._current = voice
 
-    def _do_next(self, voice: _Voice) -> None:
+    def _do_queue_next(self, voice: _Voice) -> None:
         if self._next is not None:
             self._retire(self._next)
         self._next = voice
@@ -325,7 +380,7 @@ class Engine:
             self._retire(self._next)
             self._next = None
 
-    def _do_volume(self, gain: float) -> None:
+    def _do_set_volume(self, gain: float) -> None:
         self._volume_target = gain
         self._volume_step = (gain - self._volume) / (VOLUME_RAMP_S * self.rate)
 
