@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stagebox.audio.formats import BlockEncoder
 from stagebox.hal.audio import SinkConfig
+from stagebox.hal.formats import BlockEncoder
 
 
 class PacedSink:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import write_tone
 
-from stagebox.audio.formats import decode
 from stagebox.cli import main as stagebox
+from stagebox.hal.formats import decode
 
 
 def spectrum_peak_hz(samples: np.ndarray, rate: int) -> float:

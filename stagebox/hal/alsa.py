@@ -30,9 +30,9 @@ from typing import Any, Protocol
 import alsaaudio
 import numpy as np
 
-from stagebox.audio.formats import BlockEncoder, fit_output_pair
 from stagebox.config import Config
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost, SinkConfig
+from stagebox.hal.formats import BlockEncoder, fit_output_pair
 
 PREFERRED_FORMATS = ("S32_LE", "S24_3LE", "S24_LE", "S16_LE", "FLOAT_LE")
 """The order ``sample_format=None`` tries: deepest first; many USB interfaces take only

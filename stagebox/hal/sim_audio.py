@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from stagebox.audio.formats import BlockEncoder, fit_output_pair
 from stagebox.clock import VirtualClock
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost, SinkConfig
+from stagebox.hal.formats import BlockEncoder, fit_output_pair
 
 WAV_SUBTYPES = {"S16_LE": "PCM_16", "S24_3LE": "PCM_24", "S24_LE": "PCM_24",
                 "S32_LE": "PCM_32", "FLOAT_LE": "FLOAT"}

@@ -9,9 +9,9 @@ import alsaaudio
 import numpy as np
 import pytest
 
-from stagebox.audio.formats import BlockEncoder, decode
 from stagebox.hal.alsa import AlsaSink, list_devices, probe
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost
+from stagebox.hal.formats import BlockEncoder, decode
 
 STEP = {"S16_LE": 1.5 * 2.0**-15, "S24_3LE": 2.0**-24, "S24_LE": 2.0**-24,
         "S32_LE": 1e-7, "FLOAT_LE": 0.0}

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from stagebox.audio.formats import BlockEncoder, decode
 from stagebox.clock import VirtualClock
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost
+from stagebox.hal.formats import BlockEncoder, decode
 from stagebox.hal.sim_audio import SimSink
 
 SUBTYPES = {"S16_LE": "PCM_16", "S24_3LE": "PCM_24", "S24_LE": "PCM_24", "S32_LE": "PCM_32",

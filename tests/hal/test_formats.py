@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from stagebox.audio.formats import BlockEncoder, decode, fit_output_pair
 from stagebox.hal.audio import SAMPLE_FORMATS
+from stagebox.hal.formats import BlockEncoder, decode, fit_output_pair
 
 RATE = 48000
 STEP = {"S16_LE": 2.0**-15, "S24_3LE": 2.0**-23, "S24_LE": 2.0**-23, "S32_LE": 2.0**-31,
