@@ -6,6 +6,7 @@ only sees the interfaces.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MOUNT_POLL_S = 0.5
 MAIN_LOOP_WAIT_S = 0.1
+OUTPUT_STOP_TIMEOUT_S = 2.0
 """The longest the main loop sleeps: one screen frame. Buttons, loads and scans wake it
 at once; only the mount poll, the watchdog and the engine's notices wait for this."""
 DEFAULT_RUNTIME_DIR = "/run/stagebox"
@@ -104,7 +106,15 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     # First, while this process has one thread and no device open: the launcher is then a
     # fork of the box, sharing the libraries both have imported instead of loading them
     # again, and it has its own imported before the first song is cued.
-    launcher = DecoderLauncher(fork_first=True)
+    with contextlib.ExitStack() as running:
+        # Each part is closed as it was started, in reverse: nothing is stopped while a
+        # part started after it may still use it.
+        _run(config, config_warnings, running)
+    return 0
+
+
+def _run(config: Config, config_warnings: list[str], running: contextlib.ExitStack) -> None:
+    launcher = running.enter_context(DecoderLauncher(fork_first=True))
     launcher.start()
     clock = MonotonicClock()
     display = _open_display(config)
@@ -116,13 +126,17 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     except DeviceLost as exc:
         config_warnings = [*config_warnings, f"No audio interface yet: {exc}"]
     rate = sink.config.rate if sink else config["audio.rate"]
-    load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
+    load_worker = ThreadWorker("stagebox-load")
+    running.callback(load_worker.close)
+    scan_worker = ThreadWorker("stagebox-scan")
+    running.callback(scan_worker.close)
     device_info = f"Audio: {config['audio.device']} {rate // 1000} kHz"
     box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
                     load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,
                     state_store=StateStore(Path(config["state.dir"])), info=(device_info,),
                     shut_down=request_power_off, launcher=launcher,
                     songs_budget_bytes=songs_budget_from_meminfo())
+    running.callback(box.close)
     for warning in config_warnings:
         box.notify(warning)
     stop = threading.Event()
@@ -131,29 +145,29 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     output = OutputThread(OutputPump(box.engine, lambda: open_configured(config), box.post, sink))
     notifier = Notifier.from_environment()
     output.start()
+    running.callback(_stop_output, output)
+    running.callback(notifier.stopping)
     log.info("stagebox %s running", __version__)
     notifier.ready(f"stagebox {__version__}")
-    panel: ButtonPanel | None = None
-    try:
-        box.step()  # the first screen, before the wait for the buttons
-        panel = _open_buttons(config, box, clock)
-        # Everything made so far lives as long as the box: keep it out of the collector's
-        # sweeps, so a collection (which holds the GIL) stays short.
-        gc.collect()
-        gc.freeze()
-        _main_loop(box, stop, clock, MountWatcher(Path(config["media.root"]), box.post),
-                   Watchdog.from_environment(notifier), output)
-    finally:
-        notifier.stopping()
-        output.stop()
-        output.join(timeout=2.0)
-        if panel is not None:
-            panel.close()
-        box.close()
-        load_worker.close()
-        scan_worker.close()
-        launcher.close()
-    return 0
+    box.step()  # the first screen, before the wait for the buttons
+    panel = _open_buttons(config, box, clock)
+    if panel is not None:
+        running.callback(panel.close)
+    # Everything made so far lives as long as the box: keep it out of the collector's
+    # sweeps, so a collection (which holds the GIL) stays short.
+    gc.collect()
+    gc.freeze()
+    _main_loop(box, stop, clock, MountWatcher(Path(config["media.root"]), box.post),
+               Watchdog.from_environment(notifier), output)
+
+
+def _stop_output(output: OutputThread) -> None:
+    """Stop the output thread, and say so if it will not stop (a driver stuck in a write)."""
+    output.stop()
+    output.join(timeout=OUTPUT_STOP_TIMEOUT_S)
+    if output.is_alive():
+        log.error("the output thread did not stop within %.0f s: stopping without it",
+                  OUTPUT_STOP_TIMEOUT_S)
 
 
 def _main_loop(box: Box, stop: threading.Event, clock: Clock, watcher: MountWatcher,

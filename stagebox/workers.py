@@ -14,6 +14,9 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT_S = 5.0
+"""How long closing waits for the job under way (a scan of a big stick, a song's load)."""
+
 
 class Worker(Protocol):
     """Runs jobs one after another, in the order given."""
@@ -49,8 +52,12 @@ class ThreadWorker:
         self._jobs.put(job)
 
     def close(self) -> None:
+        """Finish the jobs already given and end the thread; say so if it will not end."""
         self._jobs.put(None)
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=CLOSE_TIMEOUT_S)
+        if self._thread.is_alive():
+            log.error("%s is still busy after %.0f s: stopping without it",
+                      self._thread.name, CLOSE_TIMEOUT_S)
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
