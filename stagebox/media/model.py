@@ -10,6 +10,25 @@ AfterSong = Literal["stop", "next"]
 
 
 @dataclass(frozen=True)
+class Section:
+    """A stretch of a song, in seconds of song time (``loop=1:02-1:30``)."""
+
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A time signature (``meter=6/8``): beats to the bar, and the note that is a beat."""
+
+    beats: int = 4
+    unit: int = 4
+
+    def __str__(self) -> str:
+        return f"{self.beats}/{self.unit}"
+
+
+@dataclass(frozen=True)
 class Song:
     """One entry of a setlist, resolved to a file inside the stick."""
 
@@ -23,6 +42,20 @@ class Song:
     """Per-song gain from the setlist (``gain=-1.5dB``)."""
     then: AfterSong | None = None
     """What happens when the song ends; ``None`` means the configured default."""
+    key_semitones: int = 0
+    """Transposed by this many semitones, -12 to +12 (``key=+2``)."""
+    speed: float = 1.0
+    """Played at this fraction of its tempo, pitch kept, 0.5 to 1.5 (``speed=80%``)."""
+    loop: Section | None = None
+    """The section practised over and over (``loop=1:02-1:30``)."""
+    bpm: float | None = None
+    """The song's tempo in beats a minute (``bpm=120``), for the count-in and click."""
+    meter: Meter = Meter()
+    """Its time signature (``meter=3/4``); the first beat of each bar is accented."""
+    count_in_bars: int = 0
+    """Bars of click before the song starts (``count=1``); needs ``bpm=``."""
+    click: bool = False
+    """A click through the song (``click=on``); needs ``bpm=``."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Per-song options of a setlist line (``gain=-1.5dB then=stop``): every option defined here.
 
 Each option has a parser that returns its typed value or raises ``ValueError`` with a message
-short enough for the OLED, and names the :class:`~stagebox.media.model.Song` field it sets.
-A new option is a new :class:`SongOption` in :data:`SONG_OPTIONS` and a field on ``Song``.
+short enough for the OLED, a formatter that writes the value back as text the parser takes,
+and names the :class:`~stagebox.media.model.Song` field it sets. A new option is a new
+:class:`SongOption` in :data:`SONG_OPTIONS` and a field on ``Song``.
 """
 
 from __future__ import annotations
@@ -10,16 +11,34 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
+from typing import Any
 
-from stagebox.media.model import AfterSong
+from stagebox.media.model import AfterSong, Meter, Section, Song
 from stagebox.media.safepath import quote
 
 GAIN_MIN_DB = -60.0
 GAIN_MAX_DB = 12.0
-_GAIN = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:db)?$", re.IGNORECASE)
+KEY_MAX_SEMITONES = 12
+SPEED_MIN = 0.5
+SPEED_MAX = 1.5
+BPM_MIN = 20.0
+BPM_MAX = 300.0
+COUNT_IN_MAX_BARS = 8
+METER_MAX_BEATS = 16
+METER_UNITS = (1, 2, 4, 8, 16)
+LOOP_MIN_S = 0.5
+"""The shortest section a loop may be: shorter ones are a typo, not a passage."""
+SONG_MAX_S = 24 * 3600.0
+_NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_GAIN = re.compile(rf"^([+-]?(?:{_NUMBER}))(?:db)?$", re.IGNORECASE)
+_KEY = re.compile(r"^[+-]?[0-9]{1,2}$")
+_SPEED = re.compile(rf"^({_NUMBER})%?$")
+_TIME = re.compile(rf"^(?:([0-9]{{1,3}}):(?=[0-5][0-9](?:$|\.)))?({_NUMBER})$")
+_METER = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 _AFTER_SONG: tuple[AfterSong, ...] = ("stop", "next")
+_ON_OFF = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -29,7 +48,9 @@ class SongOption:
     name: str
     field: str
     """The ``Song`` field the parsed value goes to."""
-    parse: Callable[[str], object]
+    parse: Callable[[str], Any]
+    format: Callable[[Any], str]
+    """The value as text that :attr:`parse` reads back to the same value."""
     doc: str
 
 
@@ -52,12 +73,113 @@ def parse_then(text: str) -> AfterSong:
     raise ValueError(f"then {quote(text)} is not stop or next")
 
 
+def parse_key(text: str) -> int:
+    """``+2``, ``-3`` or ``0`` → semitones, -12..+12."""
+    if _KEY.match(text) is None:
+        raise ValueError(f"key {quote(text)} is not a number of semitones")
+    semitones = int(text)
+    if abs(semitones) > KEY_MAX_SEMITONES:
+        raise ValueError(f"key {quote(text)} not in -12..+12")
+    return semitones
+
+
+def parse_speed(text: str) -> float:
+    """``80%`` or ``80`` → 0.8; 50 % to 150 %."""
+    match = _SPEED.match(text)
+    if match is None:
+        raise ValueError(f"speed {quote(text)} is not a percentage")
+    # To a tenth of a percent: finer is inaudible, and the value then reads back exactly.
+    speed = round(float(match.group(1)), 1) / 100.0
+    if not SPEED_MIN <= speed <= SPEED_MAX:
+        raise ValueError(f"speed {quote(text)} not in 50%..150%")
+    return speed
+
+
+def parse_time_s(text: str) -> float:
+    """``1:02``, ``1:02.5`` or ``62.5`` → seconds into the song."""
+    match = _TIME.match(text)
+    if match is None:
+        raise ValueError(f"{quote(text)} is not a time (1:02 or 62)")
+    minutes, seconds = match.groups()
+    time_s = 60.0 * int(minutes or 0) + float(seconds)
+    if time_s > SONG_MAX_S:
+        raise ValueError(f"{quote(text)} is past any song's end")
+    return time_s
+
+
+def parse_section(text: str) -> Section:
+    """``1:02-1:30`` or ``62-90`` → that section; at least half a second long."""
+    start_text, dash, end_text = text.partition("-")
+    if not dash:
+        raise ValueError(f"loop {quote(text)} is not start-end (1:02-1:30)")
+    start_s, end_s = parse_time_s(start_text), parse_time_s(end_text)
+    if end_s - start_s < LOOP_MIN_S:
+        raise ValueError(f"loop {quote(text)} ends before it starts")
+    return Section(start_s, end_s)
+
+
+def parse_bpm(text: str) -> float:
+    """``120`` or ``92.5`` → beats a minute, 20..300."""
+    if re.fullmatch(_NUMBER, text) is None:
+        raise ValueError(f"bpm {quote(text)} is not a number")
+    bpm = float(text)
+    if not BPM_MIN <= bpm <= BPM_MAX:
+        raise ValueError(f"bpm {quote(text)} not in 20..300")
+    return bpm
+
+
+def parse_meter(text: str) -> Meter:
+    """``4/4``, ``3/4``, ``6/8``, ``7/8`` → that meter."""
+    match = _METER.match(text)
+    if match is None:
+        raise ValueError(f"meter {quote(text)} is not like 4/4")
+    beats, unit = int(match.group(1)), int(match.group(2))
+    if not 1 <= beats <= METER_MAX_BEATS or unit not in METER_UNITS:
+        raise ValueError(f"meter {quote(text)} is not like 4/4")
+    return Meter(beats, unit)
+
+
+def parse_count_in(text: str) -> int:
+    """``1`` → bars of count-in, 0..8."""
+    if not text.isascii() or not text.isdigit() or int(text) > COUNT_IN_MAX_BARS:
+        raise ValueError(f"count {quote(text)} not 0..8 bars")
+    return int(text)
+
+
+def parse_on_off(text: str) -> bool:
+    """``on`` or ``off`` (any case)."""
+    value = _ON_OFF.get(text.casefold())
+    if value is None:
+        raise ValueError(f"{quote(text)} is not on or off")
+    return value
+
+
+def _format_section(section: Section) -> str:
+    return f"{section.start_s!r}-{section.end_s!r}"
+
+
 SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option for option in (
-    SongOption("gain", "gain_db", parse_gain_db,
+    SongOption("gain", "gain_db", parse_gain_db, repr,
                "Gain in dB for this song, -60 to +12: gain=-1.5dB."),
-    SongOption("then", "then", parse_then,
+    SongOption("then", "then", parse_then, str,
                "After this song: stop, or go on to the next (then=stop)."),
+    SongOption("key", "key_semitones", parse_key, "{:+d}".format,
+               "Transpose by semitones, -12 to +12, tempo kept: key=+2."),
+    SongOption("speed", "speed", parse_speed, lambda speed: f"{100.0 * speed:.1f}%",
+               "Tempo in percent, 50 to 150, pitch kept: speed=80%."),
+    SongOption("loop", "loop", parse_section, _format_section,
+               "Practise this section over and over: loop=1:02-1:30 (or seconds)."),
+    SongOption("bpm", "bpm", parse_bpm, repr,
+               "The song's tempo, 20 to 300 beats a minute, for count-in and click: bpm=120."),
+    SongOption("meter", "meter", parse_meter, str,
+               "Its time signature, for the accent on each bar's first beat: meter=3/4."),
+    SongOption("count", "count_in_bars", parse_count_in, str,
+               "Bars of click before the song starts, 0 to 8 (needs bpm=): count=1."),
+    SongOption("click", "click", parse_on_off, lambda on: "on" if on else "off",
+               "A click through the song (needs bpm=): click=on."),
 )})
+
+_DEFAULTS = {field.name: field.default for field in fields(Song)}
 
 
 def parse_option(name: str, value: str) -> object:
@@ -73,3 +195,15 @@ def parse_option(name: str, value: str) -> object:
 def song_fields(options: Mapping[str, object]) -> dict[str, object]:
     """Parsed options by option name → keyword arguments for ``Song``."""
     return {SONG_OPTIONS[name].field: value for name, value in options.items()}
+
+
+def option_texts(song: Song) -> dict[str, str]:
+    """The options ``song`` was given (those not at their defaults), as texts by name:
+    what :func:`parse_option` reads back to the same song (the scan child's way of
+    sending them, so that the box checks them with the same parsers)."""
+    texts = {}
+    for name, option in SONG_OPTIONS.items():
+        value = getattr(song, option.field)
+        if value != _DEFAULTS[option.field]:
+            texts[name] = option.format(value)
+    return texts

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import resource
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stagebox.media.model import Library, Setlist, Song
+from stagebox.media.options import option_texts, parse_option, song_fields
 from stagebox.media.scan import StickGone, scan_stick
 from stagebox.media.tags import TitleCache
 from stagebox.state import write_atomically
@@ -182,8 +182,7 @@ class _Plan:
 
 
 def _row(song: Song) -> str:
-    return json.dumps([os.fsdecode(song.path), song.rel_path, song.title, song.gain_db,
-                       song.then])
+    return json.dumps([os.fsdecode(song.path), song.rel_path, song.title, option_texts(song)])
 
 
 def _setlist_line(name: str, warnings: list[str]) -> str:
@@ -250,12 +249,12 @@ class LibraryReader:
             raise ValueError(f"unknown {kind!r}")
 
     def _song(self, values: list[Any]) -> Song:
-        path, rel_path, title, gain_db, then = values
-        if then not in (None, "stop", "next"):
-            raise ValueError(f"then={then!r}")
-        gain_db = float(gain_db)
-        if not math.isfinite(gain_db):
-            raise ValueError(f"gain {gain_db}")
+        path, rel_path, title, texts = values
+        if not isinstance(texts, dict):
+            raise TypeError("options are not an object")
+        # Read with the setlist's own parsers: no value reaches the player unchecked.
+        options = {str(name).casefold(): parse_option(str(name), str(text))
+                   for name, text in texts.items()}
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError("not an absolute path")
         folder_text, _, name = path.rpartition("/")
@@ -265,7 +264,8 @@ class LibraryReader:
         folder = self._folders.get(folder_text)
         if folder is None:
             folder = self._folders[folder_text] = Path(folder_text or "/")
-        return Song(folder / name, str(rel_path), str(title), gain_db, then)
+        return Song(folder / name, str(rel_path), str(title),
+                    **song_fields(options))  # type: ignore[arg-type]
 
 
 def _list(value: Any) -> list[Any]:

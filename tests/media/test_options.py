@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from stagebox.media.model import Song
-from stagebox.media.options import SONG_OPTIONS, parse_option, song_fields
+from stagebox.media.model import Meter, Section, Song
+from stagebox.media.options import SONG_OPTIONS, option_texts, parse_option, song_fields
 
 
 @pytest.mark.parametrize(("text", "gain_db"), [
@@ -51,3 +54,75 @@ def test_every_option_sets_a_song_field() -> None:
 
 def test_parsed_options_become_song_fields() -> None:
     assert song_fields({"gain": -1.5, "then": "stop"}) == {"gain_db": -1.5, "then": "stop"}
+
+
+@pytest.mark.parametrize(("name", "text", "value"), [
+    ("key", "+2", 2), ("key", "-3", -3), ("key", "0", 0), ("key", "12", 12),
+    ("key", "-12", -12),
+    ("speed", "80%", 0.8), ("speed", "80", 0.8), ("speed", "150%", 1.5), ("speed", "50%", 0.5),
+    ("speed", "82.5%", 0.825),
+    ("loop", "1:02-1:30", Section(62.0, 90.0)), ("loop", "62-90.5", Section(62.0, 90.5)),
+    ("loop", "0:00.5-1:00", Section(0.5, 60.0)), ("loop", "10:05-10:30", Section(605.0, 630.0)),
+    ("bpm", "120", 120.0), ("bpm", "92.5", 92.5), ("bpm", "20", 20.0), ("bpm", "300", 300.0),
+    ("meter", "4/4", Meter(4, 4)), ("meter", "6/8", Meter(6, 8)), ("meter", "7/8", Meter(7, 8)),
+    ("count", "0", 0), ("count", "1", 1), ("count", "8", 8),
+    ("click", "on", True), ("click", "OFF", False),
+])
+def test_practice_options_are_read(name: str, text: str, value: object) -> None:
+    assert parse_option(name, text) == value
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("key", "+13", r'key "\+13" not in -12\.\.\+12'), ("key", "up", "not a number of semitones"),
+    ("key", "1.5", "not a number of semitones"), ("key", "", "not a number of semitones"),
+    ("speed", "49%", r"not in 50%\.\.150%"), ("speed", "200", r"not in 50%\.\.150%"),
+    ("speed", "fast", "not a percentage"), ("speed", "-80%", "not a percentage"),
+    ("loop", "1:30-1:02", "ends before it starts"), ("loop", "1:02", "is not start-end"),
+    ("loop", "1:02-1:02.2", "ends before it starts"), ("loop", "1:75-2:00", "is not a time"),
+    ("loop", "a-b", "is not a time"), ("loop", "99999999-99999999.9", "past any song's end"),
+    ("bpm", "10", r"not in 20\.\.300"), ("bpm", "fast", "is not a number"),
+    ("bpm", "nan", "is not a number"), ("bpm", "1e2", "is not a number"),
+    ("meter", "4", "is not like 4/4"), ("meter", "4/3", "is not like 4/4"),
+    ("meter", "0/4", "is not like 4/4"), ("meter", "17/8", "is not like 4/4"),
+    ("count", "9", r"not 0\.\.8 bars"), ("count", "-1", r"not 0\.\.8 bars"),
+    ("count", "１", r"not 0\.\.8 bars"), ("click", "yes", "is not on or off"),
+])
+def test_a_practice_option_that_makes_no_sense_says_why(name: str, text: str,
+                                                        message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_option(name, text)
+
+
+OPTION_TEXTS = {
+    "gain": st.floats(-60, 12, allow_nan=False).map(repr),
+    "then": st.sampled_from(["stop", "next"]),
+    "key": st.integers(-12, 12).map(str),
+    "speed": st.decimals(50, 150, places=2).map(lambda d: f"{d}%"),
+    "loop": st.tuples(st.floats(0, 3600), st.floats(0.5, 600)).map(
+        lambda t: f"{t[0]!r}-{t[0] + t[1]!r}"),
+    "bpm": st.floats(20, 300).map(repr),
+    "meter": st.tuples(st.integers(1, 16), st.sampled_from([1, 2, 4, 8, 16])).map(
+        lambda m: f"{m[0]}/{m[1]}"),
+    "count": st.integers(0, 8).map(str),
+    "click": st.sampled_from(["on", "off"]),
+}
+
+
+def test_every_option_has_texts_to_try() -> None:
+    assert set(OPTION_TEXTS) == set(SONG_OPTIONS)
+
+
+@given(st.fixed_dictionaries({}, optional=OPTION_TEXTS))
+def test_a_songs_options_written_back_as_text_read_back_to_the_same_song(
+        texts: dict[str, str]) -> None:
+    # The scan child sends a song's options as text, which the box reads with the same
+    # parsers: nothing may change on the way.
+    parsed = {}
+    for name, text in texts.items():
+        try:
+            parsed[name] = parse_option(name, text)
+        except ValueError:
+            continue  # a loop generated too short, say: not an option a song can have
+    song = Song(Path("/media/stick/a.wav"), "a.wav", "a", **song_fields(parsed))  # type: ignore[arg-type]
+    again = {name: parse_option(name, text) for name, text in option_texts(song).items()}
+    assert Song(song.path, song.rel_path, song.title, **song_fields(again)) == song  # type: ignore[arg-type]

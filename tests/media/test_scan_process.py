@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from stagebox.media import scan_process
-from stagebox.media.model import Library, Setlist, Song
+from stagebox.media.model import Library, Section, Setlist, Song
 from stagebox.media.scan import StickGone, scan_stick
 from stagebox.media.scan_process import (
     LINE_BYTES,
@@ -98,18 +98,20 @@ def lines(*messages: object) -> bytes:
     return b"".join(json.dumps(message).encode() + b"\n" for message in messages)
 
 
-SONG = ["/stick/a.flac", "a.flac", "A", 0.0, None]
+SONG = ["/stick/a.flac", "a.flac", "A", {}]
 SETLIST = {"setlist": ["setlist.txt", []]}
 END = {"library": ["GIG", []]}
 
 
 def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypatch):
     fake_scanner(monkeypatch, tmp_path, lines(
-        {"progress": [1, 1]}, {"songs": [SONG]}, {"songs": [[*SONG[:4], "next"]]}, SETLIST,
+        {"progress": [1, 1]}, {"songs": [SONG]},
+        {"songs": [[*SONG[:3], {"then": "next", "key": "+2", "loop": "1:02-1:30"}]]}, SETLIST,
         {"order": [1, 0]}, {"order": [0]}, {"setlist": ["b.txt", ["b.txt:3: no file"]]},
         END))
     library = scan_in_child(Path("/stick"), "GIG", None)
-    first = Song(Path("/stick/a.flac"), "a.flac", "A", 0.0, "next")
+    first = Song(Path("/stick/a.flac"), "a.flac", "A", then="next", key_semitones=2,
+                 loop=Section(62.0, 90.0))
     again = Song(Path("/stick/a.flac"), "a.flac", "A")
     assert library == Library(Path("/stick"), (
         Setlist("setlist.txt", (first, again, again)), Setlist("b.txt", (), ("b.txt:3: no file",))),
@@ -121,12 +123,16 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     ["songs"],
     [{"songs": [SONG], "library": ["GIG", []]}],
     [{"songs": [SONG]}, END],
-    [{"songs": [[*SONG[:4], "later"]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"then": "later"}]]}, SETLIST, END],
     [{"songs": [SONG[:2]]}, SETLIST, END],
-    [{"songs": [[*SONG[:3], 1e400, None]]}, SETLIST, END],
-    [{"songs": [["", "a", "A", 0, None]]}, SETLIST, END],
-    [{"songs": [["stick/a.flac", "a", "A", 0, None]]}, SETLIST, END],
-    [{"songs": [["/stick/", "a", "A", 0, None]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"gain": 1e400}]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"gain": "1e400"}]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"speed": "1000%"}]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"colour": "red"}]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], ["gain", "-1"]]]}, SETLIST, END],
+    [{"songs": [["", "a", "A", {}]]}, SETLIST, END],
+    [{"songs": [["stick/a.flac", "a", "A", {}]]}, SETLIST, END],
+    [{"songs": [["/stick/", "a", "A", {}]]}, SETLIST, END],
     [{"songs": {"/a.flac": 1}}, SETLIST, END],
     [{"songs": [SONG]}, SETLIST, {"order": {"0": 0}}, END],
     [{"songs": [SONG]}, {"order": [0]}, SETLIST, END],
@@ -153,7 +159,7 @@ def test_json_nested_too_deep_for_the_parser_is_an_error_not_a_crash(tmp_path: P
 
 def test_a_line_too_long_to_parse_at_once_is_refused(tmp_path: Path, monkeypatch):
     # The whole library in one line, as scanners once printed it: over the line limit.
-    songs = [[f"/stick/{number}.flac", f"{number}.flac", "A", 0.0, None]
+    songs = [[f"/stick/{number}.flac", f"{number}.flac", "A", {}]
              for number in range(3000)]
     old_style = {"library": {"label": "GIG", "warnings": [],
                              "setlists": [{"name": "s", "warnings": [], "songs": songs}]}}
