@@ -21,6 +21,7 @@ from PIL import Image
 
 from stagebox import events as ev
 from stagebox import player as cmd
+from stagebox.audio.click import beat_grid
 from stagebox.audio.engine import Engine, Retired
 from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
@@ -32,6 +33,7 @@ from stagebox.ui import screens
 from stagebox.ui.gestures import GestureDetector
 from stagebox.ui.view import (
     Banner,
+    CountIn,
     InsertStickView,
     MessageView,
     PlayerView,
@@ -179,8 +181,10 @@ class Box:
             case cmd.Cue(load_id=load_id):
                 self._in_engine.add(load_id)
                 stream = self._streams[load_id]
-                self.engine.cue(load_id, stream, self._songs[load_id].gain_db,
-                                start_frames=stream.header.start_frames)
+                song = self._songs[load_id]
+                self.engine.cue(load_id, stream, song.gain_db,
+                                start_frames=stream.header.start_frames,
+                                beats=beat_grid(song))
             case cmd.QueueNext(load_id=load_id):
                 self._in_engine.add(load_id)
                 self.engine.queue_next(load_id, self._streams[load_id],
@@ -374,8 +378,17 @@ class Box:
             duration_s=self._duration_s(),
             next_title=songs[following].title if following < len(songs) else None,
             title_age_s=round(now - self._title_since_s, 1) if self._title_scrolls else 0.0,
+            count_in=self._count_in(),
             banner=banner,
         )
+
+    def _count_in(self) -> CountIn | None:
+        load_id = self.player.current_load_id
+        counting = self.engine.count_in(load_id) if load_id in self._in_engine else None
+        if counting is None:
+            return None
+        beat, beats_per_bar, beats = counting
+        return CountIn((beat - 1) % beats_per_bar + 1, beats_per_bar, beats - beat)
 
 
 def _with_banner(view: Any, banner: Banner | None) -> View:

@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from stagebox import events as ev
+from stagebox.audio.click import BeatGrid, ClickTrack
 
 START_RAMP_S = 0.005
 """Ramp-in at a start or resume: long enough to hide a step, short enough to keep a hit."""
@@ -54,9 +55,16 @@ class _Voice:
     source: FrameSource
     gain: float
     start_frames: int = 0
+    clicks: ClickTrack | None = None
     frames_played: int = 0
+    """The song's frames played so far."""
+    clock_frames: int = 0
+    """Output frames since the play: the count-in's and the song's (the clicks' time)."""
     playing: bool = False
     started: bool = False
+    """The song's first frame is out (TrackStarted was sent)."""
+    sounded: bool = False
+    """Anything of it is out: a count-in's first click, or the song."""
     fade_step: float = 0.0
     """Per-frame change of ``fade``: negative while fading out, positive while ramping in."""
     fade: float = 0.0
@@ -136,14 +144,17 @@ class Engine:
     # --- main loop side ------------------------------------------------------------------
 
     def cue(self, load_id: int, source: FrameSource, gain_db: float,
-            start_frames: int = 0) -> None:
+            start_frames: int = 0, beats: BeatGrid | None = None) -> None:
         """Make ``source`` the current song, silent until :meth:`play`.
 
-        A song queued with :meth:`queue_next` that did not join (the current one ran out
-        while paused) is cued by its ``load_id``: it moves from the queue.
+        With ``beats``, its count-in (if it is played from its start) and click (if asked
+        for) sound with it. A song queued with :meth:`queue_next` that did not join (the
+        current one ran out while paused) is cued by its ``load_id``: it moves from the
+        queue.
         """
+        clicks = ClickTrack(beats, self.rate, start_frames) if beats is not None else None
         self._commands.append(_Cue(_Voice(load_id, source, _db_to_gain(gain_db),
-                                          start_frames)))
+                                          start_frames, clicks)))
 
     def queue_next(self, load_id: int, source: FrameSource, gain_db: float) -> None:
         """Go straight on into ``source`` when the current song ends while it plays.
@@ -179,6 +190,18 @@ class Engine:
         while self._notices:
             notices.append(self._notices.popleft())
         return notices
+
+    def count_in(self, load_id: int | None) -> tuple[int, int, int] | None:
+        """While the song of ``load_id`` counts in: the beat sounding (1 for the first),
+        the beats to a bar, and how many beats the count-in has; else None (main loop)."""
+        voice = self._current
+        if voice is None or voice.load_id != load_id or voice.clicks is None:
+            return None
+        clicks, clock_frames = voice.clicks, voice.clock_frames
+        if not voice.sounded or clock_frames >= clicks.count_in_frames:
+            return None
+        return (clicks.beat_at(clock_frames) + clicks.count_in_beats + 1,
+                clicks.grid.beats_per_bar, clicks.count_in_beats)
 
     def position_s(self, load_id: int | None) -> float:
         """Seconds into the song of ``load_id``, if the engine holds it, else 0."""
@@ -263,25 +286,42 @@ class Engine:
         """
         frames = len(out)
         target = out if blank else self._scratch[:frames]
-        got = voice.source.read(target)
-        if got < frames and not voice.source.finished:
-            self.late_frames += frames - got
+        clicks = voice.clicks
+        lead = 0
+        if clicks is not None and voice.clock_frames < clicks.count_in_frames:
+            # The count-in: clicks alone, the song not read until it is over.
+            lead = min(frames, clicks.count_in_frames - voice.clock_frames)
+            target[:lead].fill(0.0)
+        got = voice.source.read(target[lead:]) if lead < frames else 0
+        if lead + got < frames and not voice.source.finished:
+            self.late_frames += frames - lead - got
         if got and not voice.started and voice.playing:
             voice.started = True
             self._notices.append(ev.TrackStarted(voice.load_id))
         voice.frames_played += got
-        if got:
-            played = target[:got]
-            self._apply_fade(voice, played)
+        covered = lead + got
+        if covered:
+            voice.sounded = voice.sounded or voice.playing
+            played = target[:covered]
             if voice.gain != 1.0:
-                played *= voice.gain
+                played[lead:] *= voice.gain
+            # A pause or stop fades the click with the song, but a start's ramp (there to
+            # hide a step in the song) would blunt the first click's attack.
+            ramping_in = voice.fade_step > 0.0
+            if clicks is not None and not ramping_in:
+                clicks.add_to(played, voice.clock_frames)
+            self._apply_fade(voice, played)
+            if clicks is not None and ramping_in:
+                clicks.add_to(played, voice.clock_frames)
             if not blank:
-                out[:got] += played
-        if blank and got < frames:
-            out[got:].fill(0.0)
+                out[:covered] += played
+        # A decoder that is late holds the clicks back with the song: they stay on its beat.
+        voice.clock_frames += covered
+        if blank and covered < frames:
+            out[covered:].fill(0.0)
         if voice.retire_when_silent and (voice.fade <= 0.0 or voice.source.finished):
             self._retire(voice)
-        return got if voice.source.finished else frames
+        return covered if voice.source.finished else frames
 
     def _apply_fade(self, voice: _Voice, block: np.ndarray) -> None:
         if voice.fade_step == 0.0 and voice.fade >= 1.0:
@@ -356,7 +396,7 @@ class Engine:
         voice = self._current
         if voice is None or not voice.playing:
             return
-        if not voice.started or voice.fade <= 0.0:
+        if not voice.sounded or voice.fade <= 0.0:
             # Joined, or just played, but not a frame out yet (or not a frame above
             # silence): nothing to fade, and the song must not start only to fade away.
             # It holds at its place, silent.
@@ -389,7 +429,7 @@ class Engine:
         that has not had a frame out yet, a song just joined, does not sound)."""
         if voice is None:
             return
-        if voice.playing and voice.fade > 0.0 and voice.started:
+        if voice.playing and voice.fade > 0.0 and voice.sounded:
             voice.retire_when_silent = True
             voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
             self._outgoing.append(voice)

@@ -179,6 +179,9 @@ SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option f
                "A click through the song (needs bpm=): click=on."),
 )})
 
+BEAT_OPTIONS = ("count", "click", "meter")
+"""The options that mean nothing without ``bpm=``."""
+
 _DEFAULTS = {field.name: field.default for field in fields(Song)}
 
 

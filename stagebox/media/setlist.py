@@ -39,7 +39,7 @@ import codecs
 import re
 from dataclasses import dataclass, field
 
-from stagebox.media.options import parse_option
+from stagebox.media.options import BEAT_OPTIONS, parse_option
 from stagebox.media.safepath import printable, quote
 
 _OPTIONS_COMMENT = re.compile(r"(?:^|\s)#.*$")
@@ -132,6 +132,10 @@ def _parse_options(options_text: str, options: dict[str, object]) -> list[str]:
         if name.casefold() in options:
             problems.append(f"{quote(name)} given twice; the last counts")
         options[name.casefold()] = parsed
+    beats_without_tempo = [name for name in BEAT_OPTIONS
+                           if name in options and "bpm" not in options]
+    if beats_without_tempo:
+        problems.append(f"{'= and '.join(beats_without_tempo)}= need bpm=; no click")
     return problems
 
 

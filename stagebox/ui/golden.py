@@ -16,6 +16,7 @@ from stagebox.ui.contact_sheet import make_contact_sheet
 from stagebox.ui.screens import render_image
 from stagebox.ui.view import (
     Banner,
+    CountIn,
     InsertStickView,
     MenuView,
     MessageView,
@@ -52,6 +53,8 @@ def golden_views() -> dict[str, View]:
         "player_over_an_hour": player(title="Suite: Judy Blue Eyes (full set)",
                                       elapsed_s=3725.0, duration_s=4510.0),
         "player_empty_title": player(title="", next_title=""),
+        "player_count_in": player(elapsed_s=0.0, count_in=CountIn(3, 4, 1)),
+        "player_count_in_waltz": player(elapsed_s=0.0, count_in=CountIn(1, 3, 2)),
         "player_accents": player(title="Déjà vu – Ça ira, Ñandú", next_title="Smørrebrød Öl"),
         "banner_info": player(banner=Banner("Volume -3 dB")),
         "banner_warning": player(banner=Banner("bad.flac: cannot decode, skipped", "warning")),

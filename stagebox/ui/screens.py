@@ -18,6 +18,7 @@ from stagebox.media.safepath import printable
 from stagebox.ui.fonts import Face, FontBook, default_fonts
 from stagebox.ui.view import (
     Banner,
+    CountIn,
     InsertStickView,
     MenuView,
     MessageView,
@@ -180,6 +181,16 @@ def _next_text(view: PlayerView) -> str:
     return "Next: " + (printable(view.next_title) or "(no title)")
 
 
+def _count_in_text(count_in: CountIn) -> str:
+    return f"Count-in {count_in.beat}"
+
+
+def _count_in_dots(count_in: CountIn) -> str:
+    """The bar's beats as dots, filled up to the one sounding: ``● ● ● ○`` on the third."""
+    return " ".join("●" if beat <= count_in.beat else "○"
+                    for beat in range(1, count_in.beats_per_bar + 1))
+
+
 def _position_text(view: PlayerView) -> str:
     return f"{view.index + 1}/{view.count}"
 
@@ -204,7 +215,8 @@ def _body_text(view: View) -> list[str]:
                                          _STATE_SYMBOLS[view.state]) if part)
         if view.state == "ended":
             return [top, "End of setlist", "Last: " + _title(view), "PREV: back to last song"]
-        times = f"{format_time(_elapsed_s(view))}  {_remaining_text(view)}"
+        times = (_count_in_text(view.count_in) if view.count_in is not None
+                 else f"{format_time(_elapsed_s(view))}  {_remaining_text(view)}")
         return [top, _title(view), times, _next_text(view)]
     if isinstance(view, InsertStickView):
         return [line for line in (printable(view.message), printable(view.detail)) if line]
@@ -325,7 +337,10 @@ def _draw_player(screen: _Screen, view: PlayerView) -> None:
         _draw_end_of_setlist(screen, view)
         return
     _draw_scrolling_title(screen, view, cap_top_y=12)
-    _draw_times(screen, view, cap_top_y=25)
+    if view.count_in is not None:
+        _draw_count_in(screen, view.count_in, cap_top_y=25)
+    else:
+        _draw_times(screen, view, cap_top_y=25)
     screen.progress_bar(top=45, height_px=6, fraction=_progress(view))
     screen.line_text(0, 53, _next_text(view), screen.small, screen.width)
 
@@ -377,6 +392,16 @@ def _draw_times(screen: _Screen, view: PlayerView, cap_top_y: int) -> None:
     cap_top_y += 18 + round(font.getbbox("0", anchor="ls")[1])
     screen.text(0, cap_top_y, format_time(_elapsed_s(view)), font)
     screen.text(screen.width, cap_top_y, _remaining_text(view), font, anchor="rs")
+
+
+def _draw_count_in(screen: _Screen, count_in: CountIn, cap_top_y: int) -> None:
+    """The beat being counted, big, where the times go, and the bar's beats as dots."""
+    font = screen.font("condensed-bold", _TIME_SIZES_PX[0])
+    screen.text(screen.width, cap_top_y + 18 + round(font.getbbox("0", anchor="ls")[1]),
+                str(count_in.beat), font, anchor="rs")
+    screen.text(0, cap_top_y + 2, "Count-in", screen.small_bold)
+    dots = _count_in_dots(count_in) if count_in.beats_per_bar <= 8 else ""
+    screen.line_text(0, cap_top_y + 12, dots, screen.body, screen.width * 0.7)
 
 
 def _time_font(screen: _Screen, view: PlayerView) -> Font:

@@ -42,6 +42,17 @@ class ScanningView:
 
 
 @dataclass(frozen=True)
+class CountIn:
+    """Where a count-in is: the beat sounding, counted within its bar as a drummer counts."""
+
+    beat: int
+    """1 for the first beat of a bar."""
+    beats_per_bar: int
+    beats_left: int
+    """Beats still to come after this one before the song starts."""
+
+
+@dataclass(frozen=True)
 class PlayerView:
     """The main screen while a setlist is loaded."""
 
@@ -57,6 +68,8 @@ class PlayerView:
     """The following song, or ``None`` at the end of the setlist."""
     title_age_s: float = 0.0
     """Seconds since this title was first shown; drives the scrolling of long titles."""
+    count_in: CountIn | None = None
+    """While the song counts in; its times are shown again once it starts."""
     banner: Banner | None = None
 
 

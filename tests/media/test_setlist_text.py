@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 
+from stagebox.media.model import Meter, Section
 from stagebox.media.setlist import (
     SetlistEntry,
     decode_text,
@@ -82,6 +83,22 @@ def test_an_option_given_twice_warns_and_the_last_counts() -> None:
     entries, warnings = parse_setlist_text("A.wav | gain=-1 gain=-2\n", "setlist.txt")
     assert entries[0].options == {"gain": -2.0}
     assert warnings == ['setlist.txt:1: "gain" given twice; the last counts']
+
+
+def test_practice_options_on_a_line() -> None:
+    entries, warnings = parse_setlist_text(
+        "Solo.wav | key=+2 speed=80% loop=1:02-1:30 bpm=96 meter=3/4 count=2 click=on\n",
+        "setlist.txt")
+    assert entries == [SetlistEntry(1, "Solo.wav", {
+        "key": 2, "speed": 0.8, "loop": Section(62.0, 90.0), "bpm": 96.0,
+        "meter": Meter(3, 4), "count": 2, "click": True})]
+    assert warnings == []
+
+
+def test_a_count_in_or_click_without_a_tempo_warns() -> None:
+    entries, warnings = parse_setlist_text("A.wav | count=1 click=on\n", "setlist.txt")
+    assert entries == [SetlistEntry(1, "A.wav", {"count": 1, "click": True})]
+    assert warnings == ["setlist.txt:1: count= and click= need bpm=; no click"]
 
 
 def test_a_line_without_a_file_name_warns_and_the_rest_loads() -> None:

@@ -1,0 +1,130 @@
+"""The click and the count-in: beats generated from a song's own frame counter.
+
+A :class:`ClickTrack` is made on the main loop when a song is cued (its two sounds are
+rendered then) and used by the output thread, which asks it for each block's clicks.
+Every beat's place is worked out afresh from the frame count, never by adding up
+intervals, so the click cannot drift from the song however long it plays.
+
+Time runs on one line of output frames from the moment the song is played: first the
+count-in (whole bars of beats before song time 0), then the song itself. A beat ``k`` of
+the song (``k = 0`` at song time 0, negative in the count-in) is at song frame
+``k * frames_per_beat``; at a speed other than 1 the song's frames pass ``speed`` times
+as fast as the output's, and the clicks with them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from stagebox.media.model import Song
+
+CLICK_S = 0.025
+"""How long each click sounds."""
+ATTACK_S = 0.001
+ACCENT_HZ = 1760.0
+"""The first beat of a bar: an A, an octave and a fifth above the others' E."""
+BEAT_HZ = 1318.5
+CLICK_DB = -10.0
+"""The click's level, dB of full scale (its decay has begun by the end of its attack, so
+it peaks about 2 dB lower): clear over a band, well under clipping."""
+ACCENT_DB = 0.0
+"""How much louder the first beat of a bar is than the others."""
+BEAT_DB = -4.0
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """What a song's clicks follow: its tempo and meter, and what to click."""
+
+    bpm: float
+    beats_per_bar: int = 4
+    count_in_bars: int = 0
+    """Bars of click before the song starts, when it is played from its start."""
+    click_through: bool = False
+    """A click through the song itself, not only the count-in."""
+
+
+def beat_grid(song: Song) -> BeatGrid | None:
+    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click."""
+    if song.bpm is None or not (song.count_in_bars or song.click):
+        return None
+    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, song.click)
+
+
+def click_sound(rate: int, hz: float, peak: float) -> np.ndarray:
+    """One click: a sine burst of :data:`CLICK_S` that rises over :data:`ATTACK_S` and
+    decays to exactly zero, so it starts and ends without a step."""
+    frames = max(2, round(CLICK_S * rate))
+    t = np.arange(frames) / rate
+    attack = np.minimum(1.0, t / ATTACK_S)
+    # An exponential decay shaped by a half cosine so that its last sample is 0.
+    decay = np.exp(-t / (CLICK_S / 5.0)) * 0.5 * (1.0 + np.cos(np.pi * t / t[-1]))
+    return (peak * np.sin(2 * np.pi * hz * t) * attack * decay).astype(np.float32)
+
+
+class ClickTrack:
+    """The clicks of one song, played from ``start_frames`` (output rate) at ``speed``.
+
+    Made on the main loop; :meth:`add_to` belongs to the output thread from then on.
+    """
+
+    def __init__(self, grid: BeatGrid, rate: int, start_frames: int = 0,
+                 speed: float = 1.0) -> None:
+        self.grid = grid
+        self._frames_per_beat = 60.0 * rate / grid.bpm
+        """Song frames (at the output rate) from one beat to the next."""
+        self._speed = speed
+        self._start_frames = start_frames
+        # A count-in only before a song played from its start: not on a resume.
+        self.count_in_beats = grid.count_in_bars * grid.beats_per_bar if start_frames == 0 \
+            else 0
+        self.count_in_frames = round(self.count_in_beats * self._frames_per_beat / speed)
+        """Output frames of the count-in, before the song's first frame."""
+        peak = 10.0 ** (CLICK_DB / 20.0)
+        self._accent = click_sound(rate, ACCENT_HZ, peak * 10.0 ** (ACCENT_DB / 20.0))
+        self._beat = click_sound(rate, BEAT_HZ, peak * 10.0 ** (BEAT_DB / 20.0))
+        self._next_beat = -self.count_in_beats if self.count_in_beats else \
+            math.ceil(start_frames / self._frames_per_beat)
+        """The first beat not yet begun."""
+
+    def _out_frames(self, beat: int) -> int:
+        """Where beat ``beat`` falls on the output line (frames since the play)."""
+        song_frames = beat * self._frames_per_beat - self._start_frames
+        return round(self.count_in_beats * self._frames_per_beat / self._speed
+                     + song_frames / self._speed)
+
+    def beat_at(self, out_frames: int) -> int:
+        """The beat sounding at ``out_frames`` on the output line (negative in the
+        count-in: -4..-1 for a bar of 4/4)."""
+        song_frames = (out_frames * self._speed + self._start_frames
+                       - self.count_in_beats * self._frames_per_beat)
+        return math.floor(song_frames / self._frames_per_beat + 1e-9)
+
+    def add_to(self, out: np.ndarray, out_frames: int) -> None:
+        """Add the clicks that sound in the block ``out`` (stereo, both channels), which
+        starts ``out_frames`` after the play. Blocks must come in order (output thread)."""
+        frames = len(out)
+        # The beat before the next may still be ringing into this block.
+        beat = self._next_beat - 1
+        end = out_frames + frames
+        while True:
+            at = self._out_frames(beat)
+            if at >= end:
+                break
+            if self._sounds(beat):
+                sound = self._accent if beat % self.grid.beats_per_bar == 0 else self._beat
+                first = max(at, out_frames)
+                last = min(at + len(sound), end)
+                if last > first:
+                    part = sound[first - at:last - at]
+                    out[first - out_frames:last - out_frames] += part[:, None]
+            beat += 1
+        self._next_beat = beat
+
+    def _sounds(self, beat: int) -> bool:
+        if beat < -self.count_in_beats:
+            return False
+        return beat < 0 or self.grid.click_through

@@ -1,0 +1,114 @@
+"""Practice in `stagebox sim`: the count-in and the click, as a player hears them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Show, write_tone
+
+from stagebox.audio.click import ACCENT_HZ, BEAT_HZ
+
+SONG_HZ = 220.0
+CLICK_THRESHOLD = 0.02
+
+
+@pytest.fixture
+def stick(tmp_path: Path) -> Path:
+    root = tmp_path / "stick"
+    # Slow fades: a step at the song's start would sound in the click's band too.
+    write_tone(root / "song.flac", SONG_HZ, 4.0, rate=44100, fade_s=0.1)
+    return root
+
+
+def click_onsets(show: Show) -> list[float]:
+    """When each click starts, to a fraction of a millisecond: where the audio, with all
+    but the clicks' band filtered out, first passes a threshold after a tenth of a second
+    below it."""
+    data, rate = show.audio()
+    spectrum = np.fft.rfft(data[:, 0].astype(np.float64))
+    hz = np.fft.rfftfreq(len(data), 1 / rate)
+    spectrum[(hz < BEAT_HZ - 200) | (hz > ACCENT_HZ + 200)] = 0.0
+    clicks = np.abs(np.fft.irfft(spectrum, len(data)))
+    loud = np.flatnonzero(clicks > CLICK_THRESHOLD)
+    if not len(loud):
+        return []
+    firsts = loud[np.concatenate(([True], np.diff(loud) > 0.1 * rate))]
+    return [float(index) / rate for index in firsts]
+
+
+def song_onset_after(show: Show, after_s: float) -> float:
+    """When the song's fade-in starts after ``after_s``: its level, 0.5 at the end of a
+    0.1 s linear fade, projected back from where it first passes 0.05 (the resampler's
+    faint pre-ringing before a song's first sample is no part of it)."""
+    data, rate = show.audio()
+    start = round(after_s * rate)
+    passed = start + int(np.flatnonzero(np.abs(data[start:, 0]) > 0.05)[0])
+    peak_cycle = data[passed:passed + round(rate / SONG_HZ), 0]
+    level = float(np.abs(peak_cycle).max())
+    return passed / rate - 0.1 * level / 0.5
+
+
+def song_start_s(show: Show) -> float:
+    (started,) = show.named("track_started")
+    return started["t"]
+
+
+def test_a_bar_of_count_in_at_120_bpm_is_four_clicks_half_a_second_apart_then_the_song(
+        stick, run_sim):
+    (stick / "setlist.txt").write_text("song.flac | bpm=120 count=1\n", encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n7.5 end\n")
+    onsets = click_onsets(show)
+    assert len(onsets) == 4
+    assert np.diff(onsets) == pytest.approx([0.5, 0.5, 0.5], abs=0.005)
+    assert 1.0 <= onsets[0] <= 1.1
+    # The song's first frame comes on the beat after the last click, and not before.
+    start_s = song_onset_after(show, onsets[-1] + 0.1)
+    assert start_s == pytest.approx(onsets[0] + 2.0, abs=0.005)
+    assert song_start_s(show) == pytest.approx(start_s, abs=0.05)
+    assert show.dominant_hz(onsets[0], start_s - 0.05) != pytest.approx(SONG_HZ, abs=5)
+    assert show.dominant_hz(start_s + 0.1, start_s + 3.5) == pytest.approx(SONG_HZ, abs=3)
+    # The screen counts the beats with the clicks, then shows the song's times.
+    for beat, onset in enumerate(onsets, start=1):
+        assert f"Count-in {beat}" in show.screen_at(onset + 0.25)
+    assert "0:01  -0:03" in show.screen_at(start_s + 1.5)
+
+
+def test_the_first_beat_of_each_bar_is_accented(stick, run_sim):
+    (stick / "setlist.txt").write_text("song.flac | bpm=120 count=2 meter=3/4\n",
+                                       encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n8.0 end\n")
+    onsets = click_onsets(show)
+    assert len(onsets) == 6
+    pitches = [show.dominant_hz(t + 0.002, t + 0.022) for t in onsets]
+    accents = [abs(hz - ACCENT_HZ) < 60 for hz in pitches]
+    assert accents == [True, False, False, True, False, False]
+
+
+def test_a_click_through_the_song_stays_on_the_songs_beat(stick, run_sim):
+    (stick / "setlist.txt").write_text("song.flac | bpm=100 count=1 click=on\n",
+                                       encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n9.0 end\n")
+    onsets = click_onsets(show)
+    # One beat every 0.6 s from the count-in's first to the song's end (4 s after the
+    # count-in's 2.4 s): none lost or added at the join.
+    assert onsets == pytest.approx([onsets[0] + 0.6 * beat for beat in range(4 + 7)],
+                                   abs=0.002)
+    assert song_start_s(show) == pytest.approx(onsets[0] + 2.4, abs=0.05)
+
+
+def test_a_count_in_is_not_heard_again_on_a_resume_and_no_click_without_click_on(
+        stick, run_sim):
+    (stick / "setlist.txt").write_text("song.flac | bpm=120 count=1\n", encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n4.0 hold play 1.0\n"
+                          "6.0 press play\n10.0 end\n")
+    assert len(click_onsets(show)) == 4
+
+
+def test_a_song_with_a_count_in_but_no_tempo_plays_at_once_with_a_warning(stick, run_sim):
+    (stick / "setlist.txt").write_text("song.flac | count=1\n", encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n6.0 end\n")
+    assert click_onsets(show) == []
+    assert song_start_s(show) == pytest.approx(1.0, abs=0.1)
+    assert any("need bpm=" in w["message"] for w in show.named("warning"))
