@@ -7,6 +7,20 @@ from pathlib import Path
 from typing import Literal
 
 AfterSong = Literal["stop", "next"]
+MidiKind = Literal["pc", "cc"]
+
+
+@dataclass(frozen=True)
+class MidiMessage:
+    """A message the box sends to the rest of the rig when a song is cued.
+
+    ``pc``: a program change to raw program ``number`` (0-127; most gear shows it as
+    number + 1). ``cc``: control change, controller ``number`` to ``value`` (0-127).
+    """
+
+    kind: MidiKind
+    number: int
+    value: int = 0
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,8 @@ class Song:
     """Per-song gain from the setlist (``gain=-1.5dB``)."""
     then: AfterSong | None = None
     """What happens when the song ends; ``None`` means the configured default."""
+    midi: tuple[MidiMessage, ...] = ()
+    """Sent on the configured MIDI channel, in order, when the song is cued (``midi=pc:5``)."""
 
 
 @dataclass(frozen=True)

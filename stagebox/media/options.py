@@ -13,13 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from stagebox.media.model import AfterSong
+from stagebox.media.model import AfterSong, MidiMessage
 from stagebox.media.safepath import quote
 
 GAIN_MIN_DB = -60.0
 GAIN_MAX_DB = 12.0
 _GAIN = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:db)?$", re.IGNORECASE)
 _AFTER_SONG: tuple[AfterSong, ...] = ("stop", "next")
+MIDI_MAX_MESSAGES = 16
+"""More than a rig needs at one song change, and a bound on what a stick can make the box send."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,43 @@ def parse_then(text: str) -> AfterSong:
     raise ValueError(f"then {quote(text)} is not stop or next")
 
 
+def parse_midi(text: str) -> tuple[MidiMessage, ...]:
+    """``pc:5`` or ``pc:5,cc:7:100``: program changes (raw 0-127) and control changes
+    (``cc:CONTROLLER:VALUE``), sent in this order when the song is cued."""
+    messages = []
+    items = text.split(",")
+    if len(items) > MIDI_MAX_MESSAGES:
+        raise ValueError(f"midi: at most {MIDI_MAX_MESSAGES} messages")
+    for item in items:
+        kind, *numbers = item.strip().casefold().split(":")
+        wanted = {"pc": 1, "cc": 2}.get(kind)
+        if wanted is None or len(numbers) != wanted:
+            raise ValueError(f"midi {quote(item)}: write pc:N or cc:CONTROLLER:VALUE")
+        values = [_midi_number(number, item) for number in numbers]
+        messages.append(MidiMessage("pc", values[0]) if kind == "pc"
+                        else MidiMessage("cc", values[0], values[1]))
+    return tuple(messages)
+
+
+def midi_text(messages: tuple[MidiMessage, ...]) -> str:
+    """The option's text for ``messages``: what :func:`parse_midi` reads back."""
+    return ",".join(f"pc:{m.number}" if m.kind == "pc" else f"cc:{m.number}:{m.value}"
+                    for m in messages)
+
+
+def _midi_number(text: str, item: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 127:
+        raise ValueError(f"midi {quote(item)}: {quote(text)} is not 0-127")
+    return int(text)
+
+
 SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option for option in (
     SongOption("gain", "gain_db", parse_gain_db,
                "Gain in dB for this song, -60 to +12: gain=-1.5dB."),
     SongOption("then", "then", parse_then,
                "After this song: stop, or go on to the next (then=stop)."),
+    SongOption("midi", "midi", parse_midi,
+               "MIDI sent when this song is cued: midi=pc:5 or midi=pc:5,cc:7:100."),
 )})
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stagebox.media.model import Library, Setlist, Song
+from stagebox.media.options import midi_text, parse_midi
 from stagebox.media.scan import StickGone, scan_stick
 from stagebox.media.tags import TitleCache
 from stagebox.state import write_atomically
@@ -183,7 +184,7 @@ class _Plan:
 
 def _row(song: Song) -> str:
     return json.dumps([os.fsdecode(song.path), song.rel_path, song.title, song.gain_db,
-                       song.then])
+                       song.then, midi_text(song.midi)])
 
 
 def _setlist_line(name: str, warnings: list[str]) -> str:
@@ -250,7 +251,9 @@ class LibraryReader:
             raise ValueError(f"unknown {kind!r}")
 
     def _song(self, values: list[Any]) -> Song:
-        path, rel_path, title, gain_db, then = values
+        path, rel_path, title, gain_db, then, midi = values
+        if not isinstance(midi, str):
+            raise TypeError("midi is not text")
         if then not in (None, "stop", "next"):
             raise ValueError(f"then={then!r}")
         gain_db = float(gain_db)
@@ -265,7 +268,8 @@ class LibraryReader:
         folder = self._folders.get(folder_text)
         if folder is None:
             folder = self._folders[folder_text] = Path(folder_text or "/")
-        return Song(folder / name, str(rel_path), str(title), gain_db, then)
+        return Song(folder / name, str(rel_path), str(title), gain_db, then,
+                    parse_midi(midi) if midi else ())
 
 
 def _list(value: Any) -> list[Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
-from stagebox.media.model import Song
-from stagebox.media.options import SONG_OPTIONS, parse_option, song_fields
+from stagebox.media.model import MidiMessage, Song
+from stagebox.media.options import SONG_OPTIONS, midi_text, parse_option, song_fields
 
 
 @pytest.mark.parametrize(("text", "gain_db"), [
@@ -51,3 +52,20 @@ def test_every_option_sets_a_song_field() -> None:
 
 def test_parsed_options_become_song_fields() -> None:
     assert song_fields({"gain": -1.5, "then": "stop"}) == {"gain_db": -1.5, "then": "stop"}
+
+
+def test_midi_sends_program_changes_and_control_changes_in_order() -> None:
+    messages = parse_option("midi", "pc:5,cc:7:100,PC:0")
+    assert messages == (MidiMessage("pc", 5), MidiMessage("cc", 7, 100), MidiMessage("pc", 0))
+    assert midi_text(messages) == "pc:5,cc:7:100,pc:0"  # what the scanner sends back
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("pc:128", '"128" is not 0-127'), ("pc:-1", '"-1" is not 0-127'),
+    ("cc:7", "write pc:N or cc:CONTROLLER:VALUE"), ("pc", "write pc:N"),
+    ("nrpn:1:2", "write pc:N"), ("pc:1:2", "write pc:N"), ("pc:", '"" is not 0-127'),
+    ("pc:٣", "is not 0-127"), (",".join(["pc:1"] * 17), "at most 16 messages"),
+])
+def test_a_bad_midi_option_says_what_to_write(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(why)):
+        parse_option("midi", text)

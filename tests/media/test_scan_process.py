@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from stagebox.media import scan_process
-from stagebox.media.model import Library, Setlist, Song
+from stagebox.media.model import Library, MidiMessage, Setlist, Song
 from stagebox.media.scan import StickGone, scan_stick
 from stagebox.media.scan_process import (
     LINE_BYTES,
@@ -98,18 +98,18 @@ def lines(*messages: object) -> bytes:
     return b"".join(json.dumps(message).encode() + b"\n" for message in messages)
 
 
-SONG = ["/stick/a.flac", "a.flac", "A", 0.0, None]
+SONG = ["/stick/a.flac", "a.flac", "A", 0.0, None, ""]
 SETLIST = {"setlist": ["setlist.txt", []]}
 END = {"library": ["GIG", []]}
 
 
 def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypatch):
     fake_scanner(monkeypatch, tmp_path, lines(
-        {"progress": [1, 1]}, {"songs": [SONG]}, {"songs": [[*SONG[:4], "next"]]}, SETLIST,
+        {"progress": [1, 1]}, {"songs": [SONG]}, {"songs": [[*SONG[:4], "next", "pc:4"]]}, SETLIST,
         {"order": [1, 0]}, {"order": [0]}, {"setlist": ["b.txt", ["b.txt:3: no file"]]},
         END))
     library = scan_in_child(Path("/stick"), "GIG", None)
-    first = Song(Path("/stick/a.flac"), "a.flac", "A", 0.0, "next")
+    first = Song(Path("/stick/a.flac"), "a.flac", "A", 0.0, "next", (MidiMessage("pc", 4),))
     again = Song(Path("/stick/a.flac"), "a.flac", "A")
     assert library == Library(Path("/stick"), (
         Setlist("setlist.txt", (first, again, again)), Setlist("b.txt", (), ("b.txt:3: no file",))),
@@ -121,12 +121,12 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     ["songs"],
     [{"songs": [SONG], "library": ["GIG", []]}],
     [{"songs": [SONG]}, END],
-    [{"songs": [[*SONG[:4], "later"]]}, SETLIST, END],
+    [{"songs": [[*SONG[:4], "later", ""]]}, SETLIST, END],
     [{"songs": [SONG[:2]]}, SETLIST, END],
-    [{"songs": [[*SONG[:3], 1e400, None]]}, SETLIST, END],
-    [{"songs": [["", "a", "A", 0, None]]}, SETLIST, END],
-    [{"songs": [["stick/a.flac", "a", "A", 0, None]]}, SETLIST, END],
-    [{"songs": [["/stick/", "a", "A", 0, None]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], 1e400, None, ""]]}, SETLIST, END],
+    [{"songs": [["", "a", "A", 0, None, ""]]}, SETLIST, END],
+    [{"songs": [["stick/a.flac", "a", "A", 0, None, ""]]}, SETLIST, END],
+    [{"songs": [["/stick/", "a", "A", 0, None, ""]]}, SETLIST, END],
     [{"songs": {"/a.flac": 1}}, SETLIST, END],
     [{"songs": [SONG]}, SETLIST, {"order": {"0": 0}}, END],
     [{"songs": [SONG]}, {"order": [0]}, SETLIST, END],
@@ -137,6 +137,9 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     [{"songs": [SONG]}, {"setlist": ["s", "not a list"]}, END],
     [{"songs": [SONG]}, SETLIST, {"verse": []}, END],
     [{"songs": [SONG]}, SETLIST, END, END],
+    [{"songs": [[*SONG[:5], "pc:300"]]}, SETLIST, END],
+    [{"songs": [[*SONG[:5], 5]]}, SETLIST, END],
+    [{"songs": [SONG[:5]]}, SETLIST, END],
 ])
 def test_malformed_scanner_output_is_an_error_not_a_crash(tmp_path: Path, monkeypatch, messages):
     fake_scanner(monkeypatch, tmp_path, lines(*messages))
