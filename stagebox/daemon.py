@@ -30,6 +30,7 @@ from stagebox.hal.alsa import open_configured
 from stagebox.hal.audio import AudioSink, DeviceLost
 from stagebox.hal.display import open_dummy, open_oled
 from stagebox.hal.media_watch import MountWatcher
+from stagebox.inputs.midi import MidiSender
 from stagebox.player import Player
 from stagebox.state import StateStore
 from stagebox.systemd import Notifier, Watchdog
@@ -54,12 +55,14 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
               on_frame: Callable[..., None] | None = None,
               shut_down: Callable[[], None] | None = None,
               launcher: DecoderLauncher | None = None,
-              songs_budget_bytes: int | None = None) -> Box:
+              songs_budget_bytes: int | None = None,
+              midi_out: MidiSender | None = None) -> Box:
     """The box with its player, engine and loader, its remembered state applied.
 
     The loader starts decoders through ``launcher`` (the caller closes it after the box),
     or each as a process of its own without one. ``songs_budget_bytes`` is the most
     memory the songs held in RAM may take together (None: only ``player.max_file_mb``).
+    ``midi_out`` takes the MIDI songs send when cued, on ``midi.out_channel``.
     """
     if state_store is not None:
         removed = state_store.remove_stale_temp_files()
@@ -87,7 +90,8 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
-              debounce_s=config["buttons.debounce_s"], shut_down=shut_down)
+              debounce_s=config["buttons.debounce_s"], shut_down=shut_down,
+              midi_out=midi_out, midi_channel=config["midi.out_channel"])
     if state_warning:
         box.notify(state_warning)
     return box
