@@ -123,6 +123,11 @@ class Box:
 
     # --- main loop -----------------------------------------------------------------------
 
+    def set_midi_out(self, midi_out: MidiSender) -> None:
+        """Where songs' MIDI goes from now on: the daemon's MIDI ports, once it has looked
+        for them after start-up (main loop)."""
+        self._midi_out = midi_out
+
     def notify(self, message: str, severity: cmd.Severity = "warning") -> None:
         """Show a message as a banner and log it (e.g. a config problem at start-up)."""
         self._run(cmd.Notify(message, severity))

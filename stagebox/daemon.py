@@ -38,6 +38,7 @@ from stagebox.workers import ThreadWorker, Worker
 
 if TYPE_CHECKING:
     from stagebox.hal.buttons import ButtonPanel
+    from stagebox.hal.inputs import InputSet
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     Tells systemd ``READY=1`` once the output thread runs and the main loop is about to:
     before it, only what the first screen and the audio path need. The buttons come right
     after, as the main loop starts (gpiozero and the search for its pin factory are the
-    slowest imports of a start), and with them everything the box only needs later.
+    slowest imports of a start), and with them everything the box only needs later: the
+    pedals and MIDI ports, followed as they are plugged in. At a stop the inputs are
+    closed first, the last opened first.
     """
     # First, while this process has one thread and no device open: the launcher is then a
     # fork of the box, sharing the libraries both have imported instead of loading them
@@ -138,21 +141,26 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     log.info("stagebox %s running", __version__)
     notifier.ready(f"stagebox {__version__}")
     panel: ButtonPanel | None = None
+    inputs: InputSet | None = None
     try:
         box.step()  # the first screen, before the wait for the buttons
         panel = _open_buttons(config, box, clock)
+        inputs = _open_inputs(config, box, clock, panel)
         # Everything made so far lives as long as the box: keep it out of the collector's
         # sweeps, so a collection (which holds the GIL) stays short.
         gc.collect()
         gc.freeze()
-        _main_loop(box, stop, clock, MountWatcher(Path(config["media.root"]), box.post),
-                   Watchdog.from_environment(notifier), output)
+        watcher = MountWatcher(Path(config["media.root"]), box.post)
+        polls = [watcher.poll] + ([inputs.poll] if inputs is not None else [])
+        _main_loop(box, stop, clock, polls, Watchdog.from_environment(notifier), output)
     finally:
         notifier.stopping()
+        if inputs is not None:
+            inputs.close()  # the panel with them
+        elif panel is not None:
+            panel.close()
         output.stop()
         output.join(timeout=2.0)
-        if panel is not None:
-            panel.close()
         box.close()
         load_worker.close()
         scan_worker.close()
@@ -160,14 +168,16 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     return 0
 
 
-def _main_loop(box: Box, stop: threading.Event, clock: Clock, watcher: MountWatcher,
+def _main_loop(box: Box, stop: threading.Event, clock: Clock, polls: list[Callable[[], None]],
                watchdog: Watchdog, output: OutputThread) -> None:
-    """Poll the mounts, step the box and feed the watchdog until ``stop`` is set."""
+    """Poll the mounts and the inputs, step the box and feed the watchdog until ``stop``
+    is set."""
     next_poll_s = 0.0
     while not stop.is_set():
         now = clock.now()
         if now >= next_poll_s:
-            watcher.poll()
+            for poll in polls:
+                poll()
             next_poll_s = now + MOUNT_POLL_S
         box.step()
         box.wait(MAIN_LOOP_WAIT_S)
@@ -186,6 +196,27 @@ def _open_buttons(config: Config, box: Box, clock: Clock) -> ButtonPanel | None:
     except GPIOZeroError as exc:
         box.notify(f"No buttons: {exc}", "error")
         return None
+
+
+def _open_inputs(config: Config, box: Box, clock: Clock,
+                 panel: ButtonPanel | None) -> InputSet | None:
+    """The inputs, the panel first, with the pedals and MIDI ports plugged in now; None
+    (and a message on the screen) if their libraries cannot be loaded."""
+    try:
+        # Imported after READY=1, like gpiozero: evdev, pyudev and rtmidi.
+        from stagebox.hal.inputs import InputSet
+
+        inputs = InputSet(config, box.post, clock.now)
+    except ImportError as exc:
+        box.notify(f"No pedals or MIDI: {exc}", "error")
+        return None
+    if panel is not None:
+        inputs.add(panel)
+    for warning in inputs.warnings:
+        box.notify(warning)
+    box.set_midi_out(inputs.midi_out)
+    inputs.poll()
+    return inputs
 
 
 def request_power_off(runtime_dir: Path | None = None) -> None:
