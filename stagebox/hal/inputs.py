@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -228,3 +229,46 @@ class InputSet:
         self._midi_ins[name] = port
         self._opened.append(port)
         self._post(InputAdded(port.source, port.description))
+
+
+@dataclass(frozen=True)
+class SeenPedal:
+    """A USB or Bluetooth input device, as ``stagebox devices`` lists it."""
+
+    description: str
+    nodes: tuple[str, ...]
+    untagged: tuple[str, ...]
+    """Nodes udev's stagebox rule did not match: the service may not open them."""
+
+
+@dataclass(frozen=True)
+class InputsSeen:
+    """The pedals and MIDI ports this machine has now."""
+
+    pedals: tuple[SeenPedal, ...]
+    midi_in: tuple[str, ...]
+    midi_out: tuple[str, ...]
+    midi_problem: str = ""
+    """Why MIDI cannot be looked at (no sequencer), else empty."""
+
+
+def look_for_inputs(find_nodes: Callable[[], tuple[list[PedalNode], bool]] = find_pedal_nodes,
+                    backend: MidiBackend | None = None) -> InputsSeen:
+    """What is plugged in, for ``stagebox devices`` and ``stagebox doctor`` (main thread)."""
+    groups: dict[str, list[PedalNode]] = {}
+    for node in find_nodes()[0]:
+        groups.setdefault(node.group, []).append(node)
+    pedals = tuple(SeenPedal(members[0].description, tuple(n.node for n in members),
+                             tuple(n.node for n in members if not n.tagged))
+                   for members in groups.values())
+    backend = backend or RtMidiBackend()
+    try:
+        scan_in, scan_out = backend.midi_in(), backend.midi_out()
+    except MidiError as exc:
+        return InputsSeen(pedals, (), (), str(exc))
+    try:
+        return InputsSeen(pedals, tuple(device_ports(scan_in.get_ports())),
+                          tuple(device_ports(scan_out.get_ports())))
+    finally:
+        scan_in.delete()
+        scan_out.delete()
