@@ -180,8 +180,9 @@ install_files() {
 	install -m 0644 "$src/systemd/99-stagebox.rules" "$root/etc/udev/rules.d/99-stagebox.rules"
 	install -m 0644 "$src/systemd/stagebox-tmpfiles.conf" "$root/etc/tmpfiles.d/stagebox.conf"
 	# /dev/i2c-1 for the OLED; ALSA's core at boot, so that its device major exists when
-	# the player starts (see stagebox.service) even with no interface plugged in.
-	printf 'i2c-dev\nsnd\n' >"$root/etc/modules-load.d/stagebox.conf"
+	# the player starts (see stagebox.service) even with no interface plugged in; ALSA's
+	# sequencer, through which the player reads and writes MIDI (/dev/snd/seq).
+	printf 'i2c-dev\nsnd\nsnd-seq\n' >"$root/etc/modules-load.d/stagebox.conf"
 	chmod 0644 "$root/etc/modules-load.d/stagebox.conf"
 }
 

@@ -25,6 +25,7 @@ from stagebox.audio.click import beat_grid
 from stagebox.audio.engine import Engine, Retired
 from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
+from stagebox.inputs.midi import MidiSender, midi_record
 from stagebox.jsonl import json_line
 from stagebox.media.model import Song
 from stagebox.player import Player
@@ -82,7 +83,8 @@ class Box:
                  state_store: StateStore | None = None, saved: SavedState | None = None,
                  on_frame: Callable[[Image.Image, View], None] | None = None,
                  hold_s: float = 0.8, debounce_s: float = 0.02,
-                 shut_down: Callable[[], None] | None = None) -> None:
+                 shut_down: Callable[[], None] | None = None,
+                 midi_out: MidiSender | None = None, midi_channel: int = 1) -> None:
         self.clock = clock
         self.player = player
         self.engine = engine
@@ -93,6 +95,8 @@ class Box:
         self._state_store = state_store
         self._on_frame = on_frame
         self._shut_down = shut_down
+        self._midi_out = midi_out
+        self._midi_channel = midi_channel
         self._gestures = GestureDetector(hold_s=hold_s, debounce_s=debounce_s)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: dict[int, Any] = {}
@@ -120,6 +124,11 @@ class Box:
         self._queue.put(event)
 
     # --- main loop -----------------------------------------------------------------------
+
+    def set_midi_out(self, midi_out: MidiSender) -> None:
+        """Where songs' MIDI goes from now on: the daemon's MIDI ports, once it has looked
+        for them after start-up (main loop)."""
+        self._midi_out = midi_out
 
     def notify(self, message: str, severity: cmd.Severity = "warning") -> None:
         """Show a message as a banner and log it (e.g. a config problem at start-up)."""
@@ -164,6 +173,9 @@ class Box:
         if isinstance(event, ev.ButtonEdge):
             for gesture in self._gestures.edge(event):
                 self._handle(gesture)
+            return
+        if isinstance(event, ev.InputAdded | ev.InputGone):
+            self._input_changed(event)
             return
         if isinstance(event, ev.TrackReady):
             self._streams[event.load_id] = event.stream
@@ -216,10 +228,29 @@ class Box:
                 self.event_log.record(event, **fields)
             case cmd.Remember():
                 self._remember()
+            case cmd.SendMidi(messages=messages):
+                ports = self._midi_out.send(messages, self._midi_channel) if self._midi_out else 0
+                for sent in messages:
+                    self.event_log.record("midi_out", **midi_record(sent, self._midi_channel),
+                                          ports=ports)
             case cmd.ShutDown():
                 self.event_log.record("shutdown")
                 if self._shut_down is not None:
                     self._shut_down()
+
+    def _input_changed(self, event: ev.InputAdded | ev.InputGone) -> None:
+        """A pedal or MIDI port came or went: say so; a gone one's buttons are let go."""
+        if isinstance(event, ev.InputAdded):
+            self.event_log.record("input_added", source=event.source,
+                                  description=event.description)
+            self._show_banner(Banner(f"{event.description} connected", "info"))
+            return
+        self._gestures.forget(event.source)
+        self.event_log.record("input_gone", source=event.source, description=event.description,
+                              reason=event.reason)
+        severity: cmd.Severity = "warning" if event.reason else "info"
+        detail = f": {event.reason}" if event.reason else ""
+        self._show_banner(Banner(f"{event.description} gone{detail}", severity))
 
     def _scan(self, root: Path, label: str) -> None:
         """Runs on the scan worker; the scan itself runs in a child process."""

@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--config", type=Path, default=DEFAULT_PATH)
     doctor.set_defaults(func=_doctor)
 
-    devices = commands.add_parser("devices", help="list playback devices and what they take")
+    devices = commands.add_parser(
+        "devices", help="list playback devices and what they take, pedals and MIDI ports")
     devices.set_defaults(func=_devices)
 
     example = commands.add_parser("config-example", help="print the documented config")
@@ -144,4 +145,24 @@ def _devices(args: argparse.Namespace) -> int:
         print(f"    formats:  {', '.join(caps.formats) or '-'}")
         print(f"    rates:    {', '.join(str(r) for r in caps.rates) or '-'}")
         print(f"    channels: {', '.join(str(c) for c in caps.channels) or '-'}")
+    _print_inputs()
     return 0
+
+
+def _print_inputs() -> None:
+    from stagebox.hal.inputs import look_for_inputs
+
+    seen = look_for_inputs()
+    print("Pedals (USB and Bluetooth input devices):" if seen.pedals else "Pedals: none")
+    for pedal in seen.pedals:
+        untagged = " (not given to the player: udev rule missing)" if pedal.untagged else ""
+        print(f"  {pedal.description}  {', '.join(pedal.nodes)}{untagged}")
+    if seen.midi_problem:
+        print(f"MIDI: {seen.midi_problem}")
+        return
+    ports = sorted({*seen.midi_in, *seen.midi_out})
+    print("MIDI ports:" if ports else "MIDI ports: none")
+    for port in ports:
+        roles = [role for role, names in (("in", seen.midi_in), ("out", seen.midi_out))
+                 if port in names]
+        print(f"  {port}  ({', '.join(roles)})")

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from stagebox.events import BUTTONS, ButtonName
+from stagebox.inputs.keymap import DEFAULT_KEYS, parse_keymap
+from stagebox.inputs.midi import DEFAULT_MAP, MidiMap, parse_midi_map
 
 DEFAULT_PATH = Path("/etc/stagebox/config.toml")
 
@@ -31,6 +33,8 @@ class Setting:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    parse: Callable[[str], object] | None = None
+    """For a text that has a form of its own (a keymap): raises ValueError if malformed."""
 
     @property
     def key(self) -> str:
@@ -54,6 +58,11 @@ class Setting:
             raise ValueError(f"{self.key} must be at least {self.minimum}, not {value!r}")
         if self.maximum is not None and value > self.maximum:
             raise ValueError(f"{self.key} must be at most {self.maximum}, not {value!r}")
+        if self.parse is not None:
+            try:
+                self.parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{self.key}: {exc}") from None
         return value
 
 
@@ -63,6 +72,8 @@ SECTION_DOCS = {
     "audio": "The USB audio interface.",
     "player": "How songs are played.",
     "buttons": "Buttons or footswitches, each between a GPIO pin (BCM numbering) and ground.",
+    "pedals": "USB pedals and page turners (they type keys), plugged in at any time.",
+    "midi": "MIDI foot controllers in, and MIDI out to the rest of the rig (USB MIDI).",
     "display": "The 128x64 OLED.",
     "media": "Where the USB stick appears.",
     "state": "What the box remembers across restarts.",
@@ -104,6 +115,25 @@ SCHEMA: tuple[Setting, ...] = (
             minimum=0.3, maximum=5.0),
     Setting("buttons", "debounce_s", 0.02, "Contact bounce shorter than this is ignored.",
             minimum=0.0, maximum=0.2),
+    Setting("pedals", "enabled", True,
+            "Take USB pedals: every keyboard-like USB device, grabbed so its keys go "
+            "nowhere else."),
+    Setting("pedals", "keys", DEFAULT_KEYS,
+            "Key names (Linux's, as `evtest` prints them) to buttons: KEY_NAME=BUTTON "
+            "separated by spaces; BUTTON is prev, play, next or menu.",
+            parse=parse_keymap),
+    Setting("midi", "enabled", True, "Take MIDI ports: every USB MIDI device's, in and out."),
+    Setting("midi", "map", DEFAULT_MAP,
+            "What MIDI in does: cc:N=BUTTON (a footswitch), note:N=BUTTON, pc:N=BUTTON (a "
+            "tap), pc=cue (program N cues song N+1, never plays it), cc:N=cue.",
+            parse=parse_midi_map),
+    Setting("midi", "in_channel", 0, "The channel MIDI in listens on, 1-16; 0 = all.",
+            minimum=0, maximum=16),
+    Setting("midi", "cc_threshold", 64,
+            "A mapped controller at or above this value presses its button, below releases it.",
+            minimum=1, maximum=127),
+    Setting("midi", "out_channel", 1,
+            "The channel a song's midi= messages are sent on, 1-16.", minimum=1, maximum=16),
     Setting("display", "driver", "ssd1306", "OLED controller: 'ssd1306', 'sh1106' or 'none'.",
             choices=("ssd1306", "sh1106", "none")),
     Setting("display", "i2c_port", 1, "I2C bus number.", minimum=0, maximum=10),
@@ -140,6 +170,16 @@ class Config:
     def button_pins(self) -> dict[ButtonName, int]:
         """BCM pin of each button, by button name."""
         return {name: self[f"buttons.{name}_pin"] for name in BUTTONS}
+
+    @property
+    def pedal_keys(self) -> dict[str, ButtonName]:
+        """``pedals.keys`` as {key name: button}."""
+        return parse_keymap(self["pedals.keys"])
+
+    @property
+    def midi_map(self) -> MidiMap:
+        """``midi.map``, parsed."""
+        return parse_midi_map(self["midi.map"])
 
 
 def load_config(path: Path) -> tuple[Config, list[str]]:

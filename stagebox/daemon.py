@@ -31,6 +31,7 @@ from stagebox.hal.alsa import open_configured
 from stagebox.hal.audio import AudioSink, DeviceLost
 from stagebox.hal.display import open_dummy, open_oled
 from stagebox.hal.media_watch import MountWatcher
+from stagebox.inputs.midi import MidiSender
 from stagebox.player import Player
 from stagebox.state import StateStore
 from stagebox.systemd import Notifier, Watchdog
@@ -38,6 +39,7 @@ from stagebox.workers import ThreadWorker, Worker
 
 if TYPE_CHECKING:
     from stagebox.hal.buttons import ButtonPanel
+    from stagebox.hal.inputs import InputSet
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,14 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
               on_frame: Callable[..., None] | None = None,
               shut_down: Callable[[], None] | None = None,
               launcher: DecoderLauncher | None = None,
-              songs_budget_bytes: int | None = None) -> Box:
+              songs_budget_bytes: int | None = None,
+              midi_out: MidiSender | None = None) -> Box:
     """The box with its player, engine and loader, its remembered state applied.
 
     The loader starts decoders through ``launcher`` (the caller closes it after the box),
     or each as a process of its own without one. ``songs_budget_bytes`` is the most
     memory the songs held in RAM may take together (None: only ``player.max_file_mb``).
+    ``midi_out`` takes the MIDI songs send when cued, on ``midi.out_channel``.
     """
     if state_store is not None:
         removed = state_store.remove_stale_temp_files()
@@ -89,7 +93,8 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
-              debounce_s=config["buttons.debounce_s"], shut_down=shut_down)
+              debounce_s=config["buttons.debounce_s"], shut_down=shut_down,
+              midi_out=midi_out, midi_channel=config["midi.out_channel"])
     if state_warning:
         box.notify(state_warning)
     return box
@@ -101,7 +106,9 @@ def run_daemon(config: Config, config_warnings: list[str]) -> int:
     Tells systemd ``READY=1`` once the output thread runs and the main loop is about to:
     before it, only what the first screen and the audio path need. The buttons come right
     after, as the main loop starts (gpiozero and the search for its pin factory are the
-    slowest imports of a start), and with them everything the box only needs later.
+    slowest imports of a start), and with them everything the box only needs later: the
+    pedals and MIDI ports, followed as they are plugged in. At a stop the inputs are
+    closed first, the last opened first.
     """
     # First, while this process has one thread and no device open: the launcher is then a
     # fork of the box, sharing the libraries both have imported instead of loading them
@@ -151,14 +158,18 @@ def _run(config: Config, config_warnings: list[str], running: contextlib.ExitSta
     notifier.ready(f"stagebox {__version__}")
     box.step()  # the first screen, before the wait for the buttons
     panel = _open_buttons(config, box, clock)
-    if panel is not None:
+    inputs = _open_inputs(config, box, clock, panel)
+    if inputs is not None:
+        running.callback(inputs.close)  # the panel with them
+    elif panel is not None:
         running.callback(panel.close)
     # Everything made so far lives as long as the box: keep it out of the collector's
     # sweeps, so a collection (which holds the GIL) stays short.
     gc.collect()
     gc.freeze()
-    _main_loop(box, stop, clock, MountWatcher(Path(config["media.root"]), box.post),
-               Watchdog.from_environment(notifier), output)
+    watcher = MountWatcher(Path(config["media.root"]), box.post)
+    polls = [watcher.poll] + ([inputs.poll] if inputs is not None else [])
+    _main_loop(box, stop, clock, polls, Watchdog.from_environment(notifier), output)
 
 
 def _stop_output(output: OutputThread) -> None:
@@ -170,14 +181,16 @@ def _stop_output(output: OutputThread) -> None:
                   OUTPUT_STOP_TIMEOUT_S)
 
 
-def _main_loop(box: Box, stop: threading.Event, clock: Clock, watcher: MountWatcher,
+def _main_loop(box: Box, stop: threading.Event, clock: Clock, polls: list[Callable[[], None]],
                watchdog: Watchdog, output: OutputThread) -> None:
-    """Poll the mounts, step the box and feed the watchdog until ``stop`` is set."""
+    """Poll the mounts and the inputs, step the box and feed the watchdog until ``stop``
+    is set."""
     next_poll_s = 0.0
     while not stop.is_set():
         now = clock.now()
         if now >= next_poll_s:
-            watcher.poll()
+            for poll in polls:
+                poll()
             next_poll_s = now + MOUNT_POLL_S
         box.step()
         box.wait(MAIN_LOOP_WAIT_S)
@@ -196,6 +209,27 @@ def _open_buttons(config: Config, box: Box, clock: Clock) -> ButtonPanel | None:
     except GPIOZeroError as exc:
         box.notify(f"No buttons: {exc}", "error")
         return None
+
+
+def _open_inputs(config: Config, box: Box, clock: Clock,
+                 panel: ButtonPanel | None) -> InputSet | None:
+    """The inputs, the panel first, with the pedals and MIDI ports plugged in now; None
+    (and a message on the screen) if their libraries cannot be loaded."""
+    try:
+        # Imported after READY=1, like gpiozero: evdev, pyudev and rtmidi.
+        from stagebox.hal.inputs import InputSet
+
+        inputs = InputSet(config, box.post, clock.now)
+    except ImportError as exc:
+        box.notify(f"No pedals or MIDI: {exc}", "error")
+        return None
+    if panel is not None:
+        inputs.add(panel)
+    for warning in inputs.warnings:
+        box.notify(warning)
+    box.set_midi_out(inputs.midi_out)
+    inputs.poll()
+    return inputs
 
 
 def request_power_off(runtime_dir: Path | None = None) -> None:

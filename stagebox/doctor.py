@@ -25,6 +25,7 @@ import smbus2
 
 from stagebox.config import DEFAULT_PATH, Config
 from stagebox.hal import alsa
+from stagebox.hal.inputs import InputsSeen, look_for_inputs
 from stagebox.hal.media_watch import parse_mountinfo
 
 SERVICE = "stagebox"
@@ -152,6 +153,7 @@ class Host:
     can_read_write: Callable[[Path], bool] = _can_read_write
     owner_of: Callable[[Path], str] = _owner_name
     modules_load: Path = Path("/etc/modules-load.d")
+    look_for_inputs: Callable[[], InputsSeen] = look_for_inputs
 
 
 def run_doctor(config: Config, out: TextIO = sys.stdout, *,
@@ -176,6 +178,7 @@ def collect_checks(config: Config, host: Host, config_path: Path = DEFAULT_PATH,
         ("OLED", lambda: check_oled(config, host)),
         ("GPIO", lambda: check_gpio(host)),
         ("button pins", lambda: check_button_pins(config)),
+        ("pedals and MIDI", lambda: check_inputs(config, host)),
         ("media root", lambda: check_media_root(config, host)),
         ("state folder", lambda: check_state_folder(config, host)),
         ("root file system", lambda: check_root_fs(host)),
@@ -367,6 +370,27 @@ def check_button_pins(config: Config) -> Check:
         return Check("button pins", False, f"{found}: {'; '.join(problems)}",
                      "give each button its own pin in [buttons] (hardware/README.md)")
     return Check("button pins", True, found)
+
+
+def check_inputs(config: Config, host: Host) -> Check:
+    """The pedals and MIDI ports plugged in, and whether the player may use them."""
+    seen = host.look_for_inputs()
+    found = "; ".join([
+        *(f"pedal {pedal.description} ({', '.join(pedal.nodes)})" for pedal in seen.pedals),
+        *(f"MIDI in {port}" for port in seen.midi_in),
+        *(f"MIDI out {port}" for port in seen.midi_out),
+    ]) or "no pedals or MIDI ports plugged in"
+    untagged = [node for pedal in seen.pedals for node in pedal.untagged]
+    if untagged and config["pedals.enabled"]:
+        return Check("pedals and MIDI", False, f"{found}; the player may not open "
+                     f"{', '.join(untagged)}",
+                     f"udev's rule is missing: {INSTALL_FIX} (installs "
+                     "/etc/udev/rules.d/99-stagebox.rules), then unplug and replug")
+    if seen.midi_problem and config["midi.enabled"]:
+        return Check("pedals and MIDI", None, f"{found}; MIDI: {seen.midi_problem}",
+                     "sudo modprobe snd-seq; for good: " + INSTALL_FIX +
+                     " (loads snd-seq at boot)")
+    return Check("pedals and MIDI", True, found)
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,19 @@ from stagebox.media.model import Library
 ButtonName = Literal["prev", "play", "next", "menu"]
 BUTTONS: tuple[ButtonName, ...] = ("prev", "play", "next", "menu")
 GestureKind = Literal["down", "press", "hold", "long_hold"]
+PANEL_SOURCE = "panel"
+"""The GPIO button panel's name as a source; a pedal is ``hid:...``, a MIDI port ``midi:...``."""
 
 
 @dataclass(frozen=True)
 class ButtonEdge:
-    """A button went down or up at ``t`` (seconds on the box's clock)."""
+    """A button went down or up at ``t`` (seconds on the box's clock), on the input
+    ``source`` (the panel, a pedal, a MIDI port): each source's buttons are timed apart."""
 
     button: ButtonName
     pressed: bool
     t: float
+    source: str = PANEL_SOURCE
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,34 @@ class Gesture:
 
     button: ButtonName
     kind: GestureKind
+    source: str = PANEL_SOURCE
+
+
+@dataclass(frozen=True)
+class CueSong:
+    """Cue song ``number`` (1 is the setlist's first) without playing it: a MIDI program
+    change, say. ``source`` names the input it came from."""
+
+    number: int
+    source: str
+
+
+@dataclass(frozen=True)
+class InputAdded:
+    """A pedal or a MIDI port was opened; ``description`` names it for the performer."""
+
+    source: str
+    description: str
+
+
+@dataclass(frozen=True)
+class InputGone:
+    """An input went away (unplugged, or it failed): its buttons still down are let go
+    without acting."""
+
+    source: str
+    description: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,5 +167,5 @@ class Xrun:
 Event = (
     ButtonEdge | Gesture | StickInserted | StickRemoved | ScanProgress | ScanFinished | ScanFailed
     | TrackReady | TrackFailed | TrackStarted | TrackEnded | AudioDeviceLost
-    | AudioDeviceBack | Xrun
+    | AudioDeviceBack | Xrun | CueSong
 )

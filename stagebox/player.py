@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stagebox import events as ev
-from stagebox.media.model import Library, Setlist, Song
+from stagebox.media.model import Library, MidiMessage, Setlist, Song
 from stagebox.state import ResumePoint
 from stagebox.ui.menu import (
     Menu,
@@ -134,9 +134,16 @@ class ShutDown:
     """Power the box off (the performer held MENU for the long hold)."""
 
 
+@dataclass(frozen=True)
+class SendMidi:
+    """Send the cued song's MIDI (its ``midi=`` option) to the rest of the rig."""
+
+    messages: tuple[MidiMessage, ...]
+
+
 Command = (
     Scan | Load | Cue | QueueNext | Play | Pause | Stop | Discard | SetVolume | Notify | Record
-    | Remember | ShutDown
+    | Remember | ShutDown | SendMidi
 )
 
 
@@ -183,7 +190,9 @@ class Player:
         self._no_room_beside: int | None = None
         """The load whose next song did not fit in memory beside it: that one loads when
         this one ends, not before."""
-        self._swallowed: ev.ButtonName | None = None
+        self._swallowed: set[tuple[str, ev.ButtonName]] = set()
+        """(source, button) of each press that acted on its down edge: the rest of it is
+        swallowed. Kept per source, so another input's press does not end it."""
         self._resume = resume
         self._load_ids = 0
         self._out: list[Command] = []
@@ -340,6 +349,7 @@ class Player:
             # paused the next song: the player follows, paused there.
             self._current, self._next = self._next, None
             self.index = self._current.index
+            self._send_midi()
             self._set_state("playing" if playing else "paused")
             if playing:
                 self._load_next_after(self.index)
@@ -364,10 +374,13 @@ class Player:
         self._record("xrun", total=event.total)
 
     def _on_Gesture(self, event: ev.Gesture) -> None:  # noqa: N802
-        self._record("button", button=event.button, gesture=event.kind)
+        self._record("button", button=event.button, gesture=event.kind, source=event.source)
+        key = (event.source, event.button)
         if event.kind == "down":
-            self._swallowed = None
-        elif event.button == self._swallowed:
+            self._swallowed.discard(key)
+        elif key in self._swallowed:
+            if event.kind == "press":
+                self._swallowed.discard(key)
             return  # the rest of a press that has already acted on its down edge
         if self.menu is not None and event.kind in ("down", "press"):
             if event.kind == "press":
@@ -383,10 +396,24 @@ class Player:
         if action is not None:
             getattr(self, action)()
             if event.kind == "down":
-                self._swallowed = event.button
+                self._swallowed.add(key)
         elif event.kind == "press" and self.state == "playing":
             verb = {"play": "pause", "next": "skip", "prev": "restart"}[event.button]
             self._notify(f"Hold {event.button.upper()} to {verb}", at_once=True)
+
+    def _on_CueSong(self, event: ev.CueSong) -> None:  # noqa: N802
+        """A direct cue (a MIDI program change): never plays, never interrupts a song."""
+        number = event.number
+        self._record("cue_song", song=number, source=event.source)
+        songs = self.songs
+        if self.state not in _HAS_SONG or not songs:
+            self._notify(f"No setlist to cue song {number} in", at_once=True)
+        elif not 1 <= number <= len(songs):
+            self._notify(f"No song {number}: the setlist has {len(songs)}", at_once=True)
+        elif self.state == "playing":
+            self._notify(f"Playing: song {number} not cued", at_once=True)
+        elif not (self.state == "cued" and self.index == number - 1):
+            self._cue_from(number - 1, autoplay=False)
 
     # --- transport -----------------------------------------------------------------------
 
@@ -553,6 +580,7 @@ class Player:
             self._set_state("ended")
             return
         self.index = index
+        self._send_midi()
         if preload is not None:
             self._current = preload
             if preload.ready:
@@ -576,6 +604,12 @@ class Player:
             return
         self._next = _Slot(self._new_load_id(), index + 1)
         self._emit(Load(self._next.load_id, self.songs[index + 1]))
+
+    def _send_midi(self) -> None:
+        """The rig follows the setlist: the song just made current sends its MIDI."""
+        messages = self.songs[self.index].midi
+        if messages:
+            self._emit(SendMidi(messages))
 
     def _then(self, index: int) -> str:
         return self.songs[index].then or self.after_song

@@ -83,11 +83,19 @@ def run_sim(tmp_path: Path):
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """In CI a skipped test fails the run: CI installs everything the tests need, so a
-    skip there means a check that silently stopped running."""
+    skip there means a check that silently stopped running. The one exception is a test
+    marked ``kernel_device``: it needs a kernel module (uinput, the ALSA sequencer) that
+    no package can bring to a machine whose kernel has none; the same logic is tested
+    through the libraries' test doubles, and the skips are named."""
     if os.environ.get("CI") != "true":
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    kernel = [report for report in skipped if "kernel_device" in report.keywords]
+    if kernel and reporter is not None:
+        reporter.write_line(f"CI: {len(kernel)} tests need kernel devices this machine lacks: "
+                            + ", ".join(report.nodeid for report in kernel), yellow=True)
+    skipped = [report for report in skipped if report not in kernel]
     if skipped:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         reporter.write_line(f"CI: {len(skipped)} tests skipped, and CI must run them all: "

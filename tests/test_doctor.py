@@ -33,6 +33,7 @@ from stagebox.doctor import (
     run_doctor,
 )
 from stagebox.hal.alsa import DeviceCaps, DeviceInfo
+from stagebox.hal.inputs import InputsSeen, SeenPedal
 
 CARDS = """\
  0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones
@@ -119,8 +120,13 @@ def pi(tmp_path: Path) -> tuple[Config, Host]:
                 probe=lambda device: DeviceCaps(("S16_LE", "S24_3LE"), (44100, 48000), (2,)),
                 read_i2c_byte=lambda port, address: 0x43,
                 can_read_write=lambda path: True, owner_of=lambda path: "stagebox",
-                modules_load=modules_load)
+                modules_load=modules_load, look_for_inputs=lambda: PEDAL_AND_FCB)
     return config, host
+
+
+PEDAL_AND_FCB = InputsSeen(
+    (SeenPedal("AirTurn PED", ("/dev/input/event3", "/dev/input/event4"), ()),),
+    ("FCB1010:FCB1010 MIDI 1 24:0",), ("FCB1010:FCB1010 MIDI 1 24:0",))
 
 
 def report(config: Config, host: Host, **kwargs) -> tuple[int, str]:
@@ -147,9 +153,11 @@ def test_a_healthy_box_passes_every_check(pi):
     code, text = report(*pi)
     assert code == 0
     status_lines = [line for line in text.splitlines() if STATUS_LINE.match(line)]
-    assert len(status_lines) == 15 and all(line.startswith("OK ") for line in status_lines)
+    assert len(status_lines) == 16 and all(line.startswith("OK ") for line in status_lines)
     assert "fix:" not in text
-    assert text.splitlines()[-1] == "15 OK, 0 to look at, 0 failed"
+    assert text.splitlines()[-1] == "16 OK, 0 to look at, 0 failed"
+    assert "pedal AirTurn PED (/dev/input/event3, /dev/input/event4); MIDI in FCB1010" in \
+        line_of(text, "pedals and MIDI")
     assert "card 1 Device: USB Audio CODEC" in line_of(text, "USB audio")
     assert "S16_LE, S24_3LE; 44100, 48000 Hz; 2 channels" in line_of(text, "audio device")
     assert "ssd1306 answers at 0x3C" in line_of(text, "OLED")
@@ -191,7 +199,7 @@ def test_this_machine_as_it_is_gives_a_full_report_without_raising():
     code = run_doctor(Config(), out)
     text = out.getvalue()
     status_lines = [line for line in text.splitlines() if STATUS_LINE.match(line)]
-    assert len(status_lines) == 15
+    assert len(status_lines) == 16
     assert code == (1 if any(line.startswith("FAIL") for line in status_lines) else 0)
     has_gpio = any(Path("/dev").glob("gpiochip*"))
     assert line_of(text, "GPIO").startswith("OK" if has_gpio else "FAIL")
@@ -410,3 +418,26 @@ def test_first_boot_units_are_not_looked_at_on_a_writable_root(pi, tmp_path):
     check = check_first_boot_units(replace(host, mountinfo=mountinfo,
                                            run=FakeCommands(SHOW_HEALTHY, enabled=enabled)))
     assert check.ok is True
+
+
+def test_a_pedal_the_udev_rule_did_not_give_to_the_player_fails(pi):
+    config, host = pi
+    seen = InputsSeen((SeenPedal("AirTurn PED", ("/dev/input/event3",),
+                                 ("/dev/input/event3",)),), (), ())
+    code, text = report(config, replace(host, look_for_inputs=lambda: seen))
+    assert code == 1
+    assert "the player may not open /dev/input/event3" in line_of(text, "pedals and MIDI")
+    assert "99-stagebox.rules" in fix_after(text, "pedals and MIDI")
+
+
+def test_no_sequencer_is_a_warning_that_says_which_module_to_load(pi):
+    config, host = pi
+    seen = InputsSeen((), (), (), "no ALSA sequencer: error creating client")
+    code, text = report(config, replace(host, look_for_inputs=lambda: seen))
+    assert code == 0 and line_of(text, "pedals and MIDI").startswith("WARN")
+    assert "no pedals or MIDI ports plugged in; MIDI: no ALSA sequencer" in \
+        line_of(text, "pedals and MIDI")
+    assert "modprobe snd-seq" in fix_after(text, "pedals and MIDI")
+    config_off = config.replace(midi__enabled=False)
+    assert line_of(report(config_off, replace(host, look_for_inputs=lambda: seen))[1],
+                   "pedals and MIDI").startswith("OK")

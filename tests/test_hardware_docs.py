@@ -107,3 +107,24 @@ def test_the_docs_link_the_diagram_bom_and_troubleshooting():
     for name in ("wiring.svg", "bom.md", "troubleshooting.md"):
         assert f"({name})" in readme, name
         assert (HARDWARE.parent / name).is_file(), name
+
+
+PEDALS = HARDWARE.parent / "pedals-and-midi.md"
+
+
+def test_the_pedal_keymap_documented_is_the_configs_default():
+    rows = re.findall(r"^\| (KEY_\w+(?:, KEY_\w+)*) \| (\w+) \|$", PEDALS.read_text(), re.M)
+    documented = {key: button.lower() for keys, button in rows for key in keys.split(", ")}
+    assert documented == Config().pedal_keys
+
+
+def test_the_midi_map_documented_is_the_configs_default():
+    midi_map = Config().midi_map
+    text = PEDALS.read_text()
+    assert midi_map.any_pc == "cue" and "| Program change N (0-127) | Cues song N + 1" in text
+    switches = re.search(r"^\| CC ([\d, ]+) \(.*\) \| ([A-Z, ]+):", text, re.M)
+    assert switches is not None
+    controllers = [int(number) for number in switches[1].split(", ")]
+    buttons = [name.lower() for name in switches[2].split(", ")]
+    assert dict(zip(controllers, buttons, strict=True)) == midi_map.cc
+    assert f"{Config()['midi.cc_threshold']} or more presses" in text

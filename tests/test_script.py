@@ -26,3 +26,31 @@ def test_a_script_becomes_time_ordered_steps():
 def test_bad_scripts_are_refused_with_the_line_and_why(text, why):
     with pytest.raises(ScriptError, match=why):
         parse_script(text)
+
+
+def test_pedal_keys_and_midi_messages_become_steps():
+    steps = parse_script("0 hid KEY_PAGEDOWN\n1 hid-hold key_space 1.5\n2 midi pc 3\n"
+                         "3 midi cc 81 127\n4 midi note 60\n5 midi note 62 2\n8 end\n")
+    assert [(s.t, s.action, s.arg) for s in steps] == [
+        (0.0, "key_down", "KEY_PAGEDOWN"), (0.05, "key_up", "KEY_PAGEDOWN"),
+        (1.0, "key_down", "KEY_SPACE"), (2.0, "midi", "pc 3"), (2.5, "key_up", "KEY_SPACE"),
+        (3.0, "midi", "cc 81 127"), (4.0, "midi", "note_on 60 100"),
+        (4.05, "midi", "note_off 60 0"), (5.0, "midi", "note_on 62 100"),
+        (7.0, "midi", "note_off 62 0"), (8.0, "end", "")]
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("0 hid KEY_PAGDOWN\n1 end\n", "unknown key 'KEY_PAGDOWN' \\(did you mean 'KEY_PAGEDOWN'"),
+    ("0 hid PAGEDOWN\n1 end\n", "unknown key 'PAGEDOWN'"),
+    ("0 hid\n1 end\n", "expected 'hid KEYNAME'"),
+    ("0 hid-hold KEY_SPACE\n1 end\n", "expected 'hid-hold KEYNAME SECONDS'"),
+    ("0 hid-hold KEY_SPACE 0\n1 end\n", "a hold must last some time"),
+    ("0 midi pc 128\n1 end\n", "'128' is not a MIDI value"),
+    ("0 midi cc 80\n1 end\n", "expected 'midi pc PROGRAM'"),
+    ("0 midi sysex 1\n1 end\n", "expected 'midi pc PROGRAM'"),
+    ("0 midi\n1 end\n", "expected 'midi pc PROGRAM'"),
+    ("0 midi note 60 0\n1 end\n", "a hold must last some time"),
+])
+def test_bad_pedal_and_midi_lines_are_refused_with_why(text, why):
+    with pytest.raises(ScriptError, match=why):
+        parse_script(text)

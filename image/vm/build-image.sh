@@ -26,6 +26,16 @@ if [ "$(id -u)" != 0 ]; then
 	echo "build-image: run me as root" >&2
 	exit 1
 fi
+# arm64 packages' scripts run under qemu-user-static through binfmt_misc. A host whose
+# PID 1 is not systemd (a container, a CI runner) has registered nothing: do what
+# systemd-binfmt would, from the rule qemu-user-static ships.
+if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ] && [ -z "${SBVM_IN_NS:-}" ]; then
+	binfmt=/proc/sys/fs/binfmt_misc
+	[ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
+	if [ ! -e "$binfmt/qemu-aarch64" ]; then
+		cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$binfmt/register"
+	fi
+fi
 # Run the rest in a mount namespace of our own: the chroot's /proc, /sys and /dev go with it.
 if [ -z "${SBVM_IN_NS:-}" ]; then
 	SBVM_IN_NS=1 exec unshare --mount --propagation private "$0" "$@"

@@ -7,6 +7,20 @@ from pathlib import Path
 from typing import Literal
 
 AfterSong = Literal["stop", "next"]
+MidiKind = Literal["pc", "cc"]
+
+
+@dataclass(frozen=True)
+class MidiMessage:
+    """A message the box sends to the rest of the rig when a song is cued.
+
+    ``pc``: a program change to raw program ``number`` (0-127; most gear shows it as
+    number + 1). ``cc``: control change, controller ``number`` to ``value`` (0-127).
+    """
+
+    kind: MidiKind
+    number: int
+    value: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,8 @@ class Song:
     """Bars of click before the song starts (``count=1``); needs ``bpm=``."""
     click: bool = False
     """A click through the song (``click=on``); needs ``bpm=``."""
+    midi: tuple[MidiMessage, ...] = ()
+    """Sent on the configured MIDI channel, in order, when the song is cued (``midi=pc:5``)."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
-from stagebox.media.model import AfterSong, Meter, Section, Song
+from stagebox.media.model import AfterSong, Meter, MidiMessage, Section, Song
 from stagebox.media.safepath import quote
 
 GAIN_MIN_DB = -60.0
@@ -39,6 +39,8 @@ _TIME = re.compile(rf"^(?:([0-9]{{1,3}}):(?=[0-5][0-9](?:$|\.)))?({_NUMBER})$")
 _METER = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 _AFTER_SONG: tuple[AfterSong, ...] = ("stop", "next")
 _ON_OFF = {"on": True, "off": False}
+MIDI_MAX_MESSAGES = 16
+"""More than a rig needs at one song change, and a bound on what a stick can make the box send."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,36 @@ def parse_on_off(text: str) -> bool:
     return value
 
 
+def parse_midi(text: str) -> tuple[MidiMessage, ...]:
+    """``pc:5`` or ``pc:5,cc:7:100``: program changes (raw 0-127) and control changes
+    (``cc:CONTROLLER:VALUE``), sent in this order when the song is cued."""
+    messages = []
+    items = text.split(",")
+    if len(items) > MIDI_MAX_MESSAGES:
+        raise ValueError(f"midi: at most {MIDI_MAX_MESSAGES} messages")
+    for item in items:
+        kind, *numbers = item.strip().casefold().split(":")
+        wanted = {"pc": 1, "cc": 2}.get(kind)
+        if wanted is None or len(numbers) != wanted:
+            raise ValueError(f"midi {quote(item)}: write pc:N or cc:CONTROLLER:VALUE")
+        values = [_midi_number(number, item) for number in numbers]
+        messages.append(MidiMessage("pc", values[0]) if kind == "pc"
+                        else MidiMessage("cc", values[0], values[1]))
+    return tuple(messages)
+
+
+def midi_text(messages: tuple[MidiMessage, ...]) -> str:
+    """The option's text for ``messages``: what :func:`parse_midi` reads back."""
+    return ",".join(f"pc:{m.number}" if m.kind == "pc" else f"cc:{m.number}:{m.value}"
+                    for m in messages)
+
+
+def _midi_number(text: str, item: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 127:
+        raise ValueError(f"midi {quote(item)}: {quote(text)} is not 0-127")
+    return int(text)
+
+
 def _format_section(section: Section) -> str:
     return f"{section.start_s!r}-{section.end_s!r}"
 
@@ -177,6 +209,8 @@ SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option f
                "Bars of click before the song starts, 0 to 8 (needs bpm=): count=1."),
     SongOption("click", "click", parse_on_off, lambda on: "on" if on else "off",
                "A click through the song (needs bpm=): click=on."),
+    SongOption("midi", "midi", parse_midi, midi_text,
+               "MIDI sent when this song is cued: midi=pc:5 or midi=pc:5,cc:7:100."),
 )})
 
 BEAT_OPTIONS = ("count", "click", "meter")

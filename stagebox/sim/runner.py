@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,15 @@ from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy
 from stagebox.hal.media_watch import SimMedia
 from stagebox.hal.sim_audio import SimSink
+from stagebox.hal.sim_inputs import (
+    SIM_MIDI_SOURCE,
+    SIM_PEDAL_SOURCE,
+    SimMidiIn,
+    SimMidiOut,
+    SimPedal,
+)
+from stagebox.inputs.keymap import KeyTranslator, key_codes
+from stagebox.inputs.midi import MidiTranslator
 from stagebox.jsonl import json_line
 from stagebox.sim.script import Step
 from stagebox.state import StateStore
@@ -102,11 +112,15 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                         load_worker=InlineWorker(), scan_worker=InlineWorker(),
                         wait_for_data=True, info=("Simulator",), on_frame=on_frame,
                         state_store=StateStore(state_dir) if state_dir else None,
-                        launcher=launcher, songs_budget_bytes=songs_budget_bytes)
+                        launcher=launcher, songs_budget_bytes=songs_budget_bytes,
+                        midi_out=SimMidiOut())
         for warning in config_warnings:
             box.notify(warning)
         factory = MockFactory()
         panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
+        inputs = _SimInputs(config, box.post, clock.now)
+        for warning in inputs.warnings:
+            box.notify(warning)
         stick = SimMedia(box.post)
         pump = OutputPump(box.engine, sink.reopen, box.post, sink)
         pending = list(steps)
@@ -121,7 +135,7 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                         box.step()
                         result.end_s = clock.now()
                         return result
-                    _perform(step, media, stick, factory, config, sink)
+                    _perform(step, media, stick, factory, config, sink, inputs)
                 box.step()
                 if not pump.pump():
                     clock.advance(period / sink.config.rate)
@@ -131,9 +145,30 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
             sink.finish()
 
 
+class _SimInputs:
+    """The show's pedal and MIDI controller, mapped by the config as real ones are."""
+
+    def __init__(self, config: Config, post: Callable[[object], None],
+                 now: Callable[[], float]) -> None:
+        # Imported for the simulator only: the box imports evdev where it opens a pedal.
+        from evdev import ecodes
+
+        codes, self.warnings = key_codes(config.pedal_keys, ecodes.ecodes)
+        self.pedal = SimPedal(KeyTranslator(codes, SIM_PEDAL_SOURCE, post, now),
+                              lambda name: ecodes.ecodes[name])
+        midi = MidiTranslator(config.midi_map, SIM_MIDI_SOURCE, post, now,
+                              in_channel=config["midi.in_channel"],
+                              cc_threshold=config["midi.cc_threshold"])
+        self.midi = SimMidiIn(midi, config["midi.in_channel"] or 1)
+
+
 def _perform(step: Step, media: Path, stick: SimMedia, factory: MockFactory,
-             config: Config, sink: SimSink) -> None:
-    if step.action == "insert":
+             config: Config, sink: SimSink, inputs: _SimInputs) -> None:
+    if step.action in ("key_down", "key_up"):
+        inputs.pedal.key(step.arg, step.action == "key_down")
+    elif step.action == "midi":
+        inputs.midi.send(step.arg)
+    elif step.action == "insert":
         stick.insert(Path(step.arg) if step.arg else media)
     elif step.action == "remove":
         stick.remove()

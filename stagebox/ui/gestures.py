@@ -12,62 +12,84 @@ the box, because gpiozero's own timers run on the wall clock and the simulator's
 - A *long hold* is reported when the same button is still down at ``long_hold_s``: a
   deliberate act (shutting the box down) that no stumble on a footswitch can trigger.
 - An edge closer than ``debounce_s`` to the button's previous accepted edge is contact
-  bounce and is ignored.
+  bounce and is ignored, on the sources with bare contacts (the GPIO panel): a USB pedal
+  or a MIDI controller debounces in its own firmware, and a MIDI program change mapped to
+  a button comes as a down and an up at the same moment.
+
+Every button is timed per source: NEXT held on a pedal and NEXT tapped on the panel are
+two buttons, so neither ends, bounces or swallows the other.
 """
 
 from __future__ import annotations
 
-from stagebox.events import ButtonEdge, ButtonName, Gesture, GestureKind
+from collections.abc import Collection
+
+from stagebox.events import PANEL_SOURCE, ButtonEdge, ButtonName, Gesture, GestureKind
+
+_Key = tuple[str, ButtonName]
+"""(source, button)."""
 
 
 class GestureDetector:
     """Feed it edges and the time; it returns gestures. Runs on the box's main loop only."""
 
     def __init__(self, hold_s: float = 0.8, debounce_s: float = 0.02,
-                 long_hold_s: float = 3.0) -> None:
+                 long_hold_s: float = 3.0,
+                 contact_sources: Collection[str] = (PANEL_SOURCE,)) -> None:
         self.hold_s = hold_s
         self.long_hold_s = long_hold_s
         self.debounce_s = debounce_s
-        self._down_since: dict[ButtonName, float] = {}
-        self._reported: dict[ButtonName, GestureKind] = {}
-        self._last_edge: dict[ButtonName, float] = {}
+        self._contact_sources = frozenset(contact_sources)
+        self._down_since: dict[_Key, float] = {}
+        self._reported: dict[_Key, GestureKind] = {}
+        self._last_edge: dict[_Key, float] = {}
 
     def edge(self, edge: ButtonEdge) -> list[Gesture]:
         """Take one edge; return the gestures it completes."""
-        last = self._last_edge.get(edge.button)
-        if last is not None and edge.t - last < self.debounce_s:
+        key = (edge.source, edge.button)
+        last = self._last_edge.get(key)
+        if (last is not None and edge.source in self._contact_sources
+                and edge.t - last < self.debounce_s):
             return []
-        is_down = edge.button in self._down_since
+        is_down = key in self._down_since
         if edge.pressed == is_down:
             return []  # a repeated level: a lost edge, nothing new happened
-        self._last_edge[edge.button] = edge.t
+        self._last_edge[key] = edge.t
         if edge.pressed:
-            self._down_since[edge.button] = edge.t
-            return [Gesture(edge.button, "down")]
+            self._down_since[key] = edge.t
+            return [Gesture(edge.button, "down", edge.source)]
         gestures = self.poll(edge.t)
-        down_since = self._down_since.pop(edge.button)
-        if self._reported.pop(edge.button, None) is None and edge.t - down_since < self.hold_s:
-            gestures.append(Gesture(edge.button, "press"))
+        down_since = self._down_since.pop(key)
+        if self._reported.pop(key, None) is None and edge.t - down_since < self.hold_s:
+            gestures.append(Gesture(edge.button, "press", edge.source))
         return gestures
 
     def poll(self, now: float) -> list[Gesture]:
         """Report holds that have come due by ``now``; call it every loop."""
         gestures = []
-        for button, since in self._down_since.items():
-            reported = self._reported.get(button)
+        for key, since in self._down_since.items():
+            source, button = key
+            reported = self._reported.get(key)
             if reported is None and now - since >= self.hold_s:
-                gestures.append(Gesture(button, "hold"))
-                reported = self._reported[button] = "hold"
+                gestures.append(Gesture(button, "hold", source))
+                reported = self._reported[key] = "hold"
             if reported == "hold" and now - since >= self.long_hold_s:
-                gestures.append(Gesture(button, "long_hold"))
-                self._reported[button] = "long_hold"
+                gestures.append(Gesture(button, "long_hold", source))
+                self._reported[key] = "long_hold"
         return gestures
+
+    def forget(self, source: str) -> None:
+        """Let go of every button still down on ``source`` without reporting anything:
+        the pedal was unplugged mid-press, so its release will never come."""
+        for table in (self._down_since, self._reported, self._last_edge):
+            for key in [key for key in table if key[0] == source]:
+                del table[key]
 
     def next_deadline(self) -> float | None:
         """When the next hold falls due, so a waiting loop can wake for it."""
         pending = []
-        for button, since in self._down_since.items():
-            reported = self._reported.get(button)
+        for key, since in self._down_since.items():
+            reported = self._reported.get(key)
             if reported is None:
                 pending.append(since + self.hold_s)
             elif reported == "hold":

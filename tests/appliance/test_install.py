@@ -107,8 +107,9 @@ def test_files_are_in_place_with_their_permissions(root):
     for target, source in installed.items():
         assert (root / target).read_text() == (REPO / source).read_text(), target
         assert mode_owner(root / target) == (0o644, 0, 0), target
-    # snd: ALSA's device major exists before the player starts, interface or not.
-    assert (root / "etc/modules-load.d/stagebox.conf").read_text() == "i2c-dev\nsnd\n"
+    # snd: ALSA's device major exists before the player starts, interface or not;
+    # snd-seq: the sequencer MIDI goes through.
+    assert (root / "etc/modules-load.d/stagebox.conf").read_text() == "i2c-dev\nsnd\nsnd-seq\n"
 
 
 @pytest.mark.slow

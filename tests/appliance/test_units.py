@@ -73,7 +73,11 @@ def test_the_daemon_is_watched_sandboxed_and_may_use_sound_gpio_i2c_and_realtime
     assert s["PrivateNetwork"] == ["yes"] and s["ProtectSystem"] == ["strict"]
     assert s["ReadWritePaths"] == ["-/var/lib/stagebox"]
     assert "StateDirectory" not in s, "it would make the player depend on the state mount"
-    assert {"char-alsa rw", "char-gpiochip rw", "char-i2c rw"} <= set(s["DeviceAllow"])
+    assert set(s["DeviceAllow"]) == {"char-alsa rw", "char-gpiochip rw", "char-i2c rw",
+                                     "char-input rw"}
+    assert s["DevicePolicy"] == ["closed"]
+    # The input devices it may open are the USB and Bluetooth ones udev gives its group.
+    assert "input" not in s["SupplementaryGroups"][0].split()
     assert "PrivateDevices" not in s  # it would hide /dev/snd whatever DeviceAllow= says
     assert s["RestrictRealtime"] == ["no"] and int(s["LimitRTPRIO"][0]) > 0
     assert s["Environment"][0] == "LG_WD=/run/stagebox"
@@ -115,7 +119,7 @@ ASSIGN_KEYS = {"ENV", "GROUP", "MODE", "OWNER", "TAG"}
 def test_the_udev_rules_parse():
     rules = [line for line in (SYSTEMD / "99-stagebox.rules").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
-    assert len(rules) == 3
+    assert len(rules) == 5
     for rule in rules:
         tokens = [token.strip() for token in rule.split(",")]
         for token in tokens:
@@ -123,6 +127,19 @@ def test_the_udev_rules_parse():
             assert match, f"bad token {token!r} in {rule!r}"
             keys = MATCH_KEYS if match["op"] in ("==", "!=") else ASSIGN_KEYS
             assert match["key"] in keys, token
+
+
+def rule_tokens(rule: str) -> dict[str, str]:
+    return {token.split('"')[0]: token.split('"')[1]
+            for token in (part.strip() for part in rule.split(","))}
+
+
+def test_only_usb_and_bluetooth_input_devices_are_given_to_the_player():
+    rules = [rule_tokens(line) for line in (SYSTEMD / "99-stagebox.rules").read_text()
+             .splitlines() if "input" in line and not line.startswith("#")]
+    assert rules == [{"SUBSYSTEM==": "input", "KERNEL==": "event*",
+                      "ENV{ID_BUS}==": "usb|bluetooth", "GROUP=": "stagebox",
+                      "MODE=": "0660", "TAG+=": "stagebox"}]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stagebox.media.model import Meter, Section, Song
-from stagebox.media.options import SONG_OPTIONS, option_texts, parse_option, song_fields
+from stagebox.media.model import Meter, MidiMessage, Section, Song
+from stagebox.media.options import (
+    SONG_OPTIONS,
+    midi_text,
+    option_texts,
+    parse_option,
+    song_fields,
+)
 
 
 @pytest.mark.parametrize(("text", "gain_db"), [
@@ -105,6 +112,10 @@ OPTION_TEXTS = {
         lambda m: f"{m[0]}/{m[1]}"),
     "count": st.integers(0, 8).map(str),
     "click": st.sampled_from(["on", "off"]),
+    "midi": st.lists(st.one_of(st.integers(0, 127).map("pc:{}".format),
+                               st.tuples(st.integers(0, 127), st.integers(0, 127)).map(
+                                   lambda cc: f"cc:{cc[0]}:{cc[1]}")),
+                     min_size=1, max_size=16).map(",".join),
 }
 
 
@@ -126,3 +137,18 @@ def test_a_songs_options_written_back_as_text_read_back_to_the_same_song(
     song = Song(Path("/media/stick/a.wav"), "a.wav", "a", **song_fields(parsed))  # type: ignore[arg-type]
     again = {name: parse_option(name, text) for name, text in option_texts(song).items()}
     assert Song(song.path, song.rel_path, song.title, **song_fields(again)) == song  # type: ignore[arg-type]
+def test_midi_sends_program_changes_and_control_changes_in_order() -> None:
+    messages = parse_option("midi", "pc:5,cc:7:100,PC:0")
+    assert messages == (MidiMessage("pc", 5), MidiMessage("cc", 7, 100), MidiMessage("pc", 0))
+    assert midi_text(messages) == "pc:5,cc:7:100,pc:0"  # what the scanner sends back
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("pc:128", '"128" is not 0-127'), ("pc:-1", '"-1" is not 0-127'),
+    ("cc:7", "write pc:N or cc:CONTROLLER:VALUE"), ("pc", "write pc:N"),
+    ("nrpn:1:2", "write pc:N"), ("pc:1:2", "write pc:N"), ("pc:", '"" is not 0-127'),
+    ("pc:٣", "is not 0-127"), (",".join(["pc:1"] * 17), "at most 16 messages"),
+])
+def test_a_bad_midi_option_says_what_to_write(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(why)):
+        parse_option("midi", text)

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from stagebox.media import scan_process
-from stagebox.media.model import Library, Section, Setlist, Song
+from stagebox.media.model import Library, MidiMessage, Section, Setlist, Song
 from stagebox.media.scan import StickGone, scan_stick
 from stagebox.media.scan_process import (
     LINE_BYTES,
@@ -106,12 +106,13 @@ END = {"library": ["GIG", []]}
 def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypatch):
     fake_scanner(monkeypatch, tmp_path, lines(
         {"progress": [1, 1]}, {"songs": [SONG]},
-        {"songs": [[*SONG[:3], {"then": "next", "key": "+2", "loop": "1:02-1:30"}]]}, SETLIST,
+        {"songs": [[*SONG[:3], {"then": "next", "key": "+2", "loop": "1:02-1:30",
+                                "midi": "pc:4"}]]}, SETLIST,
         {"order": [1, 0]}, {"order": [0]}, {"setlist": ["b.txt", ["b.txt:3: no file"]]},
         END))
     library = scan_in_child(Path("/stick"), "GIG", None)
     first = Song(Path("/stick/a.flac"), "a.flac", "A", then="next", key_semitones=2,
-                 loop=Section(62.0, 90.0))
+                 loop=Section(62.0, 90.0), midi=(MidiMessage("pc", 4),))
     again = Song(Path("/stick/a.flac"), "a.flac", "A")
     assert library == Library(Path("/stick"), (
         Setlist("setlist.txt", (first, again, again)), Setlist("b.txt", (), ("b.txt:3: no file",))),
@@ -129,6 +130,7 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     [{"songs": [[*SONG[:3], {"gain": "1e400"}]]}, SETLIST, END],
     [{"songs": [[*SONG[:3], {"speed": "1000%"}]]}, SETLIST, END],
     [{"songs": [[*SONG[:3], {"colour": "red"}]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"midi": "pc:128"}]]}, SETLIST, END],
     [{"songs": [[*SONG[:3], ["gain", "-1"]]]}, SETLIST, END],
     [{"songs": [["", "a", "A", {}]]}, SETLIST, END],
     [{"songs": [["stick/a.flac", "a", "A", {}]]}, SETLIST, END],
@@ -143,6 +145,8 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     [{"songs": [SONG]}, {"setlist": ["s", "not a list"]}, END],
     [{"songs": [SONG]}, SETLIST, {"verse": []}, END],
     [{"songs": [SONG]}, SETLIST, END, END],
+    [{"songs": [[*SONG[:3], {"midi": 5}]]}, SETLIST, END],
+    [{"songs": [[*SONG, "pc:4"]]}, SETLIST, END],
 ])
 def test_malformed_scanner_output_is_an_error_not_a_crash(tmp_path: Path, monkeypatch, messages):
     fake_scanner(monkeypatch, tmp_path, lines(*messages))

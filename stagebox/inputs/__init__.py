@@ -1,0 +1,1 @@
+"""Inputs beside the GPIO panel: USB pedals and MIDI ports, their maps and their list."""
