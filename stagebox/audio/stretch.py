@@ -62,6 +62,13 @@ _ENGINE_OPTIONS = {
 }
 
 
+def library_options(engine: Engine, adjustable: bool) -> int:
+    """The Rubber Band options a :class:`Stretcher` adds to real-time mode and no
+    threads, for ``engine`` and whether its key may change while it plays."""
+    options = _ENGINE_OPTIONS[engine]
+    return options | rubberband.OPTION_PITCH_HIGH_CONSISTENCY if adjustable else options
+
+
 def check_key(semitones: float) -> float:
     """``semitones`` if it is a key the box plays (-12 to +12), else ValueError."""
     if not MIN_KEY_SEMITONES <= semitones <= MAX_KEY_SEMITONES:
@@ -185,10 +192,9 @@ class Stretcher:
                  adjustable: bool = False) -> None:
         if rate <= 0 or channels <= 0:
             raise ValueError(f"cannot stretch {channels} channels at {rate} Hz")
-        options = _ENGINE_OPTIONS[settings.engine]
-        if adjustable:
-            options |= rubberband.OPTION_PITCH_HIGH_CONSISTENCY
-        self._library = RealTimeStretcher(rate, channels, options, 1.0 / settings.speed,
+        self._library = RealTimeStretcher(rate, channels,
+                                          library_options(settings.engine, adjustable),
+                                          1.0 / settings.speed,
                                           _pitch_scale(settings.key_semitones),
                                           MAX_PROCESS_FRAMES)
         self.settings = settings
