@@ -356,10 +356,13 @@ def test_a_missing_library_is_named_with_the_package_to_install(monkeypatch):
 
 
 # The decoder runs under the service's MemoryDenyWriteExecute=, whose kernel form is
-# PR_SET_MDWE (Linux 6.3): stretching must work there, and start no thread.
+# PR_SET_MDWE (Linux 6.3), and within its own address-space limit: stretching must work
+# there, and start no thread.
 STRETCH_UNDER_MDWE = """
-import ctypes, os, sys
+import ctypes, os, resource, sys
 import numpy as np
+from stagebox.audio.decode_worker import ADDRESS_SPACE_LIMIT_BYTES as limit
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:
     sys.exit(f"prctl(PR_SET_MDWE): {os.strerror(ctypes.get_errno())}")
 from stagebox.audio.stretch import Stretcher, StretchSettings
