@@ -74,9 +74,10 @@ DEMO_PACKAGES = \
 # The tests and the benchmark, on top: alsa-utils, for the appliance tests debootstrap,
 # shellcheck, systemd's tools, systemd-nspawn (the boot test), capsh (pi-gen's on_chroot),
 # mkfs.ext4 and parted, sox and ffmpeg for the benchmark's
-# peers and the test media, and PulseAudio with alsa-lib's pulse plugin: a paced ALSA
+# peers and the test media, PulseAudio with alsa-lib's pulse plugin: a paced ALSA
 # device with no sound card, for the underrun test (the test starts its own server on a
-# private socket; nothing else uses it).
+# private socket; nothing else uses it), and Rubber Band (key and speed) with its C
+# header, which the benchmark compiles its peer against.
 TEST_PACKAGES = \
 	command -v aplay >/dev/null || missing="$$missing alsa-utils"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
@@ -91,7 +92,8 @@ TEST_PACKAGES = \
 	command -v pulseaudio >/dev/null || missing="$$missing pulseaudio"; \
 	command -v parec >/dev/null || missing="$$missing pulseaudio-utils"; \
 	ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 \
-		|| missing="$$missing libasound2-plugins";
+		|| missing="$$missing libasound2-plugins"; \
+	test -f /usr/include/rubberband/rubberband-c.h || missing="$$missing librubberband-dev";
 # Installed with apt-get as root; otherwise the one command to run first.
 INSTALL_MISSING = \
 	if [ -n "$$missing" ]; then \

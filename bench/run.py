@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import gil, media, memory, ready, realtime, scan, throughput
+from bench import gil, media, memory, ready, realtime, scan, stretch, throughput
 from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready")
+BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready",
+              "stretch")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class Sizes:
     gil_scans: int
     ready_runs: int
     """Starts of ``stagebox run`` to READY=1, each beside its two peers."""
+    stretch_s: float
+    """The music each contender of the key and speed benchmark stretches."""
+    stretch_reps: int
 
     def lines(self) -> list[str]:
         """The sizes, for the report."""
@@ -61,16 +65,18 @@ class Sizes:
             "by two setlists (~100-byte lines), the first scan without a title cache",
             f"Boot: {self.ready_runs} starts of `stagebox run` to READY=1, each turn also "
             "`python -c pass` and `python -c 'import numpy'`",
+            f"Key and speed: {self.stretch_s:g} s of music at 48 kHz stereo, each contender "
+            f"{self.stretch_reps} times, in turns",
         ]
 
 
 FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
-             gil_scans=3, ready_runs=30)
+             gil_scans=3, ready_runs=30, stretch_s=60.0, stretch_reps=5)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
-              gil_setlist_lines=300, gil_scans=1, ready_runs=3)
+              gil_setlist_lines=300, gil_scans=1, ready_runs=3, stretch_s=3.0, stretch_reps=1)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -109,6 +115,9 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
                 scans=sizes.gil_scans, repo=REPO)
     if "ready" in only:
         ready.run(report, runs=sizes.ready_runs, repo=REPO)
+    if "stretch" in only:
+        stretch.run(report, seconds=sizes.stretch_s, reps=sizes.stretch_reps, work=work,
+                    repo=REPO)
     return report
 
 

@@ -48,6 +48,11 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
                  "gil.scan_stick.rss_growth_mb", "gil.setlists.worst_ms",
                  "gil.setlists.rss_growth_mb", "ready.median_s", "ready.p90_s",
                  "ready.pass_s", "ready.numpy_s"]
+    expected += [f"stretch.{engine}.{setting}.{figure}" for engine in ("faster", "finer")
+                 for setting in ("key+2", "speed80", "key+2adjustable")
+                 for figure in ("stagebox_core", "peer_core", "ratio", "pi4_core")]
+    expected += [f"stretch.{engine}.peak_{kind}_mb" for engine in ("faster", "finer")
+                 for kind in ("pss", "rss")]
     not_numbers = {name: figures.get(name) for name in expected
                    if not isinstance(figures.get(name), float) or not math.isfinite(figures[name])}
     assert not not_numbers, f"figures missing or not finite: {not_numbers}\n{run.stdout}"
@@ -56,7 +61,7 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
     for heading in ("## Machine", "## Sizes", "## Results", "CPU:", "Python:"):
         assert heading in table
     for benchmark in ("throughput", "steady playback", "start latency", "soak", "memory",
-                      "scan", "gil", "boot"):
+                      "scan", "gil", "boot", "stretch"):
         assert f"| {benchmark} |" in table
 
 
