@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 from conftest import Show, write_tone
 
 from stagebox.audio.click import ACCENT_HZ, BEAT_HZ
@@ -112,3 +113,30 @@ def test_a_song_with_a_count_in_but_no_tempo_plays_at_once_with_a_warning(stick,
     assert click_onsets(show) == []
     assert song_start_s(show) == pytest.approx(1.0, abs=0.1)
     assert any("need bpm=" in w["message"] for w in show.named("warning"))
+
+
+def test_a_loop_repeats_its_section_without_a_click_until_the_song_is_stopped(
+        tmp_path: Path, run_sim):
+    # A song of three tones, a second each: the loop is the middle one and a little more.
+    root = tmp_path / "loops"
+    rate = 48000
+    t = np.arange(3 * rate) / rate
+    tones = np.where(t < 1, 300.0, np.where(t < 2, 500.0, 700.0))
+    wave = (0.5 * np.sin(2 * np.pi * np.cumsum(tones) / rate)).astype(np.float32)
+    root.mkdir()
+    soundfile.write(root / "song.wav", np.stack([wave, wave], axis=1), rate)
+    (root / "setlist.txt").write_text("song.wav | loop=1-2.25\n", encoding="utf-8")
+    show = run_sim(root, "0.2 insert\n1.0 press play\n9.0 hold play 1.0\n12.0 end\n")
+    start_s = song_start_s(show)
+    # Song time 0-1 s: 300 Hz; then 1-2.25 s (500 Hz, then a quarter of 700) round and
+    # round: 500 Hz again at 2.25-3.25 s and 3.5-4.5 s after the start, never 700 for long.
+    for offset in (0.3, 1.5, 2.5, 3.8, 5.0, 6.3):
+        hz = show.dominant_hz(start_s + offset, start_s + offset + 0.2)
+        assert hz == pytest.approx(300.0 if offset < 1 else 500.0, abs=8), offset
+    data, _ = show.audio()
+    music = data[round((start_s + 0.1) * rate):round((start_s + 7.5) * rate), 0]
+    # No step anywhere, seams included: at most what a 700 Hz sine moves in a frame at
+    # the level an equal-power crossfade of two such sines can reach (0.5 times root 2).
+    assert np.abs(np.diff(music)).max() < 1.05 * 0.5 * np.sqrt(2) * 2 * np.pi * 700 / rate
+    # The screen's time goes round the section too.
+    assert "0:01" in " ".join(show.screen_at(start_s + 2.5))

@@ -48,10 +48,14 @@ class BeatGrid:
 
 
 def beat_grid(song: Song) -> BeatGrid | None:
-    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click."""
-    if song.bpm is None or not (song.count_in_bars or song.click):
+    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click.
+
+    A click through a looped song is left out: its beats would not follow the loop back.
+    """
+    click = song.click and song.loop is None
+    if song.bpm is None or not (song.count_in_bars or click):
         return None
-    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, song.click)
+    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, click)
 
 
 def click_sound(rate: int, hz: float, peak: float) -> np.ndarray:

@@ -14,8 +14,9 @@ has taken out; that is how the player runs it. Without one, stdout carries the f
 themselves, raw interleaved little-endian float32 stereo (for trying the decoder by
 hand, and for measuring it alone). The line is either
 ``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C,
-"source_frames": N, "frames": M, "start_frames": S}`` (``frames`` is the whole song and
-``start_frames`` where this stream starts, both at the output rate), or
+"source_frames": N, "frames": M, "start_frames": S, "loop_frames": [A, B]}`` (``frames``
+is the whole song, ``start_frames`` where this stream starts and ``loop_frames`` the
+section it plays over and over once there, or null; all at the output rate), or
 ``{"ok": false, "error": "short message"}`` followed by exit status 2. ``frames`` is the
 song's true length where it can be known at open time (the packets FFmpeg decodes are
 counted: an MP3 without a Xing frame, or two joined with ``cat``), else its header's.
@@ -46,6 +47,7 @@ import numpy as np
 import soxr
 
 from stagebox.audio import ring
+from stagebox.audio.looper import SEAM_S, SectionLooper
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.ring import RingWriter
 from stagebox.audio.sources import Source, SourceError, open_source
@@ -174,8 +176,17 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
     # A stereo song is read straight into the block it is resampled from.
     stereo = block if source.channels == 2 else np.zeros((BLOCK_FRAMES, 2), np.float32)
+    tail = HeldTail(frames_out, round(END_FADE_S * out_rate))
+    looper = _looper(request, tail, _at_rate(start_frame, in_rate, out_rate),
+                     _at_rate(source_frames, in_rate, out_rate))
+    # A stream that starts inside its loop is decoded from just before the loop's start:
+    # the whole section must be held before it can go round.
+    read_from = start_frame if looper is None else min(
+        start_frame, looper.held_from * in_rate // out_rate)
+    if looper is not None:
+        looper.position = _at_rate(read_from, in_rate, out_rate)
     try:
-        source.skip_to(start_frame)
+        source.skip_to(read_from)
     except SourceError as exc:
         raise DecodeError("cannot seek in this file") from exc
     _write_line(out, {
@@ -186,10 +197,11 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         "source_frames": source_frames,
         "frames": _at_rate(source_frames, in_rate, out_rate),
         "start_frames": _at_rate(start_frame, in_rate, out_rate),
+        "loop_frames": [looper.start, looper.end] if looper is not None else None,
     })
     resampler = (soxr.ResampleStream(in_rate, out_rate, 2, dtype="float32", quality="HQ")
                  if in_rate != out_rate else None)
-    tail = HeldTail(frames_out, round(END_FADE_S * out_rate))
+    sink: HeldTail | SectionLooper = tail if looper is None else looper
     block_frames = FIRST_BLOCK_FRAMES
     decoded_frames = 0
     error = None
@@ -205,14 +217,36 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         block_frames = min(2 * block_frames, BLOCK_FRAMES)
         if stereo is not block:
             stereo[:frames] = block[:frames, :2] if source.channels > 1 else block[:frames]
-        tail.put(resampler.resample_chunk(stereo[:frames]) if resampler else stereo[:frames])
+        sink.put(resampler.resample_chunk(stereo[:frames]) if resampler else stereo[:frames])
+        if looper is not None and looper.holding_whole_section:
+            # From here on the section plays from its copy, until the player lets go.
+            looper.loop()
     if resampler is not None:
-        tail.put(resampler.resample_chunk(stereo[:0], last=True))
+        sink.put(resampler.resample_chunk(stereo[:0], last=True))
+    if looper is not None:
+        # The song ended before the loop's end: it plays out, unlooped.
+        looper.pass_on_held()
     if error is None and source.ends_short(start_frame + decoded_frames):
         error = DecodeError(CUT_SHORT)
     tail.finish(fade=error is not None)
     if error is not None:
         raise error
+
+
+def _looper(request: DecodeRequest, tail: HeldTail, start: int,
+            song_frames: int) -> SectionLooper | None:
+    """The looper for the request's section (frames at the output rate), or None: no
+    loop, or a stream that starts past the section's end."""
+    if request.loop_start_s is None or request.loop_end_s is None:
+        return None
+    rate = request.out_rate
+    loop_start, loop_end = round(request.loop_start_s * rate), round(request.loop_end_s * rate)
+    if song_frames:
+        loop_end = min(loop_end, song_frames)
+    seam = round(SEAM_S * rate)
+    if loop_end - loop_start < 4 * seam or start >= loop_end - seam:
+        return None
+    return SectionLooper(tail, loop_start, loop_end, start, seam)
 
 
 CUT_SHORT = "ended early: file is cut short"

@@ -23,6 +23,7 @@ import numpy as np
 
 from stagebox import events as ev
 from stagebox.audio.click import BeatGrid, ClickTrack
+from stagebox.audio.looper import song_frame
 
 START_RAMP_S = 0.005
 """Ramp-in at a start or resume: long enough to hide a step, short enough to keep a hit."""
@@ -56,6 +57,8 @@ class _Voice:
     gain: float
     start_frames: int = 0
     clicks: ClickTrack | None = None
+    section: tuple[int, int] | None = None
+    """The song frames its decoder loops, if it does."""
     frames_played: int = 0
     """The song's frames played so far."""
     clock_frames: int = 0
@@ -144,17 +147,18 @@ class Engine:
     # --- main loop side ------------------------------------------------------------------
 
     def cue(self, load_id: int, source: FrameSource, gain_db: float,
-            start_frames: int = 0, beats: BeatGrid | None = None) -> None:
+            start_frames: int = 0, beats: BeatGrid | None = None,
+            section: tuple[int, int] | None = None) -> None:
         """Make ``source`` the current song, silent until :meth:`play`.
 
         With ``beats``, its count-in (if it is played from its start) and click (if asked
         for) sound with it. A song queued with :meth:`queue_next` that did not join (the
         current one ran out while paused) is cued by its ``load_id``: it moves from the
-        queue.
+        queue. ``section``: the song frames its stream loops (positions go round it).
         """
         clicks = ClickTrack(beats, self.rate, start_frames) if beats is not None else None
         self._commands.append(_Cue(_Voice(load_id, source, _db_to_gain(gain_db),
-                                          start_frames, clicks)))
+                                          start_frames, clicks, section)))
 
     def queue_next(self, load_id: int, source: FrameSource, gain_db: float) -> None:
         """Go straight on into ``source`` when the current song ends while it plays.
@@ -207,7 +211,10 @@ class Engine:
         """Seconds into the song of ``load_id``, if the engine holds it, else 0."""
         for voice in (self._current, self._next):
             if voice is not None and voice.load_id == load_id:
-                return (voice.start_frames + voice.frames_played) / self.rate
+                frames = voice.start_frames + voice.frames_played
+                if voice.section is not None:
+                    frames = song_frame(frames, *voice.section)
+                return frames / self.rate
         return 0.0
 
     # --- output thread side --------------------------------------------------------------

@@ -65,6 +65,13 @@ def songs_budget_from_meminfo(meminfo: Path = Path("/proc/meminfo")) -> int | No
     return int(available_kib * 1024 * MEMORY_SHARE)
 
 
+def decode_request(song: Song, rate: int, start_s: float) -> DecodeRequest:
+    """How ``song`` is to be decoded, from ``start_s``, at ``rate``."""
+    loop = song.loop
+    return DecodeRequest(rate, start_s, loop.start_s if loop else None,
+                         loop.end_s if loop else None)
+
+
 class Loader:
     """Loads songs on a worker and posts the outcome (main loop calls :meth:`load` and
     :meth:`release`).
@@ -133,7 +140,8 @@ class Loader:
             return TrackFailed(load_id, str(exc))
         try:
             size_bytes = os.fstat(fd).st_size
-            stream = TrackStream.open(fd, DecodeRequest(self.rate, start_s), ring_s=self._ring_s,
+            stream = TrackStream.open(fd, decode_request(song, self.rate, start_s),
+                                      ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
                                       launcher=self._launcher)
         except OSError as exc:

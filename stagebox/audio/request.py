@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 MIN_OUT_RATE = 8000
 MAX_OUT_RATE = 768000
+MIN_LOOP_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,26 @@ class DecodeRequest:
     """The rate to decode to, Hz (the output device's)."""
     start_s: float = 0.0
     """Where in the song to start, in seconds of song time."""
+    loop_start_s: float | None = None
+    loop_end_s: float | None = None
+    """The section to play over and over once the stream reaches its end (both or neither)."""
 
     def __post_init__(self) -> None:
         if type(self.out_rate) is not int or not MIN_OUT_RATE <= self.out_rate <= MAX_OUT_RATE:
             raise ValueError(f"output rate {self.out_rate!r} is not {MIN_OUT_RATE}-"
                              f"{MAX_OUT_RATE} Hz")
-        if (not isinstance(self.start_s, (int, float)) or isinstance(self.start_s, bool)
-                or not math.isfinite(self.start_s) or self.start_s < 0):
+        if not _is_time(self.start_s):
             raise ValueError(f"start {self.start_s!r} is not a time in the song")
         object.__setattr__(self, "start_s", float(self.start_s))
+        if (self.loop_start_s is None) != (self.loop_end_s is None):
+            raise ValueError("a loop needs its start and its end")
+        if self.loop_start_s is not None and self.loop_end_s is not None:
+            if not (_is_time(self.loop_start_s) and _is_time(self.loop_end_s)
+                    and self.loop_end_s - self.loop_start_s >= MIN_LOOP_S):
+                raise ValueError(f"loop {self.loop_start_s!r}-{self.loop_end_s!r} is not a "
+                                 "section of the song")
+            object.__setattr__(self, "loop_start_s", float(self.loop_start_s))
+            object.__setattr__(self, "loop_end_s", float(self.loop_end_s))
 
     def to_json(self) -> str:
         """The request as one JSON object (for the launcher's socket or a command line)."""
@@ -59,6 +71,12 @@ class DecodeRequest:
             return cls(**fields)
         except TypeError as exc:
             raise ValueError(f"decode request has unknown or missing fields: {exc}") from exc
+
+
+def _is_time(value: object) -> bool:
+    """A finite, non-negative number of seconds (not a bool)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
 
 
 class DecoderFiles(NamedTuple):

@@ -77,6 +77,8 @@ class TrackInfo:
     """The whole song's length at the output rate."""
     start_frames: int
     """Where this stream starts in the song, at the output rate."""
+    loop_frames: tuple[int, int] | None = None
+    """The song frames the decoder plays over and over once it gets there, if any."""
 
 
 class TrackStream:
@@ -369,6 +371,7 @@ class TrackStream:
                 source_frames=int(message["source_frames"]),
                 frames=int(message["frames"]),
                 start_frames=int(message["start_frames"]),
+                loop_frames=_section(message.get("loop_frames")),
             )
         except (ValueError, KeyError, TypeError):
             self._fail("decoder sent garbage")
@@ -487,3 +490,14 @@ class TrackStream:
         if self._header is None:
             return "decoder sent no header"
         return None
+
+
+def _section(value: object) -> tuple[int, int] | None:
+    """A header's ``loop_frames``: None, or two frame counts, the second the greater."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2
+            and all(type(frame) is int and frame >= 0 for frame in value)
+            and value[0] < value[1]):
+        raise ValueError(f"loop_frames {value!r}")
+    return value[0], value[1]

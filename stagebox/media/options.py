@@ -30,6 +30,8 @@ METER_MAX_BEATS = 16
 METER_UNITS = (1, 2, 4, 8, 16)
 LOOP_MIN_S = 0.5
 """The shortest section a loop may be: shorter ones are a typo, not a passage."""
+LOOP_MAX_S = 120.0
+"""The longest: the decoder holds the section in memory (about 46 MB at 48 kHz)."""
 SONG_MAX_S = 24 * 3600.0
 _NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
 _GAIN = re.compile(rf"^([+-]?(?:{_NUMBER}))(?:db)?$", re.IGNORECASE)
@@ -117,6 +119,8 @@ def parse_section(text: str) -> Section:
     start_s, end_s = parse_time_s(start_text), parse_time_s(end_text)
     if end_s - start_s < LOOP_MIN_S:
         raise ValueError(f"loop {quote(text)} ends before it starts")
+    if end_s - start_s > LOOP_MAX_S:
+        raise ValueError(f"loop {quote(text)} is over 2 minutes")
     return Section(start_s, end_s)
 
 
