@@ -196,11 +196,14 @@ class Box:
                 song = self._songs[load_id]
                 self.engine.cue(load_id, stream, song.gain_db,
                                 start_frames=stream.header.start_frames,
-                                beats=beat_grid(song), section=stream.header.loop_frames)
+                                beats=beat_grid(song), section=stream.header.loop_frames,
+                                speed=stream.request.speed)
             case cmd.QueueNext(load_id=load_id):
                 self._in_engine.add(load_id)
-                self.engine.queue_next(load_id, self._streams[load_id],
-                                       self._songs[load_id].gain_db)
+                stream = self._streams[load_id]
+                self.engine.queue_next(load_id, stream, self._songs[load_id].gain_db,
+                                       section=stream.header.loop_frames,
+                                       speed=stream.request.speed)
             case cmd.Play():
                 self.engine.play()
             case cmd.Pause():

@@ -71,6 +71,7 @@ _KIND_NAMES = {str: "string", int: "whole number", float: "number", bool: "true/
 SECTION_DOCS = {
     "audio": "The USB audio interface.",
     "player": "How songs are played.",
+    "practice": "Practising: key= and speed= (the setlist options).",
     "buttons": "Buttons or footswitches, each between a GPIO pin (BCM numbering) and ground.",
     "pedals": "USB pedals and page turners (they type keys), plugged in at any time.",
     "midi": "MIDI foot controllers in, and MIDI out to the rest of the rig (USB MIDI).",
@@ -106,6 +107,10 @@ SCHEMA: tuple[Setting, ...] = (
             "Largest song file read into memory, in MB of 1,000,000 bytes (the songs "
             "held at once also stay within half the free memory).",
             minimum=1, maximum=4096),
+    Setting("practice", "engine", "faster",
+            "How key= and speed= are rendered (Rubber Band): 'faster' (a Pi 4 keeps up "
+            "with two songs at once) or 'finer' (exact pitch, about 2.5 times the CPU).",
+            choices=("faster", "finer")),
     Setting("buttons", "prev_pin", 5, "PREV button."),
     Setting("buttons", "play_pin", 6, "PLAY button."),
     Setting("buttons", "next_pin", 13, "NEXT button."),

@@ -88,6 +88,7 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
         box.post(event)
 
     loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * BYTES_PER_MB,
+                    stretch_engine=config["practice.engine"],
                     post=post, worker=load_worker, wait_for_data=wait_for_data,
                     launcher=launcher, budget_bytes=songs_budget_bytes)
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,

@@ -140,3 +140,43 @@ def test_a_loop_repeats_its_section_without_a_click_until_the_song_is_stopped(
     assert np.abs(np.diff(music)).max() < 1.05 * 0.5 * np.sqrt(2) * 2 * np.pi * 700 / rate
     # The screen's time goes round the section too.
     assert "0:01" in " ".join(show.screen_at(start_s + 2.5))
+
+
+FINER = "[practice]\nengine = \"finer\"\n"
+
+
+def sounding_s(show: Show) -> tuple[float, float]:
+    """From the first to the last sample above a whisper."""
+    data, rate = show.audio()
+    loud = np.flatnonzero(np.abs(data[:, 0]) > 0.01)
+    return loud[0] / rate, (loud[-1] + 1) / rate
+
+
+def test_a_tone_at_key_plus_3_sounds_three_semitones_up(tmp_path: Path, run_sim):
+    root = tmp_path / "key"
+    write_tone(root / "a440.flac", 440.0, 4.0, rate=44100, fade_s=0.05)
+    (root / "setlist.txt").write_text("a440.flac | key=+3\n", encoding="utf-8")
+    show = run_sim(root, "0.2 insert\n1.0 press play\n6.0 end\n", config=FINER)
+    start_s = song_start_s(show)
+    data, rate = show.audio()
+    part = data[round((start_s + 0.5) * rate):round((start_s + 3.5) * rate), 0]
+    # Zero crossings over three seconds: the pitch to a small fraction of a percent.
+    signs = np.signbit(part)
+    crossings = np.flatnonzero(signs[1:] != signs[:-1])
+    hz = (len(crossings) - 1) / 2 / ((crossings[-1] - crossings[0]) / rate)
+    assert hz == pytest.approx(440.0 * 2 ** (3 / 12), rel=0.005)  # 523.3 Hz
+    first, last = sounding_s(show)
+    assert last - first == pytest.approx(4.0, rel=0.005), "the tempo is kept"
+
+
+def test_a_five_second_song_at_80_percent_lasts_six_and_a_quarter_at_its_own_pitch(
+        tmp_path: Path, run_sim):
+    root = tmp_path / "speed"
+    write_tone(root / "song.flac", 440.0, 5.0, rate=48000, fade_s=0.05)
+    (root / "setlist.txt").write_text("song.flac | speed=80%\n", encoding="utf-8")
+    show = run_sim(root, "0.2 insert\n1.0 press play\n9.5 end\n", config=FINER)
+    first, last = sounding_s(show)
+    assert last - first == pytest.approx(6.25, rel=0.005)
+    assert show.dominant_hz(first + 1.0, first + 5.0) == pytest.approx(440.0, abs=1)
+    # The screen keeps song time: half-way through the playing (3.1 s in) is 2.5 s of song.
+    assert "0:02  -0:03" in show.screen_at(first + 3.2)

@@ -50,7 +50,9 @@ from stagebox.audio import ring
 from stagebox.audio.looper import SEAM_S, SectionLooper
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.ring import RingWriter
+from stagebox.audio.rubberband import RubberBandUnavailable
 from stagebox.audio.sources import Source, SourceError, open_source
+from stagebox.audio.stretch import Stretcher
 
 FIRST_BLOCK_FRAMES = 8192
 """Source frames decoded for the first write: the song's first frames arrive quickly."""
@@ -177,7 +179,12 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     # A stereo song is read straight into the block it is resampled from.
     stereo = block if source.channels == 2 else np.zeros((BLOCK_FRAMES, 2), np.float32)
     tail = HeldTail(frames_out, round(END_FADE_S * out_rate))
-    looper = _looper(request, tail, _at_rate(start_frame, in_rate, out_rate),
+    # Song time runs up to the stretcher, output time after it: the looper works in the
+    # song's frames, so a loop at 80 % still goes round at the same place.
+    stretching = _Stretching(tail, out_rate, request) if request.stretch.needs_stretching \
+        else None
+    song_out: HeldTail | _Stretching = tail if stretching is None else stretching
+    looper = _looper(request, song_out, _at_rate(start_frame, in_rate, out_rate),
                      _at_rate(source_frames, in_rate, out_rate))
     # A stream that starts inside its loop is decoded from just before the loop's start:
     # the whole section must be held before it can go round.
@@ -201,7 +208,7 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     })
     resampler = (soxr.ResampleStream(in_rate, out_rate, 2, dtype="float32", quality="HQ")
                  if in_rate != out_rate else None)
-    sink: HeldTail | SectionLooper = tail if looper is None else looper
+    sink: HeldTail | _Stretching | SectionLooper = song_out if looper is None else looper
     block_frames = FIRST_BLOCK_FRAMES
     decoded_frames = 0
     error = None
@@ -226,6 +233,8 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     if looper is not None:
         # The song ended before the loop's end: it plays out, unlooped.
         looper.pass_on_held()
+    if stretching is not None:
+        stretching.finish()
     if error is None and source.ends_short(start_frame + decoded_frames):
         error = DecodeError(CUT_SHORT)
     tail.finish(fade=error is not None)
@@ -233,7 +242,26 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         raise error
 
 
-def _looper(request: DecodeRequest, tail: HeldTail, start: int,
+class _Stretching:
+    """Key and speed between the song's frames and the held tail (Rubber Band)."""
+
+    def __init__(self, tail: HeldTail, rate: int, request: DecodeRequest) -> None:
+        self._tail = tail
+        try:
+            self._stretcher = Stretcher(rate, 2, request.stretch)
+        except RubberBandUnavailable as exc:
+            raise DecodeError(f"no key or speed change: {exc}") from exc
+
+    def put(self, frames: np.ndarray) -> None:
+        if len(frames):
+            self._tail.put(self._stretcher.process(frames))
+
+    def finish(self) -> None:
+        """The stretcher's last frames, so the song is exactly its length at its speed."""
+        self._tail.put(self._stretcher.finish())
+
+
+def _looper(request: DecodeRequest, tail: HeldTail | _Stretching, start: int,
             song_frames: int) -> SectionLooper | None:
     """The looper for the request's section (frames at the output rate), or None: no
     loop, or a stream that starts past the section's end."""

@@ -59,6 +59,8 @@ class _Voice:
     clicks: ClickTrack | None = None
     section: tuple[int, int] | None = None
     """The song frames its decoder loops, if it does."""
+    speed: float = 1.0
+    """Song frames per frame played (its decoder stretches it so)."""
     frames_played: int = 0
     """The song's frames played so far."""
     clock_frames: int = 0
@@ -148,25 +150,31 @@ class Engine:
 
     def cue(self, load_id: int, source: FrameSource, gain_db: float,
             start_frames: int = 0, beats: BeatGrid | None = None,
-            section: tuple[int, int] | None = None) -> None:
+            section: tuple[int, int] | None = None, speed: float = 1.0) -> None:
         """Make ``source`` the current song, silent until :meth:`play`.
 
         With ``beats``, its count-in (if it is played from its start) and click (if asked
         for) sound with it. A song queued with :meth:`queue_next` that did not join (the
         current one ran out while paused) is cued by its ``load_id``: it moves from the
-        queue. ``section``: the song frames its stream loops (positions go round it).
+        queue. ``section``: the song frames its stream loops (positions go round it);
+        ``speed``: how many song frames each frame of the stream is (positions, and the
+        click, stay in song time).
         """
-        clicks = ClickTrack(beats, self.rate, start_frames) if beats is not None else None
+        clicks = (ClickTrack(beats, self.rate, start_frames, speed) if beats is not None
+                  else None)
         self._commands.append(_Cue(_Voice(load_id, source, _db_to_gain(gain_db),
-                                          start_frames, clicks, section)))
+                                          start_frames, clicks, section, speed)))
 
-    def queue_next(self, load_id: int, source: FrameSource, gain_db: float) -> None:
-        """Go straight on into ``source`` when the current song ends while it plays.
+    def queue_next(self, load_id: int, source: FrameSource, gain_db: float,
+                   section: tuple[int, int] | None = None, speed: float = 1.0) -> None:
+        """Go straight on into ``source`` when the current song ends while it plays
+        (``section`` and ``speed`` as for :meth:`cue`; a song joined so has no count-in).
 
         A song that ends while a pause is fading it, or paused, does not go on: the queued
         one stays silent, and :class:`~stagebox.events.TrackEnded` says ``joined=False``.
         """
-        self._commands.append(_QueueNext(_Voice(load_id, source, _db_to_gain(gain_db))))
+        self._commands.append(_QueueNext(_Voice(load_id, source, _db_to_gain(gain_db),
+                                                section=section, speed=speed)))
 
     def play(self) -> None:
         """Start or resume the current song with a short ramp."""
@@ -211,7 +219,7 @@ class Engine:
         """Seconds into the song of ``load_id``, if the engine holds it, else 0."""
         for voice in (self._current, self._next):
             if voice is not None and voice.load_id == load_id:
-                frames = voice.start_frames + voice.frames_played
+                frames = voice.start_frames + round(voice.frames_played * voice.speed)
                 if voice.section is not None:
                     frames = song_frame(frames, *voice.section)
                 return frames / self.rate

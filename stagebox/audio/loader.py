@@ -23,6 +23,7 @@ from pathlib import Path
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import NoRoomError, TrackLoadError, load_into_memory
 from stagebox.audio.request import DecodeRequest
+from stagebox.audio.stretch import Engine
 from stagebox.audio.track import TrackStream
 from stagebox.events import TrackFailed, TrackReady
 from stagebox.media.model import Song
@@ -65,11 +66,13 @@ def songs_budget_from_meminfo(meminfo: Path = Path("/proc/meminfo")) -> int | No
     return int(available_kib * 1024 * MEMORY_SHARE)
 
 
-def decode_request(song: Song, rate: int, start_s: float) -> DecodeRequest:
+def decode_request(song: Song, rate: int, start_s: float,
+                   stretch_engine: Engine = "faster") -> DecodeRequest:
     """How ``song`` is to be decoded, from ``start_s``, at ``rate``."""
     loop = song.loop
     return DecodeRequest(rate, start_s, loop.start_s if loop else None,
-                         loop.end_s if loop else None)
+                         loop.end_s if loop else None, song.key_semitones, song.speed,
+                         stretch_engine)
 
 
 class Loader:
@@ -83,7 +86,7 @@ class Loader:
     def __init__(self, *, rate: int, max_bytes: int, post: Callable[[object], None],
                  worker: Worker, wait_for_data: bool = False, ring_s: float = 4.0,
                  launcher: DecoderLauncher | None = None,
-                 budget_bytes: int | None = None) -> None:
+                 budget_bytes: int | None = None, stretch_engine: Engine = "faster") -> None:
         self.rate = rate
         self.max_bytes = max_bytes if budget_bytes is None else min(max_bytes, budget_bytes)
         self.budget_bytes = budget_bytes
@@ -92,6 +95,7 @@ class Loader:
         self._wait_for_data = wait_for_data
         self._ring_s = ring_s
         self._launcher = launcher
+        self._stretch_engine: Engine = stretch_engine
         self._lock = threading.Lock()
         """Guards the three below, shared by the main loop and the worker; held for a few
         dictionary operations, never by the output thread."""
@@ -140,7 +144,8 @@ class Loader:
             return TrackFailed(load_id, str(exc))
         try:
             size_bytes = os.fstat(fd).st_size
-            stream = TrackStream.open(fd, decode_request(song, self.rate, start_s),
+            stream = TrackStream.open(fd, decode_request(song, self.rate, start_s,
+                                                         self._stretch_engine),
                                       ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
                                       launcher=self._launcher)

@@ -14,6 +14,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
+from stagebox.audio.stretch import Engine, StretchSettings
+
 MIN_OUT_RATE = 8000
 MAX_OUT_RATE = 768000
 MIN_LOOP_S = 0.1
@@ -30,6 +32,10 @@ class DecodeRequest:
     loop_start_s: float | None = None
     loop_end_s: float | None = None
     """The section to play over and over once the stream reaches its end (both or neither)."""
+    key_semitones: float = 0.0
+    speed: float = 1.0
+    """Tempo as a fraction of the song's, pitch kept: 0.8 plays it in 1.25 times as long."""
+    stretch_engine: Engine = "faster"
 
     def __post_init__(self) -> None:
         if type(self.out_rate) is not int or not MIN_OUT_RATE <= self.out_rate <= MAX_OUT_RATE:
@@ -47,6 +53,12 @@ class DecodeRequest:
                                  "section of the song")
             object.__setattr__(self, "loop_start_s", float(self.loop_start_s))
             object.__setattr__(self, "loop_end_s", float(self.loop_end_s))
+        StretchSettings(self.key_semitones, self.speed, self.stretch_engine)  # or raises
+
+    @property
+    def stretch(self) -> StretchSettings:
+        """The key and speed, for the stretcher (:mod:`stagebox.audio.stretch`)."""
+        return StretchSettings(self.key_semitones, self.speed, self.stretch_engine)
 
     def to_json(self) -> str:
         """The request as one JSON object (for the launcher's socket or a command line)."""
