@@ -146,6 +146,15 @@ class TrackEnded:
 
 
 @dataclass(frozen=True)
+class TrackReplaced:
+    """The engine crossfaded from the song of ``old_load_id`` into ``new_load_id``: the
+    same song decoded anew (another key, speed or loop), which is the current one now."""
+
+    old_load_id: int
+    new_load_id: int
+
+
+@dataclass(frozen=True)
 class AudioDeviceLost:
     """The audio interface has gone."""
 
@@ -166,6 +175,6 @@ class Xrun:
 
 Event = (
     ButtonEdge | Gesture | StickInserted | StickRemoved | ScanProgress | ScanFinished | ScanFailed
-    | TrackReady | TrackFailed | TrackStarted | TrackEnded | AudioDeviceLost
+    | TrackReady | TrackFailed | TrackStarted | TrackEnded | TrackReplaced | AudioDeviceLost
     | AudioDeviceBack | Xrun | CueSong
 )

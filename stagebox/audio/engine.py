@@ -28,6 +28,12 @@ from stagebox.audio.looper import song_frame
 START_RAMP_S = 0.005
 """Ramp-in at a start or resume: long enough to hide a step, short enough to keep a hit."""
 VOLUME_RAMP_S = 0.05
+SWAP_CROSSFADE_S = 0.03
+"""From a song to itself decoded anew (a key or speed change): long enough to hide the
+seam, short enough that the change is heard at once."""
+PRIME_FRAMES = 2048
+"""Frames of the new stream in hand before a swap: its decoder is under way, so the
+crossfade does not run into a gap."""
 
 
 class FrameSource(Protocol):
@@ -90,6 +96,13 @@ class _QueueNext:
 
 
 @dataclass(frozen=True)
+class _Swap:
+    voice: _Voice
+    replaces: int
+    follow: bool
+
+
+@dataclass(frozen=True)
 class _Play:
     """Start or resume the current song."""
 
@@ -114,7 +127,7 @@ class _SetVolume:
     gain: float
 
 
-_Command = _Cue | _QueueNext | _Play | _Pause | _Stop | _Discard | _SetVolume
+_Command = _Cue | _QueueNext | _Swap | _Play | _Pause | _Stop | _Discard | _SetVolume
 _PLAY, _PAUSE, _STOP = _Play(), _Pause(), _Stop()
 
 
@@ -138,6 +151,8 @@ class Engine:
         self._current: _Voice | None = None
         self._next: _Voice | None = None
         self._outgoing: list[_Voice] = []
+        self._incoming: _Swap | None = None
+        """A swap waiting for its new stream to reach the current song's place."""
         self._volume = _db_to_gain(volume_db)
         self._volume_target = self._volume
         self._volume_step = 0.0
@@ -175,6 +190,27 @@ class Engine:
         """
         self._commands.append(_QueueNext(_Voice(load_id, source, _db_to_gain(gain_db),
                                                 section=section, speed=speed)))
+
+    def swap(self, load_id: int, source: FrameSource, gain_db: float, *, replaces: int,
+             follow: bool, start_frames: int = 0, beats: BeatGrid | None = None,
+             section: tuple[int, int] | None = None, speed: float = 1.0) -> None:
+        """Put ``source``, the current song ``replaces`` decoded anew (another key, speed or
+        loop; ``start_frames``, ``beats``, ``section`` and ``speed`` as for :meth:`cue`), in
+        its place, crossfading over :data:`SWAP_CROSSFADE_S` while it plays.
+
+        ``follow``: the new stream starts where the song was when it was asked for, and
+        the song has played on since; it is read ahead (its frames dropped) until it
+        reaches the song's place, and the crossfade comes there, so the music goes on
+        without a jump. Otherwise (a jump back to a loop's start) the crossfade is at once.
+        A paused or cued song is replaced silently. When the swap is done the engine says
+        :class:`~stagebox.events.TrackReplaced`; if ``replaces`` is no longer the current
+        song (it ended, or was stopped) the new one is retired unheard.
+        """
+        clicks = (ClickTrack(beats, self.rate, start_frames, speed) if beats is not None
+                  else None)
+        voice = _Voice(load_id, _Primed(source, min(self.max_frames, PRIME_FRAMES)),
+                       _db_to_gain(gain_db), start_frames, clicks, section, speed)
+        self._commands.append(_Swap(voice, replaces, follow))
 
     def play(self) -> None:
         """Start or resume the current song with a short ramp."""
@@ -219,10 +255,7 @@ class Engine:
         """Seconds into the song of ``load_id``, if the engine holds it, else 0."""
         for voice in (self._current, self._next):
             if voice is not None and voice.load_id == load_id:
-                frames = voice.start_frames + round(voice.frames_played * voice.speed)
-                if voice.section is not None:
-                    frames = song_frame(frames, *voice.section)
-                return frames / self.rate
+                return _song_frames(voice) / self.rate
         return 0.0
 
     # --- output thread side --------------------------------------------------------------
@@ -241,6 +274,8 @@ class Engine:
         playing = current is not None and current.playing
         # Until a voice has written into ``out`` it holds the last block: the first voice
         # to sound copies its frames straight in, and only the voices after it add.
+        if self._incoming is not None:
+            self._advance_incoming()
         blank = True
         if self._outgoing:
             for voice in tuple(self._outgoing):
@@ -369,11 +404,13 @@ class Engine:
 
     def _apply_commands(self) -> None:
         while self._commands:
-            match self._commands.popleft():
+            match command := self._commands.popleft():
                 case _Cue(voice):
                     self._do_cue(voice)
                 case _QueueNext(voice):
                     self._do_queue_next(voice)
+                case _Swap():
+                    self._do_swap(command)
                 case _Play():
                     self._do_play()
                 case _Pause():
@@ -386,6 +423,7 @@ class Engine:
                     self._do_set_volume(gain)
 
     def _do_cue(self, voice: _Voice) -> None:
+        self._drop_incoming()
         self._fade_out(self._current)
         if self._next is not None and self._next.load_id == voice.load_id:
             # The queued song becomes the cued one (it never joined): the same stream,
@@ -397,6 +435,68 @@ class Engine:
         if self._next is not None:
             self._retire(self._next)
         self._next = voice
+
+    def _do_swap(self, swap: _Swap) -> None:
+        current = self._current
+        self._drop_incoming()
+        if current is None or current.load_id != swap.replaces:
+            self._retire(swap.voice)
+            return
+        swap.voice.started, swap.voice.sounded = current.started, current.sounded
+        if current.frames_played == 0:
+            swap.voice.clock_frames = current.clock_frames  # mid count-in: it counts on
+        self._incoming = swap
+        self._advance_incoming()
+
+    def _advance_incoming(self) -> None:
+        """Read the incoming stream up to the current song's place; once there, swap."""
+        swap = self._incoming
+        assert swap is not None
+        old, new = self._current, swap.voice
+        if old is None or old.load_id != swap.replaces:
+            self._drop_incoming()
+            return
+        if old.playing and old.fade_step < 0.0:
+            return  # a pause is fading it: the new one takes over once it is silent
+        if swap.follow and not self._catch_up(new, _song_frames(old)):
+            if new.source.finished:
+                self._drop_incoming()  # the song ends before the place: the old plays out
+            return
+        if not swap.follow and not self._catch_up(new, 0):
+            return
+        self._incoming = None
+        self._current = new
+        if old.playing:
+            steps = max(1.0, SWAP_CROSSFADE_S * self.rate)
+            old.retire_when_silent = True
+            old.fade_step = -1.0 / steps
+            self._outgoing.append(old)
+            new.playing, new.fade, new.fade_step = True, 0.0, 1.0 / steps
+        else:
+            self._retire(old)
+        self._notices.append(ev.TrackReplaced(old.load_id, new.load_id))
+
+    def _catch_up(self, voice: _Voice, song_frames: int) -> bool:
+        """Drop ``voice``'s frames until it is at ``song_frames`` with frames in hand
+        beyond; False while its decoder has not got that far. A place behind the stream's
+        start (the song went round its loop meanwhile) counts as reached: the jump is
+        shorter than the change took."""
+        behind = round((song_frames - _song_frames(voice)) / voice.speed)
+        scratch = self._scratch
+        while behind > 0:
+            got = voice.source.read(scratch[:min(behind, len(scratch))])
+            if got == 0:
+                return False
+            voice.frames_played += got
+            voice.clock_frames += got
+            behind -= got
+        assert isinstance(voice.source, _Primed)
+        return voice.source.prime()
+
+    def _drop_incoming(self) -> None:
+        if self._incoming is not None:
+            self._retire(self._incoming.voice)
+            self._incoming = None
 
     def _do_play(self) -> None:
         voice = self._current
@@ -421,6 +521,7 @@ class Engine:
         voice.fade_step = -1.0 / max(1.0, self.fade_s * self.rate)
 
     def _do_stop(self) -> None:
+        self._drop_incoming()
         self._fade_out(self._current)
         self._current = None
         if self._next is not None:
@@ -428,7 +529,9 @@ class Engine:
             self._next = None
 
     def _do_discard(self, load_id: int) -> None:
-        if self._current is not None and self._current.load_id == load_id:
+        if self._incoming is not None and self._incoming.voice.load_id == load_id:
+            self._drop_incoming()
+        elif self._current is not None and self._current.load_id == load_id:
             self._fade_out(self._current)
             self._current = None
         elif self._next is not None and self._next.load_id == load_id:
@@ -458,11 +561,54 @@ class Engine:
         self._notices.append(Retired(voice.load_id))
 
 
+class _Primed:
+    """A song's stream with its first frames read ahead into a buffer of its own (made on
+    the main loop), so the engine can tell that its decoder is under way."""
+
+    def __init__(self, source: FrameSource, frames: int) -> None:
+        self._source = source
+        self._buffer = np.zeros((frames, 2), np.float32)
+        self._first = self._last = 0
+
+    def prime(self) -> bool:
+        """Read ahead into the buffer; True once it holds frames (or the song is over)."""
+        if self._last == 0:
+            self._last = self._source.read(self._buffer)
+        return self._last > 0 or self._source.finished
+
+    def read(self, out: np.ndarray) -> int:
+        """The frames read ahead first, then the stream's (output thread)."""
+        got = 0
+        if self._first < self._last:
+            got = min(len(out), self._last - self._first)
+            out[:got] = self._buffer[self._first:self._first + got]
+            self._first += got
+        if got < len(out):
+            got += self._source.read(out[got:])
+        return got
+
+    @property
+    def finished(self) -> bool:
+        return self._first >= self._last and self._source.finished
+
+    @property
+    def error(self) -> str | None:
+        return self._source.error
+
+
 @dataclass(frozen=True)
 class Retired:
     """The engine let go of a song; the main loop may close its stream."""
 
     load_id: int
+
+
+def _song_frames(voice: _Voice) -> int:
+    """The song frame ``voice`` has reached (round its loop, if it loops)."""
+    frames = voice.start_frames + round(voice.frames_played * voice.speed)
+    if voice.section is not None:
+        frames = song_frame(frames, *voice.section)
+    return frames
 
 
 def _db_to_gain(db: float) -> float:
