@@ -6,8 +6,9 @@ untrusted stick, seconds of CPU each: in the box's process it would hold the GIL
 the output thread, so it runs in a process of its own, at the lowest priority
 (``SCHED_IDLE`` and nice 19), which takes only the CPU nothing else wants.
 
-``python -m stagebox.media.measure_process RATE [CACHE]`` reads the songs' paths from
-stdin, a JSON string a line, and prints a JSON line for each song, in order:
+``python -m stagebox.media.measure_process RATE CACHE PRIORITY`` (``CACHE`` a file or
+empty, ``PRIORITY`` ``idle`` or ``normal``) reads the songs' paths from stdin, a JSON
+string a line, and prints a JSON line for each song, in order:
 ``{"song": [index, lufs, dbtp, failure, cached]}``; or, if there is no meter,
 ``{"unavailable": "why"}`` alone. Each song is decoded by the box's own decoder
 (:func:`stagebox.audio.decode_worker.run`) in a process forked for it, with the
@@ -90,10 +91,15 @@ class Measurement:
     """
 
     def __init__(self, paths: Sequence[Path], rate: int, cache_path: Path | None,
-                 on_result: OnResult, python: str = sys.executable) -> None:
+                 on_result: OnResult, *, idle: bool = True,
+                 python: str = sys.executable) -> None:
+        """``idle``: at the lowest priority, as on the box; the simulator waits for the
+        measuring instead, and at that priority the wait would last as long as anything
+        else on the machine keeps it busy."""
         self.paths = tuple(paths)
         self._rate = rate
         self._cache_path = cache_path
+        self._idle = idle
         self._on_result = on_result
         self._python = python
         self._lock = threading.Lock()
@@ -117,7 +123,8 @@ class Measurement:
 
     def _run(self) -> MeasureSummary:
         args = [self._python, "-m", "stagebox.media.measure_process", str(self._rate),
-                os.fsdecode(self._cache_path) if self._cache_path else ""]
+                os.fsdecode(self._cache_path) if self._cache_path else "",
+                "idle" if self._idle else "normal"]
         with self._lock:
             if self._cancelled:
                 return MeasureSummary()
@@ -286,8 +293,9 @@ def _be_decoder(fd: int, rate: int, cpu_limit_s: int, parent_fds: tuple[int, int
         for spare in (devnull, out_write, err_write):
             os.close(spare)
         from stagebox.audio import decode_worker
+        from stagebox.audio.request import DecodeRequest
 
-        status = decode_worker.run(fd, rate, 0.0)
+        status = decode_worker.run(fd, DecodeRequest(out_rate=rate))
     except BaseException:
         traceback.print_exc()
     finally:
@@ -363,8 +371,13 @@ def _outcome(header: dict[str, Any] | None, errors: bytes, status: int, cpu_limi
         return Measured(None, (last_error or f"decoder failed (exit {status})")
                         [:MAX_MESSAGE_CHARS])
     lufs, dbtp = meter.integrated_lufs(), meter.true_peak_dbtp()
-    return Measured(Loudness(lufs if math.isfinite(lufs) else None,
-                             dbtp if math.isfinite(dbtp) else None))
+    loudness = Loudness(lufs if math.isfinite(lufs) else None,
+                        dbtp if math.isfinite(dbtp) else None)
+    if not (plausible(loudness.integrated_lufs) and plausible(loudness.true_peak_dbtp)):
+        # A float file can hold any number; the box would not believe it, and must not
+        # stop measuring the rest of the stick for it.
+        return Measured(None, "level out of range")
+    return Measured(loudness)
 
 
 class _CacheKeeper:
@@ -424,8 +437,9 @@ def main(argv: list[str]) -> int:
     """The child: measure each path from stdin, print a line for each, keep the cache."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _lower_priority()
-    rate, cache_arg = int(argv[0]), argv[1] if len(argv) > 1 else ""
+    rate, cache_arg, priority = int(argv[0]), argv[1], argv[2]
+    if priority == "idle":
+        _lower_priority()
     paths = [Path(json.loads(line)) for line in sys.stdin.buffer]
     from stagebox.media.ebur128 import MeterUnavailable, version
 
@@ -434,6 +448,8 @@ def main(argv: list[str]) -> int:
     except MeterUnavailable as exc:
         _say({"unavailable": str(exc)})
         return 0
+    # Imported once here, not in each song's fork: a fork then starts decoding at once.
+    from stagebox.audio import decode_worker  # noqa: F401
     keeper = _CacheKeeper(Path(cache_arg) if cache_arg else None)
     for index, path in enumerate(paths):
         measured, cached = measure_with_cache(path, rate, keeper.cache)

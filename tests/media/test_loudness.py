@@ -138,9 +138,27 @@ def test_a_malformed_cache_loses_only_what_is_malformed():
 def run_measurement(paths: list[Path], cache: Path | None, rate: int = RATE,
                     python: str = sys.executable) -> tuple[list, measure_process.MeasureSummary]:
     results: list = []
-    summary = Measurement(paths, rate, cache,
-                          lambda *result: results.append(result), python=python).run()
+    # At normal priority: at the idle one, a busy test machine could starve it.
+    summary = Measurement(paths, rate, cache, lambda *result: results.append(result),
+                          idle=False, python=python).run()
     return results, summary
+
+
+def test_the_box_measures_at_the_lowest_priority(tmp_path: Path):
+    songs = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for song in songs:
+        write_tone(song, 440.0, 0.5)
+    seen: list[tuple[int, int]] = []
+
+    def on_result(*_: object) -> None:
+        # The child is still alive: it has the second song to report.
+        if not seen:
+            pid = measurement._child.pid  # type: ignore[union-attr]
+            seen.append((os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)))
+
+    measurement = Measurement(songs, RATE, None, on_result)
+    assert measurement.run() == measure_process.MeasureSummary(measured=2)
+    assert seen == [(os.SCHED_IDLE, 19)]
 
 
 def test_the_child_measures_each_song_as_it_plays_and_the_cache_spares_the_second_time(
@@ -254,7 +272,8 @@ def test_a_cancelled_measurement_stops_its_process(tmp_path: Path):
         write_tone(songs[-1], 440.0, 2.0)
     results: list = []
     measurement = Measurement(songs, RATE, None, lambda *result: (results.append(result),
-                                                                  measurement.cancel()))
+                                                                  measurement.cancel()),
+                              idle=False)
     summary = measurement.run()
     assert len(results) == 1 and summary.problem is None
 
@@ -271,10 +290,19 @@ def test_the_measuring_process_works_with_writable_executable_memory_refused(tmp
             f"libc = ctypes.CDLL(None, use_errno=True)\n"
             f"assert libc.prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0) == 0\n"
             f"from stagebox.media import measure_process\n"
-            f"sys.exit(measure_process.main(['{RATE}', '']))\n")
+            f"sys.exit(measure_process.main(['{RATE}', '', 'idle']))\n")
     result = subprocess.run([sys.executable, "-c", code], input=json.dumps(str(song)) + "\n",
                             capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
     (index, lufs, _, failure, _), = [json.loads(line)["song"] for line in
                                      result.stdout.splitlines()]
     assert (index, failure) == (0, None) and -30 < lufs < 0
+
+
+def test_a_float_file_far_over_full_scale_fails_alone(tmp_path: Path):
+    huge, good = tmp_path / "huge.wav", tmp_path / "good.wav"
+    soundfile.write(huge, music(2.0) * 10_000.0, RATE, subtype="FLOAT")
+    write_tone(good, 440.0, 1.0)
+    results, summary = run_measurement([huge, good], None)
+    assert [measured.failure for _, measured, _ in results] == ["level out of range", None]
+    assert summary.problem is None
