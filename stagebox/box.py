@@ -459,6 +459,7 @@ class Box:
             next_title=songs[following].title if following < len(songs) else None,
             title_age_s=round(now - self._title_since_s, 1) if self._title_scrolls else 0.0,
             count_in=self._count_in(),
+            measuring=player.measuring,
             banner=banner,
         )
 

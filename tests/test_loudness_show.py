@@ -10,8 +10,17 @@ import pyloudnorm
 import pytest
 import soundfile
 from conftest import Show, music, write_tone
+from test_loader_memory import QueuedWorker
 
+from stagebox import events as ev
+from stagebox.box import EventLog
 from stagebox.cli import main as stagebox
+from stagebox.clock import VirtualClock
+from stagebox.config import Config
+from stagebox.daemon import build_box
+from stagebox.hal.display import open_dummy
+from stagebox.ui import screens
+from stagebox.workers import InlineWorker
 
 SINE_LUFS_AT_HALF = -6.97
 """A stereo 220-440 Hz sine of amplitude 0.5, by BS.1770 (K-weighting lifts it a little)."""
@@ -105,6 +114,22 @@ def test_a_corrupt_file_fails_to_measure_with_a_warning_and_the_show_goes_on(sti
          "measured": 1, "cached": 0, "failed": 1}]
     (lufs,) = song_lufs(show).values()
     assert lufs == pytest.approx(-18.0, abs=0.5), "the song after it plays, matched"
+
+
+def test_the_screen_says_the_stick_is_being_measured_until_it_is(stick):
+    clock = VirtualClock()
+    held = QueuedWorker()
+    box = build_box(Config(), clock=clock, rate=48000, event_log=EventLog(clock),
+                    display=open_dummy(), load_worker=InlineWorker(),
+                    scan_worker=InlineWorker(), measure_worker=held, wait_for_data=True,
+                    state_store=None, measure_idle=False)
+    box.post(ev.StickInserted(stick, "GIG"))
+    box.step()
+    assert screens.text_lines(box.view(clock.now()))[-1] == "Measuring 0/3"
+    held.run_all()
+    box.step()
+    assert screens.text_lines(box.view(clock.now()))[-1] == "Next: middle"
+    box.close()
 
 
 def test_a_second_insertion_and_a_restart_measure_nothing(stick, tmp_path):
