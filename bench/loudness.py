@@ -18,7 +18,8 @@ stereo FLAC), the three taking turns:
 CPU is each process's whole CPU, start-up and the children it reaped included (the
 measuring process's decoder), from ``getrusage(RUSAGE_CHILDREN)`` around it, over the
 minutes of music. The measuring process's memory is its tree (itself and its decoder)
-sampled every 100 ms, proportional and resident sets (:mod:`bench.proctree`).
+sampled every 100 ms, proportional and resident sets (:mod:`bench.proctree`), and each
+peer's resident set likewise.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def run(report: Report, *, song: Path, seconds: float, reps: int, repo: Path) ->
         report.add(Row("loudness", f"CPU s per minute of music measured (44.1 kHz FLAC, "
                        f"decoded, to 48 kHz, loudness and true peak) vs {label}",
                        f"{ours:.2f} s", f"{per_minute[peer]:.2f} s", f"{over:.2f}×"))
-    _memory(report, contenders["stagebox"], stdin, env, repo)
+    _memory(report, contenders, stdin, env, repo)
     report.notes.append(
         f"loudness: {seconds:g} s song, {reps} turns, medians of whole-process CPU "
         "(start-up included); integrated loudness found: "
@@ -105,22 +106,32 @@ def _lufs(name: str, output: str) -> float:
     return float(value) if value is not None else math.nan
 
 
-def _memory(report: Report, command: list[str], stdin: str, env: dict[str, str],
-            repo: Path) -> None:
-    process = subprocess.Popen(command, cwd=repo, env=env, stdin=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True)
-    sampler = PeakMemorySampler(process.pid).start()
-    process.communicate(stdin)
-    sampler.stop()
-    ok = process.returncode == 0
-    pss_mb = report.figure("loudness.peak_pss_mb", sampler.peak_pss_bytes / MB if ok
-                           else math.nan)
-    rss_mb = report.figure("loudness.peak_rss_mb", sampler.peak_rss_bytes / MB if ok
-                           else math.nan)
+def _memory(report: Report, contenders: dict[str, list[str]], stdin: str,
+            env: dict[str, str], repo: Path) -> None:
+    """Each contender's peak memory, once, sampled from outside."""
+    peaks: dict[str, PeakMemorySampler | None] = {}
+    for name, command in contenders.items():
+        process = subprocess.Popen(command, cwd=repo, env=env, stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, text=True)
+        sampler = PeakMemorySampler(process.pid).start()
+        process.communicate(stdin)
+        sampler.stop()
+        peaks[name] = sampler if process.returncode == 0 else None
+
+    def peak_mb(name: str, kind: str) -> float:
+        sampler = peaks[name]
+        value = math.nan if sampler is None else getattr(sampler, f"peak_{kind}_bytes") / MB
+        return report.figure(f"loudness.{name}.peak_{kind}_mb", value)
+
+    pss_mb = peak_mb("stagebox", "pss")
     report.add(Row("loudness", "peak MB (PSS) of the measuring process and its decoder",
                    f"{pss_mb:.0f} MB", "", "", f"< {GOAL_MEMORY_MB:.0f} MB",
                    None if math.isnan(pss_mb) else pss_mb < GOAL_MEMORY_MB))
-    report.add(Row("loudness", "the same, resident sets summed", f"{rss_mb:.0f} MB"))
+    ours = peak_mb("stagebox", "rss")
+    for peer in ("ebur128", "pyloudnorm"):
+        theirs = peak_mb(peer, "rss")
+        report.add(Row("loudness", f"peak MB, resident sets summed, vs {peer} alone",
+                       f"{ours:.0f} MB", f"{theirs:.0f} MB", f"{ratio(ours, theirs):.2f}×"))
 
 
 def meter_with_ebur128(path: Path) -> dict[str, float]:
