@@ -433,9 +433,10 @@ class Player:
             self._record("loudness", path=name, cached=event.cached, failure=measured.failure)
             self._notify(f"{name}: not loudness-matched: {measured.failure}", "warning")
             return
-        self._record("loudness", path=name, cached=event.cached,
-                     lufs=_rounded(loudness.integrated_lufs),
-                     dbtp=_rounded(loudness.true_peak_dbtp))
+        if not event.cached:
+            # Once per file, not at every insertion: measure_finished counts the rest.
+            self._record("loudness", path=name, lufs=_rounded(loudness.integrated_lufs),
+                         dbtp=_rounded(loudness.true_peak_dbtp))
         for slot in (self._current, self._next):
             if slot is not None and slot.ready and not slot.played \
                     and self.songs[slot.index].path == event.path:

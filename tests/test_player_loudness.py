@@ -62,7 +62,7 @@ def test_a_measurement_that_comes_after_the_cue_sets_the_gain_before_play():
     assert of(out, cmd.SetGain) == [cmd.SetGain(1, 6.0)]
     assert rig.player.measuring == (1, 1)
     assert [c.fields for c in of(out, cmd.Record)] == [
-        {"path": "one.wav", "cached": False, "lufs": -24.0, "dbtp": -10.0}]
+        {"path": "one.wav", "lufs": -24.0, "dbtp": -10.0}]
 
 
 def test_a_song_already_playing_keeps_its_level_when_its_measurement_comes():
@@ -132,3 +132,4 @@ def test_a_song_queued_to_follow_gets_its_measurement_before_it_joins():
     out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[1],
                                        measured(-12.0), True))
     assert of(out, cmd.SetGain) == [cmd.SetGain(second.load_id, -6.0)]
+    assert not of(out, cmd.Record), "from the cache: only measure_finished counts it"
