@@ -430,7 +430,7 @@ class Player:
         name = self._measure_names.get(event.path, event.path.name)
         loudness = measured.loudness
         if loudness is None:
-            self._record("loudness", path=name, cached=event.cached, failure=measured.failure)
+            self._record("loudness", path=name, failure=measured.failure)
             self._notify(f"{name}: not loudness-matched: {measured.failure}", "warning")
             return
         if not event.cached:
