@@ -130,21 +130,32 @@ def run_measurement(paths: list[Path], cache: Path | None, rate: int = RATE,
     return results, summary
 
 
-def test_the_box_measures_at_the_lowest_priority(tmp_path: Path):
-    songs = [tmp_path / "a.wav", tmp_path / "b.wav"]
-    for song in songs:
-        write_tone(song, 440.0, 0.5)
-    seen: list[tuple[int, int]] = []
+def test_the_measuring_process_lowers_itself_to_the_idle_class_and_nice_19():
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a fork does next to nothing once idle: it cannot be starved for long
+        measure_process._lower_priority()
+        os.write(write_fd, json.dumps([os.sched_getscheduler(0),
+                                       os.getpriority(os.PRIO_PROCESS, 0)]).encode())
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        seen = json.load(pipe)
+    os.waitpid(pid, 0)
+    assert seen == [os.SCHED_IDLE, 19]
 
-    def on_result(*_: object) -> None:
-        # The child is still alive: it has the second song to report.
-        if not seen:
-            pid = measurement._child.pid  # type: ignore[union-attr]
-            seen.append((os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)))
 
-    measurement = Measurement(songs, RATE, None, on_result)
-    assert measurement.run() == measure_process.MeasureSummary(measured=2)
-    assert seen == [(os.SCHED_IDLE, 19)]
+def test_the_box_asks_for_the_idle_priority_and_the_simulator_does_not(tmp_path: Path):
+    # A 'python' that says what it was asked to do instead of measuring.
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\ncat >/dev/null\n"
+                      "printf '{\"unavailable\": \"%s\"}\\n' \"$*\"\n")
+    script.chmod(0o755)
+    (tmp_path / "a.wav").write_bytes(b"")
+    for idle, priority in ((True, "idle"), (False, "normal")):
+        summary = Measurement([tmp_path / "a.wav"], RATE, None, lambda *_: None, idle=idle,
+                              python=str(script)).run()
+        assert summary.problem == f"-m stagebox.media.measure_process {RATE}  {priority}"
 
 
 def test_the_child_measures_each_song_as_it_plays_and_the_cache_spares_the_second_time(
@@ -276,7 +287,7 @@ def test_the_measuring_process_works_with_writable_executable_memory_refused(tmp
             f"libc = ctypes.CDLL(None, use_errno=True)\n"
             f"assert libc.prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0) == 0\n"
             f"from stagebox.media import measure_process\n"
-            f"sys.exit(measure_process.main(['{RATE}', '', 'idle']))\n")
+            f"sys.exit(measure_process.main(['{RATE}', '', 'normal']))\n")
     result = subprocess.run([sys.executable, "-c", code], input=json.dumps(str(song)) + "\n",
                             capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
