@@ -26,5 +26,7 @@ class FileCache:
         self.changed = self.changed or bool(gone)
 
     def to_json(self) -> str:
-        """The cache as JSON text."""
-        return json.dumps(self._entries, ensure_ascii=False, allow_nan=False)
+        """The cache as JSON text, ASCII only: a file name that is not UTF-8 is held with
+        lone surrogates (``os.fsdecode``), which only ``\\udcXX`` escapes can carry into
+        a file; ``json.loads`` gives them back as they were."""
+        return json.dumps(self._entries, allow_nan=False)

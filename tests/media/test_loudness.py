@@ -110,6 +110,15 @@ def test_the_cache_keeps_a_measurement_while_the_file_stays_the_same(tmp_path: P
     assert again.get(song, LoudnessCache.stamp(song)) is None
 
 
+def test_a_name_that_is_not_utf8_is_kept_in_the_cache_file(tmp_path: Path):
+    song = tmp_path / os.fsdecode(b"caf\xe9.wav")
+    write_tone(tmp_path / "cafe.wav", 440.0, 0.5)  # soundfile cannot open such a name
+    (tmp_path / "cafe.wav").rename(song)
+    cache = tmp_path / "loudness.json"
+    assert run_measurement([song], cache)[1] == measure_process.MeasureSummary(measured=1)
+    assert run_measurement([song], cache)[1] == measure_process.MeasureSummary(cached=1)
+
+
 def test_a_malformed_cache_loses_only_what_is_malformed():
     good = [1, 2, -14.0, -1.0, None]
     text = json.dumps({"good": good, "nan": [1, 2, None, None, 3], "short": [1, 2],
