@@ -64,8 +64,10 @@ $(STAMP): pyproject.toml | demo-deps
 	touch $(STAMP)
 
 # What pip cannot install, as shell that adds each missing package to $$missing.
-# The demo: a C compiler and the Python and ALSA headers (to build pyalsaaudio), and venv.
+# The demo: a C compiler and the Python and ALSA headers (to build pyalsaaudio), venv, and
+# libebur128 (the loudness meter, loaded by ctypes).
 DEMO_PACKAGES = \
+	ls /usr/lib/*/libebur128.so.1 >/dev/null 2>&1 || missing="$$missing libebur128-1"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	test -f /usr/include/alsa/asoundlib.h || missing="$$missing libasound2-dev"; \
 	$(PYTHON) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \

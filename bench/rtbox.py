@@ -224,11 +224,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clock = MonotonicClock()
     sink = PacedSink(RATE, period_frames=args.period, periods=args.periods)
     load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
+    measure_worker = ThreadWorker("stagebox-measure")
     launcher = DecoderLauncher()
     launcher.start()
     box = build_box(config, clock=clock, rate=RATE, event_log=EventLog(clock),
                     display=open_dummy(), load_worker=load_worker, scan_worker=scan_worker,
-                    wait_for_data=False, state_store=None, info=("bench",),
+                    measure_worker=measure_worker, wait_for_data=False, state_store=None,
+                    info=("bench",),
                     launcher=launcher)
     factory = MockFactory()
     panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
@@ -265,6 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         box.close()
         load_worker.close()
         scan_worker.close()
+        measure_worker.close()
         launcher.close()
     if failure:
         raise failure[0]

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import gil, media, memory, ready, realtime, scan, stretch, throughput
+from bench import gil, loudness, media, memory, ready, realtime, scan, stretch, throughput
 from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready",
-              "stretch")
+              "stretch", "loudness")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Sizes:
     stretch_s: float
     """The music each contender of the key and speed benchmark stretches."""
     stretch_reps: int
+    loudness_s: float
+    """The song each contender of the loudness benchmark measures."""
+    loudness_reps: int
 
     def lines(self) -> list[str]:
         """The sizes, for the report."""
@@ -67,16 +70,20 @@ class Sizes:
             "`python -c pass` and `python -c 'import numpy'`",
             f"Key and speed: {self.stretch_s:g} s of music at 48 kHz stereo, each contender "
             f"{self.stretch_reps} times, in turns",
+            f"Loudness: a {self.loudness_s:g} s song of the same music, 44.1 kHz FLAC, each "
+            f"contender {self.loudness_reps} times, in turns",
         ]
 
 
 FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
-             gil_scans=3, ready_runs=30, stretch_s=60.0, stretch_reps=5)
+             gil_scans=3, ready_runs=30, stretch_s=60.0, stretch_reps=5, loudness_s=240.0,
+             loudness_reps=5)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
-              gil_setlist_lines=300, gil_scans=1, ready_runs=3, stretch_s=3.0, stretch_reps=1)
+              gil_setlist_lines=300, gil_scans=1, ready_runs=3, stretch_s=3.0, stretch_reps=1,
+              loudness_s=8.0, loudness_reps=1)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -118,6 +125,9 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
     if "stretch" in only:
         stretch.run(report, seconds=sizes.stretch_s, reps=sizes.stretch_reps, work=work,
                     repo=REPO)
+    if "loudness" in only:
+        loudness.run(report, song=media.music_flac(work, sizes.loudness_s),
+                     seconds=sizes.loudness_s, reps=sizes.loudness_reps, repo=REPO)
     return report
 
 

@@ -14,7 +14,7 @@ import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from luma.core.render import canvas
 from PIL import Image
@@ -27,6 +27,7 @@ from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
 from stagebox.inputs.midi import MidiSender, midi_record
 from stagebox.jsonl import json_line
+from stagebox.media.loudness import Measured
 from stagebox.media.model import Song
 from stagebox.player import Player
 from stagebox.state import ResumePoint, SavedState, StateStore
@@ -42,6 +43,9 @@ from stagebox.ui.view import (
     View,
 )
 from stagebox.workers import Worker
+
+if TYPE_CHECKING:
+    from stagebox.media.measure_process import Measurement
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,8 @@ class Box:
     """Wiring of player, engine, loader, scanner, gestures, screen and state."""
 
     def __init__(self, *, clock: Clock, player: Player, engine: Engine, loader: Loader,
-                 scan_worker: Worker, display: Any, event_log: EventLog,
+                 scan_worker: Worker, measure_worker: Worker, display: Any,
+                 event_log: EventLog, measure_idle: bool = True,
                  state_store: StateStore | None = None, saved: SavedState | None = None,
                  on_frame: Callable[[Image.Image, View], None] | None = None,
                  hold_s: float = 0.8, debounce_s: float = 0.02,
@@ -92,6 +97,9 @@ class Box:
         self.display = display
         self.event_log = event_log
         self._scan_worker = scan_worker
+        self._measure_worker = measure_worker
+        self._measure_idle = measure_idle
+        self._measurement: Measurement | None = None
         self._state_store = state_store
         self._on_frame = on_frame
         self._shut_down = shut_down
@@ -165,7 +173,8 @@ class Box:
         self._handle(event)
 
     def close(self) -> None:
-        """Close every stream still open (at shutdown)."""
+        """Stop measuring and close every stream still open (at shutdown)."""
+        self._stop_measuring()
         for load_id in list(self._streams):
             self._close_stream(load_id)
 
@@ -190,18 +199,18 @@ class Box:
                 self._songs[load_id] = song
                 self._starts_s[load_id] = start_s
                 self.loader.load(load_id, song, start_s)
-            case cmd.Cue(load_id=load_id):
+            case cmd.Cue(load_id=load_id, gain_db=gain_db):
                 self._in_engine.add(load_id)
                 stream = self._streams[load_id]
                 song = self._songs[load_id]
-                self.engine.cue(load_id, stream, song.gain_db,
+                self.engine.cue(load_id, stream, gain_db,
                                 start_frames=stream.header.start_frames,
                                 beats=beat_grid(song), section=stream.header.loop_frames,
                                 speed=stream.request.speed)
-            case cmd.QueueNext(load_id=load_id):
+            case cmd.QueueNext(load_id=load_id, gain_db=gain_db):
                 self._in_engine.add(load_id)
                 stream = self._streams[load_id]
-                self.engine.queue_next(load_id, stream, self._songs[load_id].gain_db,
+                self.engine.queue_next(load_id, stream, gain_db,
                                        section=stream.header.loop_frames,
                                        speed=stream.request.speed)
             case cmd.Play():
@@ -220,6 +229,13 @@ class Box:
                     self._close_stream(load_id)
             case cmd.SetVolume(volume_db=volume_db):
                 self.engine.set_volume(volume_db)
+            case cmd.SetGain(load_id=load_id, gain_db=gain_db):
+                if load_id in self._in_engine:
+                    self.engine.set_gain(load_id, gain_db)
+            case cmd.Measure(measure_id=measure_id, label=label, paths=paths):
+                self._measure(measure_id, label, paths)
+            case cmd.StopMeasuring():
+                self._stop_measuring()
             case cmd.Notify(message=message, severity=severity, at_once=at_once):
                 self._show_banner(Banner(message, severity), at_once=at_once)
                 event = severity if severity != "info" else "notice"
@@ -273,6 +289,36 @@ class Box:
             self.post(ev.ScanFailed(f"Stick could not be read: {exc}"))
             return
         self.post(ev.ScanFinished(library))
+
+    def _measure(self, measure_id: int, label: str, paths: tuple[Path, ...]) -> None:
+        """Start measuring the stick's songs on the measuring worker (in a child process,
+        each result posted as it comes: a line of a few dozen bytes, so the main loop never
+        parses much at once)."""
+        # Imported at the first stick, not before the box says it is ready.
+        from stagebox.media.measure_process import Measurement
+
+        self._stop_measuring()
+        cache_path = (self._state_store.cache_path("loudness", label) if self._state_store
+                      else None)
+
+        def on_result(index: int, measured: Measured, cached: bool) -> None:
+            self.post(ev.LoudnessMeasured(measure_id, paths[index], measured, cached))
+
+        measurement = Measurement(paths, self.engine.rate, cache_path, on_result,
+                                  idle=self._measure_idle)
+        self._measurement = measurement
+
+        def run() -> None:
+            summary = measurement.run()
+            self.post(ev.MeasureFinished(measure_id, summary.measured, summary.cached,
+                                         summary.failed, summary.problem))
+
+        self._measure_worker.submit(run)
+
+    def _stop_measuring(self) -> None:
+        if self._measurement is not None:
+            self._measurement.cancel()
+            self._measurement = None
 
     def position_s(self) -> float:
         """Seconds into the current song: the engine's place, or where it will start."""
@@ -413,6 +459,7 @@ class Box:
             next_title=songs[following].title if following < len(songs) else None,
             title_age_s=round(now - self._title_since_s, 1) if self._title_scrolls else 0.0,
             count_in=self._count_in(),
+            measuring=player.measuring,
             banner=banner,
         )
 

@@ -35,6 +35,8 @@ class Setting:
     maximum: float | None = None
     parse: Callable[[str], object] | None = None
     """For a text that has a form of its own (a keymap): raises ValueError if malformed."""
+    off: bool = False
+    """The word ``"off"`` is a value too (the feature is not used)."""
 
     @property
     def key(self) -> str:
@@ -44,10 +46,14 @@ class Setting:
     def check(self, value: Any) -> Any:
         """Return ``value`` as this setting's type, or raise ValueError saying why not."""
         kind = type(self.default)
+        if self.off and value == "off":
+            return value
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not kind:
-            raise ValueError(f"{self.key} must be a {_KIND_NAMES[kind]}, not {value!r}")
+            alternative = " or 'off'" if self.off else ""
+            raise ValueError(f"{self.key} must be a {_KIND_NAMES[kind]}{alternative}, "
+                             f"not {value!r}")
         if kind is float and not math.isfinite(value):
             # TOML has nan and inf; a range check lets nan through (every comparison fails).
             raise ValueError(f"{self.key} must be a finite number, not {value!r}")
@@ -103,6 +109,10 @@ SCHEMA: tuple[Setting, ...] = (
             "Starting volume in dB until one is remembered.", minimum=-60.0, maximum=6.0),
     Setting("player", "fade_s", 0.5, "Fade-out when a playing song is stopped or paused.",
             minimum=0.0, maximum=5.0),
+    Setting("player", "loudness_lufs", -18.0,
+            "Loudness every song is matched to, in LUFS (ITU-R BS.1770), its peaks kept "
+            "under -1 dBTP; a song's gain= adds to it; 'off' plays songs as mastered.",
+            minimum=-40.0, maximum=-5.0, off=True),
     Setting("player", "max_file_mb", 512,
             "Largest song file read into memory, in MB of 1,000,000 bytes (the songs "
             "held at once also stay within half the free memory).",

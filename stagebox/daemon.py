@@ -53,19 +53,23 @@ SHUTDOWN_FLAG = "shutdown"
 
 
 def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, display: Any,
-              load_worker: Worker, scan_worker: Worker, wait_for_data: bool,
+              load_worker: Worker, scan_worker: Worker, measure_worker: Worker,
+              wait_for_data: bool,
               state_store: StateStore | None, info: tuple[str, ...] = (),
               on_frame: Callable[..., None] | None = None,
               shut_down: Callable[[], None] | None = None,
               launcher: DecoderLauncher | None = None,
               songs_budget_bytes: int | None = None,
-              midi_out: MidiSender | None = None) -> Box:
+              midi_out: MidiSender | None = None, measure_idle: bool = True) -> Box:
     """The box with its player, engine and loader, its remembered state applied.
 
     The loader starts decoders through ``launcher`` (the caller closes it after the box),
     or each as a process of its own without one. ``songs_budget_bytes`` is the most
     memory the songs held in RAM may take together (None: only ``player.max_file_mb``).
     ``midi_out`` takes the MIDI songs send when cued, on ``midi.out_channel``.
+    ``measure_idle``: the songs' loudness is measured at the idle priority, as on the box
+    (the simulator, which waits for the measuring, says False: at that priority its wait
+    would last as long as anything else keeps the machine busy).
     """
     if state_store is not None:
         removed = state_store.remove_stale_temp_files()
@@ -77,10 +81,12 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
     if saved is not None:
         volume_db = saved.volume_db if saved.volume_db is not None else volume_db
         after_song = saved.after_song or after_song
+    loudness_lufs = config["player.loudness_lufs"]
     player = Player(after_song=after_song, volume_db=volume_db,
                     info=(f"stagebox {__version__}", *info),
                     chosen_setlists=saved.setlists if saved else None,
-                    resume=saved.resume if saved else None)
+                    resume=saved.resume if saved else None,
+                    loudness_lufs=None if loudness_lufs == "off" else loudness_lufs)
     engine = Engine(rate, fade_s=config["player.fade_s"], volume_db=volume_db)
     box: Box
 
@@ -92,6 +98,7 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
                     post=post, worker=load_worker, wait_for_data=wait_for_data,
                     launcher=launcher, budget_bytes=songs_budget_bytes)
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
+              measure_worker=measure_worker, measure_idle=measure_idle,
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
               debounce_s=config["buttons.debounce_s"], shut_down=shut_down,
@@ -138,9 +145,12 @@ def _run(config: Config, config_warnings: list[str], running: contextlib.ExitSta
     running.callback(load_worker.close)
     scan_worker = ThreadWorker("stagebox-scan")
     running.callback(scan_worker.close)
+    measure_worker = ThreadWorker("stagebox-measure")
+    running.callback(measure_worker.close)
     device_info = f"Audio: {config['audio.device']} {rate // 1000} kHz"
     box = build_box(config, clock=clock, rate=rate, event_log=EventLog(clock), display=display,
-                    load_worker=load_worker, scan_worker=scan_worker, wait_for_data=False,
+                    load_worker=load_worker, scan_worker=scan_worker,
+                    measure_worker=measure_worker, wait_for_data=False,
                     state_store=StateStore(Path(config["state.dir"])), info=(device_info,),
                     shut_down=request_power_off, launcher=launcher,
                     songs_budget_bytes=songs_budget_from_meminfo())

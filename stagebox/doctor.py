@@ -133,6 +133,13 @@ def _user_name() -> str:
         return str(os.geteuid())
 
 
+def meter_version() -> str:
+    """libebur128's version, as the measuring process loads it; raises MeterUnavailable."""
+    from stagebox.media.ebur128 import version
+
+    return version()
+
+
 def _can_read_write(path: Path) -> bool:
     return os.access(path, os.R_OK | os.W_OK)
 
@@ -154,6 +161,7 @@ class Host:
     owner_of: Callable[[Path], str] = _owner_name
     modules_load: Path = Path("/etc/modules-load.d")
     look_for_inputs: Callable[[], InputsSeen] = look_for_inputs
+    meter_version: Callable[[], str] = meter_version
 
 
 def run_doctor(config: Config, out: TextIO = sys.stdout, *,
@@ -179,6 +187,7 @@ def collect_checks(config: Config, host: Host, config_path: Path = DEFAULT_PATH,
         ("GPIO", lambda: check_gpio(host)),
         ("button pins", lambda: check_button_pins(config)),
         ("pedals and MIDI", lambda: check_inputs(config, host)),
+        ("loudness meter", lambda: check_loudness_meter(config, host)),
         ("media root", lambda: check_media_root(config, host)),
         ("state folder", lambda: check_state_folder(config, host)),
         ("root file system", lambda: check_root_fs(host)),
@@ -401,6 +410,23 @@ class MountEntry:
     fs_type: str
     source: str
     options: str
+
+
+def check_loudness_meter(config: Config, host: Host) -> Check:
+    """libebur128 loads, so songs can be matched to ``player.loudness_lufs``."""
+    from stagebox.media.ebur128 import MeterUnavailable
+
+    target = config["player.loudness_lufs"]
+    if target == "off":
+        return Check("loudness meter", None, "player.loudness_lufs = off: songs play as "
+                     "mastered", "set player.loudness_lufs = -18.0 to match them")
+    try:
+        version = host.meter_version()
+    except MeterUnavailable as exc:
+        return Check("loudness meter", False, f"{exc}: songs play as mastered",
+                     "sudo apt-get install libebur128-1")
+    return Check("loudness meter", True, f"libebur128 {version}; songs matched to "
+                 f"{target:g} LUFS")
 
 
 def parse_mount_entries(text: str) -> list[MountEntry]:

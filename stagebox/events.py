@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from stagebox.media.loudness import Measured
 from stagebox.media.model import Library
 
 ButtonName = Literal["prev", "play", "next", "menu"]
@@ -173,8 +174,31 @@ class Xrun:
     total: int
 
 
+@dataclass(frozen=True)
+class LoudnessMeasured:
+    """One song file of the stick measured (or failed to be), in the measuring's order."""
+
+    measure_id: int
+    path: Path
+    measured: Measured
+    cached: bool
+    """From the stick's loudness cache: nothing was decoded."""
+
+
+@dataclass(frozen=True)
+class MeasureFinished:
+    """The measuring of a stick's songs is over: how many were measured afresh, taken
+    from the cache and failed, and why it stopped short, if it did."""
+
+    measure_id: int
+    measured: int
+    cached: int
+    failed: int
+    problem: str | None = None
+
+
 Event = (
     ButtonEdge | Gesture | StickInserted | StickRemoved | ScanProgress | ScanFinished | ScanFailed
     | TrackReady | TrackFailed | TrackStarted | TrackEnded | TrackReplaced | AudioDeviceLost
-    | AudioDeviceBack | Xrun | CueSong
+    | AudioDeviceBack | Xrun | CueSong | LoudnessMeasured | MeasureFinished
 )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stagebox import events as ev
+from stagebox.media.loudness import Measured, match_gain_db
 from stagebox.media.model import Library, MidiMessage, Setlist, Song
 from stagebox.state import ResumePoint
 from stagebox.ui.menu import (
@@ -68,6 +69,8 @@ class Cue:
     """Make the loaded song the engine's current one, silent at its start position."""
 
     load_id: int
+    gain_db: float = 0.0
+    """Its gain: the loudness match, if it is measured, and its ``gain=``."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,32 @@ class QueueNext:
     """Go straight on into this loaded song when the current one ends (gapless)."""
 
     load_id: int
+    gain_db: float = 0.0
+    """As for :class:`Cue`."""
+
+
+@dataclass(frozen=True)
+class SetGain:
+    """The loaded song, not heard yet, is to play at ``gain_db``: its measurement came
+    after it was cued. A song already heard keeps its level to its end."""
+
+    load_id: int
+    gain_db: float
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Measure the loudness of these song files of the stick, in this order, in the
+    background; this measuring replaces any other."""
+
+    measure_id: int
+    label: str
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class StopMeasuring:
+    """The stick went, or another came: its measuring is of no more use."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +172,7 @@ class SendMidi:
 
 Command = (
     Scan | Load | Cue | QueueNext | Play | Pause | Stop | Discard | SetVolume | Notify | Record
-    | Remember | ShutDown | SendMidi
+    | Remember | ShutDown | SendMidi | SetGain | Measure | StopMeasuring
 )
 
 
@@ -155,6 +184,12 @@ class _Slot:
     index: int
     ready: bool = False
     duration_s: float | None = None
+    played: bool = False
+    """PLAY has started it (or it was joined): its gain stays as it is."""
+    match_db: float | None = None
+    """The loudness match it was given (None: it plays at its own level)."""
+    peak_capped: bool = False
+    """That match is less than the target asks: its true peak would go over the ceiling."""
 
 
 class Player:
@@ -163,7 +198,10 @@ class Player:
     def __init__(self, *, after_song: str = "stop", volume_db: float = 0.0,
                  info: tuple[str, ...] = (),
                  chosen_setlists: dict[str, str] | None = None,
-                 resume: ResumePoint | None = None) -> None:
+                 resume: ResumePoint | None = None,
+                 loudness_lufs: float | None = None) -> None:
+        """``loudness_lufs``: the loudness songs are matched to once measured (None: played
+        as mastered, and nothing measured)."""
         self.state: State = "no_stick"
         self.after_song = after_song
         self.volume_db = volume_db
@@ -195,6 +233,12 @@ class Player:
         swallowed. Kept per source, so another input's press does not end it."""
         self._resume = resume
         self._load_ids = 0
+        self.loudness_lufs = loudness_lufs
+        self.measuring: tuple[int, int] | None = None
+        """(songs measured, songs to measure) while the stick's songs are measured."""
+        self._loudness: dict[Path, Measured] = {}
+        self._measure_names: dict[Path, str] = {}
+        self._measure_id = 0
         self._out: list[Command] = []
 
     # --- reading -------------------------------------------------------------------------
@@ -248,6 +292,7 @@ class Player:
         self.stick_present = True
         self.stick_label = event.label
         self._record("stick_inserted", label=event.label)
+        self._stop_measuring()
         self.scan_progress = (0, 0)
         if self.state != "playing":
             self._release_songs()
@@ -258,6 +303,7 @@ class Player:
         self.stick_present = False
         self._pending_library = None
         self._record("stick_removed")
+        self._stop_measuring()
         if self.state == "playing":
             self._notify("Stick removed: song plays from memory", "warning")
             self._drop_next()
@@ -281,6 +327,7 @@ class Player:
         self._record("scan_finished", label=library.label,
                      setlists=[s.name for s in library.setlists],
                      songs=len(library.default.songs))
+        self._start_measuring(library)
         if self.state == "playing":
             self._pending_library = library
             return
@@ -294,9 +341,9 @@ class Player:
         slot.ready = True
         slot.duration_s = event.duration_s
         if slot is self._next:
-            self._emit(QueueNext(slot.load_id))
+            self._emit(QueueNext(slot.load_id, self._gain_db(slot)))
             return
-        self._emit(Cue(slot.load_id))
+        self._emit(Cue(slot.load_id, self._gain_db(slot)))
         if self._play_when_ready:
             self._play_when_ready = False
             self._start_playing()
@@ -348,6 +395,7 @@ class Player:
             # The engine went straight on. If a pause reached it just after the join, it
             # paused the next song: the player follows, paused there.
             self._current, self._next = self._next, None
+            self._current.played = True
             self.index = self._current.index
             self._send_midi()
             self._set_state("playing" if playing else "paused")
@@ -372,6 +420,36 @@ class Player:
     def _on_Xrun(self, event: ev.Xrun) -> None:  # noqa: N802
         self.xruns = event.total
         self._record("xrun", total=event.total)
+
+    def _on_LoudnessMeasured(self, event: ev.LoudnessMeasured) -> None:  # noqa: N802
+        if event.measure_id != self._measure_id or self.measuring is None:
+            return  # a stick that has gone, or a measuring replaced since
+        done, total = self.measuring
+        self.measuring = (done + 1, total)
+        self._loudness[event.path] = measured = event.measured
+        name = self._measure_names.get(event.path, event.path.name)
+        loudness = measured.loudness
+        if loudness is None:
+            self._record("loudness", path=name, failure=measured.failure)
+            self._notify(f"{name}: not loudness-matched: {measured.failure}", "warning")
+            return
+        if not event.cached:
+            # Once per file, not at every insertion: measure_finished counts the rest.
+            self._record("loudness", path=name, lufs=_rounded(loudness.integrated_lufs),
+                         dbtp=_rounded(loudness.true_peak_dbtp))
+        for slot in (self._current, self._next):
+            if slot is not None and slot.ready and not slot.played \
+                    and self.songs[slot.index].path == event.path:
+                self._emit(SetGain(slot.load_id, self._gain_db(slot)))
+
+    def _on_MeasureFinished(self, event: ev.MeasureFinished) -> None:  # noqa: N802
+        if event.measure_id != self._measure_id or self.measuring is None:
+            return
+        self.measuring = None
+        self._record("measure_finished", measured=event.measured, cached=event.cached,
+                     failed=event.failed)
+        if event.problem:
+            self._notify(f"Songs not loudness-matched: {event.problem}", "warning")
 
     def _on_Gesture(self, event: ev.Gesture) -> None:  # noqa: N802
         self._record("button", button=event.button, gesture=event.kind, source=event.source)
@@ -429,6 +507,8 @@ class Player:
             self._set_state("playing")
 
     def _start_playing(self) -> None:
+        if self._current is not None:
+            self._current.played = True
         self._emit(Play())
         self._set_state("playing")
         self._load_next_after(self.index)
@@ -489,7 +569,8 @@ class Player:
             after_song=self.after_song,
             setlist_names=tuple(s.name for s in library.setlists) if library else (),
             setlist_index=self.setlist_index,
-            info_lines=(*self.info, f"Stick: {self.stick_label or '-'}", f"Xruns: {self.xruns}"),
+            info_lines=(*self.info, f"Stick: {self.stick_label or '-'}", f"Xruns: {self.xruns}",
+                        *self._loudness_info()),
             setlist_locked=self.state == "playing",
         ))
 
@@ -584,7 +665,7 @@ class Player:
         if preload is not None:
             self._current = preload
             if preload.ready:
-                self._emit(Cue(preload.load_id))
+                self._emit(Cue(preload.load_id, self._gain_db(preload)))
                 if autoplay:
                     self._start_playing()
                     return
@@ -604,6 +685,60 @@ class Player:
             return
         self._next = _Slot(self._new_load_id(), index + 1)
         self._emit(Load(self._next.load_id, self.songs[index + 1]))
+
+    # --- loudness ------------------------------------------------------------------------
+
+    def _start_measuring(self, library: Library) -> None:
+        """Measure the stick's songs, the setlist about to be cued first."""
+        if self.loudness_lufs is None:
+            return
+        setlists = (library.setlists[self._remembered_setlist(library)], *library.setlists)
+        songs = {song.path: song.rel_path for setlist in setlists for song in setlist.songs}
+        self._stop_measuring()
+        if not songs:
+            return
+        self._measure_id += 1
+        self._measure_names = songs
+        self.measuring = (0, len(songs))
+        self._emit(Measure(self._measure_id, library.label, tuple(songs)))
+
+    def _stop_measuring(self) -> None:
+        """Forget the stick's measurements, and stop measuring it if that is under way."""
+        if self.measuring is not None:
+            self._emit(StopMeasuring())
+        self.measuring = None
+        self._loudness = {}
+        self._measure_names = {}
+
+    def _gain_db(self, slot: _Slot) -> float:
+        """The gain the song of ``slot`` plays at: its ``gain=`` on top of the match to the
+        target, once measured; the match is noted in the slot, for the info page."""
+        song = self.songs[slot.index]
+        measured = self._loudness.get(song.path)
+        loudness = measured.loudness if measured is not None else None
+        slot.match_db, slot.peak_capped = None, False
+        if self.loudness_lufs is not None and loudness is not None:
+            slot.match_db = match_gain_db(loudness, self.loudness_lufs)
+            if slot.match_db is not None and loudness.integrated_lufs is not None:
+                # match_gain_db gives the cap itself when it is lower than the match.
+                slot.peak_capped = slot.match_db < self.loudness_lufs - loudness.integrated_lufs
+        return song.gain_db + (slot.match_db or 0.0)
+
+    def _loudness_info(self) -> tuple[str, ...]:
+        """The info page's loudness lines: the target, and how the current song plays."""
+        if self.loudness_lufs is None:
+            return ("Loudness: off",)
+        target = f"Loudness: {self.loudness_lufs:g} LUFS"
+        slot, song = self._current, self.song
+        if song is None or slot is None or not slot.ready:
+            return (target,)
+        if slot.match_db is not None:
+            word = "peak-capped" if slot.peak_capped else "matched"
+            return (target, f"Song: {word} {slot.match_db:+.1f} dB")
+        if song.path in self._loudness:
+            # It failed, is silent, or was measured after it had started.
+            return (target, "Song: not matched")
+        return (target, "Song: measuring" if self.measuring else "Song: not measured")
 
     def _send_midi(self) -> None:
         """The rig follows the setlist: the song just made current sends its MIDI."""
@@ -669,6 +804,10 @@ class Player:
 
     def _emit(self, command: Command) -> None:
         self._out.append(command)
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
 
 
 _HAS_SONG = ("cued", "playing", "paused", "ended")

@@ -25,6 +25,20 @@ def write_tone(path: Path, hz: float, seconds: float, rate: int = 48000, channel
     soundfile.write(path, np.stack([wave] * channels, axis=1) if channels > 1 else wave, rate)
 
 
+def music(seconds: float, rate: int = 48000, level: float = 0.3, seed: int = 1) -> np.ndarray:
+    """Stereo chords over pink-ish noise, louder and quieter in turn: gating has work to do."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    chord = sum(np.sin(2 * np.pi * hz * t) for hz in (110.0, 220.0, 277.2, 329.6, 1760.0))
+    noise = np.cumsum(rng.standard_normal((len(t), 2)), axis=0)
+    noise -= np.convolve(noise[:, 0], np.ones(64) / 64, "same")[:, None]
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 0.2 * t)
+    left = chord * envelope + 0.02 * noise[:, 0]
+    right = chord * envelope[::-1] + 0.02 * noise[:, 1]
+    stereo = np.stack([left, right], axis=1)
+    return (level * stereo / np.abs(stereo).max()).astype(np.float32)
+
+
 @dataclass
 class Show:
     """A finished simulator run, read back."""

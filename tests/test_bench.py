@@ -53,6 +53,12 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
                  for figure in ("stagebox_core", "peer_core", "ratio", "pi4_core")]
     expected += [f"stretch.{engine}.peak_{kind}_mb" for engine in ("faster", "finer")
                  for kind in ("pss", "rss")]
+    expected += [f"loudness.{name}.cpu_s_per_min" for name in ("stagebox", "ebur128",
+                                                               "pyloudnorm")]
+    expected += ["loudness.ratio_ebur128", "loudness.ratio_pyloudnorm",
+                 "loudness.stagebox.peak_pss_mb"]
+    expected += [f"loudness.{name}.peak_rss_mb" for name in ("stagebox", "ebur128",
+                                                             "pyloudnorm")]
     not_numbers = {name: figures.get(name) for name in expected
                    if not isinstance(figures.get(name), float) or not math.isfinite(figures[name])}
     assert not not_numbers, f"figures missing or not finite: {not_numbers}\n{run.stdout}"

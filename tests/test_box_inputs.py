@@ -21,7 +21,8 @@ def test_a_pedal_pulled_out_mid_press_acts_on_nothing_and_the_box_says_so():
     log = io.StringIO()
     box = build_box(Config(), clock=clock, rate=48000, event_log=EventLog(clock, log),
                     display=open_dummy(), load_worker=InlineWorker(),
-                    scan_worker=InlineWorker(), wait_for_data=True, state_store=None)
+                    scan_worker=InlineWorker(), measure_worker=InlineWorker(),
+                    wait_for_data=True, state_store=None)
     box.post(ev.InputAdded(PEDAL, "AirTurn PED"))
     box.step()
     assert box.view(clock.now()).banner.text == "AirTurn PED connected"

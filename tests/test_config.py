@@ -81,3 +81,15 @@ def test_the_file_size_limit_is_in_mb_of_a_million_bytes_as_its_doc_says():
 
     (setting,) = [s for s in SCHEMA if s.key == "player.max_file_mb"]
     assert "1,000,000 bytes" in setting.doc and BYTES_PER_MB == 1_000_000
+
+
+def test_loudness_matching_takes_a_target_or_off():
+    assert Config()["player.loudness_lufs"] == -18.0
+    config, warnings = parse_config('[player]\nloudness_lufs = "off"\n')
+    assert warnings == [] and config["player.loudness_lufs"] == "off"
+    config, warnings = parse_config("[player]\nloudness_lufs = -14\n")
+    assert warnings == [] and config["player.loudness_lufs"] == -14.0
+    config, warnings = parse_config('[player]\nloudness_lufs = "of"\n')
+    assert config["player.loudness_lufs"] == -18.0
+    assert warnings == ["config.toml: player.loudness_lufs must be a number or 'off', "
+                        "not 'of': using -18.0"]

@@ -34,6 +34,7 @@ from stagebox.doctor import (
 )
 from stagebox.hal.alsa import DeviceCaps, DeviceInfo
 from stagebox.hal.inputs import InputsSeen, SeenPedal
+from stagebox.media.ebur128 import MeterUnavailable
 
 CARDS = """\
  0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones
@@ -120,7 +121,8 @@ def pi(tmp_path: Path) -> tuple[Config, Host]:
                 probe=lambda device: DeviceCaps(("S16_LE", "S24_3LE"), (44100, 48000), (2,)),
                 read_i2c_byte=lambda port, address: 0x43,
                 can_read_write=lambda path: True, owner_of=lambda path: "stagebox",
-                modules_load=modules_load, look_for_inputs=lambda: PEDAL_AND_FCB)
+                modules_load=modules_load, look_for_inputs=lambda: PEDAL_AND_FCB,
+                meter_version=lambda: "1.2.6")
     return config, host
 
 
@@ -153,9 +155,10 @@ def test_a_healthy_box_passes_every_check(pi):
     code, text = report(*pi)
     assert code == 0
     status_lines = [line for line in text.splitlines() if STATUS_LINE.match(line)]
-    assert len(status_lines) == 16 and all(line.startswith("OK ") for line in status_lines)
+    assert len(status_lines) == 17 and all(line.startswith("OK ") for line in status_lines)
     assert "fix:" not in text
-    assert text.splitlines()[-1] == "16 OK, 0 to look at, 0 failed"
+    assert text.splitlines()[-1] == "17 OK, 0 to look at, 0 failed"
+    assert "libebur128 1.2.6; songs matched to -18 LUFS" in line_of(text, "loudness meter")
     assert "pedal AirTurn PED (/dev/input/event3, /dev/input/event4); MIDI in FCB1010" in \
         line_of(text, "pedals and MIDI")
     assert "card 1 Device: USB Audio CODEC" in line_of(text, "USB audio")
@@ -199,12 +202,25 @@ def test_this_machine_as_it_is_gives_a_full_report_without_raising():
     code = run_doctor(Config(), out)
     text = out.getvalue()
     status_lines = [line for line in text.splitlines() if STATUS_LINE.match(line)]
-    assert len(status_lines) == 16
+    assert len(status_lines) == 17
     assert code == (1 if any(line.startswith("FAIL") for line in status_lines) else 0)
     has_gpio = any(Path("/dev").glob("gpiochip*"))
     assert line_of(text, "GPIO").startswith("OK" if has_gpio else "FAIL")
     if not Path("/proc/asound/cards").exists():
         assert line_of(text, "USB audio").startswith("FAIL")
+
+
+def test_a_missing_loudness_meter_fails_and_off_is_only_worth_a_look(pi):
+    config, host = pi
+
+    def missing() -> str:
+        raise MeterUnavailable("libebur128.so.1 not found (install libebur128-1)")
+
+    code, text = report(config, replace(host, meter_version=missing))
+    assert code == 1 and line_of(text, "loudness meter").startswith("FAIL")
+    assert fix_after(text, "loudness meter") == "fix: sudo apt-get install libebur128-1"
+    code, text = report(config.replace(player__loudness_lufs="off"), host)
+    assert code == 0 and line_of(text, "loudness meter").startswith("WARN")
 
 
 @pytest.mark.parametrize(("device", "group"), [("snd/controlC1", "audio"), ("i2c-1", "i2c"),

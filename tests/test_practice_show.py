@@ -40,15 +40,17 @@ def click_onsets(show: Show) -> list[float]:
 
 
 def song_onset_after(show: Show, after_s: float) -> float:
-    """When the song's fade-in starts after ``after_s``: its level, 0.5 at the end of a
-    0.1 s linear fade, projected back from where it first passes 0.05 (the resampler's
-    faint pre-ringing before a song's first sample is no part of it)."""
+    """When the song's fade-in starts after ``after_s``: its level, full at the end of a
+    0.1 s linear fade, projected back from where it first passes 0.02 (the resampler's
+    faint pre-ringing before a song's first sample is no part of it). Full is what it
+    plays at once the fade is over (its loudness match changes it)."""
     data, rate = show.audio()
     start = round(after_s * rate)
-    passed = start + int(np.flatnonzero(np.abs(data[start:, 0]) > 0.05)[0])
-    peak_cycle = data[passed:passed + round(rate / SONG_HZ), 0]
-    level = float(np.abs(peak_cycle).max())
-    return passed / rate - 0.1 * level / 0.5
+    passed = start + int(np.flatnonzero(np.abs(data[start:, 0]) > 0.02)[0])
+    cycle = round(rate / SONG_HZ)
+    level = float(np.abs(data[passed:passed + cycle, 0]).max())
+    full = float(np.abs(data[passed + rate // 5:passed + rate // 5 + cycle, 0]).max())
+    return passed / rate - 0.1 * level / full
 
 
 def song_start_s(show: Show) -> float:

@@ -127,7 +127,14 @@ class _SetVolume:
     gain: float
 
 
-_Command = _Cue | _QueueNext | _Swap | _Play | _Pause | _Stop | _Discard | _SetVolume
+@dataclass(frozen=True)
+class _SetGain:
+    load_id: int
+    gain: float
+
+
+_Command = (_Cue | _QueueNext | _Swap | _Play | _Pause | _Stop | _Discard | _SetVolume
+            | _SetGain)
 _PLAY, _PAUSE, _STOP = _Play(), _Pause(), _Stop()
 
 
@@ -231,6 +238,11 @@ class Engine:
     def set_volume(self, volume_db: float) -> None:
         """Ramp the master volume to ``volume_db``."""
         self._commands.append(_SetVolume(_db_to_gain(volume_db)))
+
+    def set_gain(self, load_id: int, gain_db: float) -> None:
+        """The song of ``load_id`` plays at ``gain_db``, if nothing of it has sounded yet
+        (a song once heard keeps its level: a step mid-song would be a fader ride)."""
+        self._commands.append(_SetGain(load_id, _db_to_gain(gain_db)))
 
     def take_notices(self) -> list[object]:
         """Events and retired load ids since the last call (main loop)."""
@@ -421,6 +433,8 @@ class Engine:
                     self._do_discard(load_id)
                 case _SetVolume(gain):
                     self._do_set_volume(gain)
+                case _SetGain(load_id, gain):
+                    self._do_set_gain(load_id, gain)
 
     def _do_cue(self, voice: _Voice) -> None:
         self._drop_incoming()
@@ -541,6 +555,11 @@ class Engine:
     def _do_set_volume(self, gain: float) -> None:
         self._volume_target = gain
         self._volume_step = (gain - self._volume) / (VOLUME_RAMP_S * self.rate)
+
+    def _do_set_gain(self, load_id: int, gain: float) -> None:
+        for voice in (self._current, self._next):
+            if voice is not None and voice.load_id == load_id and not voice.sounded:
+                voice.gain = gain
 
     def _fade_out(self, voice: _Voice | None) -> None:
         """Move ``voice`` to the outgoing list, fading if it sounds, else retire it (one

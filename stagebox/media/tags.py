@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stagebox.media.file_cache import FileCache
 from stagebox.media.safepath import printable
 from stagebox.media.setlist import decode_text
 
@@ -186,7 +187,7 @@ def _info_title(body: bytes) -> str | None:
     return None
 
 
-class TitleCache:
+class TitleCache(FileCache):
     """Titles read on an earlier scan, kept while a file's size and time stay the same.
 
     Reading tags is most of a scan; a stick inserted again (every gig) mostly holds the
@@ -195,10 +196,8 @@ class TitleCache:
 
     def __init__(self, entries: dict[str, list] | None = None,
                  read: Callable[[Path], str | None] = read_title) -> None:
-        self._entries = dict(entries or {})
+        super().__init__(entries)
         self._read = read
-        self.changed = False
-        """True when a title was read afresh or a gone file dropped: worth saving."""
 
     def title(self, path: Path) -> str | None:
         """The title of the file at ``path``, from the cache when the file is unchanged."""
@@ -215,18 +214,6 @@ class TitleCache:
         self._entries[key] = [*stamp, title]
         self.changed = True
         return title
-
-    def keep_only(self, paths: set[Path]) -> None:
-        """Forget files that are no longer on the stick."""
-        keys = {os.fsdecode(path) for path in paths}
-        gone = [key for key in self._entries if key not in keys]
-        for key in gone:
-            del self._entries[key]
-        self.changed = self.changed or bool(gone)
-
-    def to_json(self) -> str:
-        """The cache as JSON text."""
-        return json.dumps(self._entries, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str,

@@ -110,10 +110,11 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
         box = build_box(config, clock=clock, rate=sink.config.rate,
                         event_log=EventLog(clock, events_file), display=open_dummy(),
                         load_worker=InlineWorker(), scan_worker=InlineWorker(),
+                        measure_worker=InlineWorker(),
                         wait_for_data=True, info=("Simulator",), on_frame=on_frame,
                         state_store=StateStore(state_dir) if state_dir else None,
                         launcher=launcher, songs_budget_bytes=songs_budget_bytes,
-                        midi_out=SimMidiOut())
+                        midi_out=SimMidiOut(), measure_idle=False)
         for warning in config_warnings:
             box.notify(warning)
         factory = MockFactory()

@@ -55,6 +55,7 @@ def golden_views() -> dict[str, View]:
         "player_empty_title": player(title="", next_title=""),
         "player_count_in": player(elapsed_s=0.0, count_in=CountIn(3, 4, 1)),
         "player_count_in_waltz": player(elapsed_s=0.0, count_in=CountIn(1, 3, 2)),
+        "player_measuring": player(state="cued", elapsed_s=0.0, measuring=(3, 12)),
         "player_accents": player(title="Déjà vu – Ça ira, Ñandú", next_title="Smørrebrød Öl"),
         "banner_info": player(banner=Banner("Volume -3 dB")),
         "banner_warning": player(banner=Banner("bad.flac: cannot decode, skipped", "warning")),

@@ -176,6 +176,11 @@ def _title(view: PlayerView) -> str:
 
 
 def _next_text(view: PlayerView) -> str:
+    if view.measuring is not None and view.state != "playing":
+        # Between songs, where the performer looks: while a song plays, what comes next
+        # matters more than the measuring.
+        done, total = view.measuring
+        return f"Measuring {done}/{total}"
     if view.next_title is None:
         return "Last song"
     return "Next: " + (printable(view.next_title) or "(no title)")

@@ -70,6 +70,8 @@ class PlayerView:
     """Seconds since this title was first shown; drives the scrolling of long titles."""
     count_in: CountIn | None = None
     """While the song counts in; its times are shown again once it starts."""
+    measuring: tuple[int, int] | None = None
+    """(songs measured, songs to measure) while the stick's loudness is measured."""
     banner: Banner | None = None
 
 

@@ -116,9 +116,10 @@ def test_a_stick_being_mounted_does_not_hold_the_daemons_start(box):
     assert "stagebox-mount" not in box.unit("stagebox.service", "After")["After"]
 
 
-def test_the_doctor_on_the_booted_box_finds_the_unit_ordered_sandboxed_and_running(box):
+def test_the_doctor_on_the_booted_box_finds_the_unit_ordered_sandboxed_running_and_metering(
+        box):
     doctor = box.run("/opt/stagebox/venv/bin/stagebox", "doctor").stdout
-    for name in ("service", "start order", "hardening"):
+    for name in ("service", "start order", "hardening", "loudness meter"):
         assert re.search(rf"^OK +{name}  ", doctor, re.MULTILINE), doctor
     # The test's state partition is a tmpfs: the doctor must say the place is not kept.
     assert re.search(r"^FAIL +state folder .*lost at power-off", doctor, re.MULTILINE), doctor

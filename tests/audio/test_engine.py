@@ -128,6 +128,18 @@ def test_song_gain_and_volume_set_the_level():
     assert abs(np.abs(out[1000:]).max() - 0.5 * 10 ** (-12 / 20)) < 0.005
 
 
+def test_a_gain_set_after_the_cue_holds_until_the_song_has_sounded():
+    engine = Engine(RATE)
+    engine.cue(1, ToneSource(2.0, level=0.5), 0.0)
+    render(engine, 0.1)
+    engine.set_gain(1, -6.0)  # its loudness was measured while it waited, cued
+    engine.play()
+    out = render(engine, 0.5)
+    assert abs(np.abs(out[1000:]).max() - 0.5 * 10 ** (-6 / 20)) < 0.005
+    engine.set_gain(1, 0.0)  # heard already: no step mid-song
+    assert abs(np.abs(render(engine, 0.5)).max() - 0.5 * 10 ** (-6 / 20)) < 0.005
+
+
 def test_a_volume_change_ramps_without_a_click():
     engine = Engine(RATE)
     engine.cue(1, ToneSource(2.0, level=0.9, hz=50.0), 0.0)

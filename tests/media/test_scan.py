@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sticks import Stick
 from stagebox.media import scan
 from stagebox.media.model import Setlist
 from stagebox.media.scan import StickGone, load_setlist, scan_stick
+from stagebox.media.scan_process import scan_with_cache
 from stagebox.media.tags import TitleCache, read_title
 
 
@@ -431,6 +433,20 @@ def test_a_second_scan_takes_unchanged_titles_from_the_cache(tmp_path):
     (root / "a.wav").unlink()
     scan_stick(root, titles=again)
     assert [p.name for p in reads[2:]] == ["b.wav"] and again.changed
+
+
+def test_a_stick_with_a_name_that_is_not_utf8_scans_and_keeps_its_title_cache(tmp_path):
+    root = tmp_path / "stick"
+    root.mkdir()
+    # soundfile cannot open such a name itself: it is written, then renamed.
+    soundfile.write(root / "cafe.wav", np.zeros(100, np.float32), 8000)
+    (root / "cafe.wav").rename(root / os.fsdecode(b"caf\xe9.wav"))
+    cache_path = tmp_path / "state" / "titles.json"
+    library = scan_with_cache(root, "STICK", cache_path, lambda *_: None)
+    assert [song.path.name for song in library.default.songs] == [os.fsdecode(b"caf\xe9.wav")]
+    again = TitleCache.from_json(cache_path.read_text(encoding="utf-8"))
+    assert again.to_json() == cache_path.read_text(encoding="utf-8")
+    assert os.fsdecode(root / os.fsdecode(b"caf\xe9.wav")) in json.loads(again.to_json())
 
 
 def test_a_broken_title_cache_is_an_empty_one():
