@@ -30,7 +30,15 @@ from stagebox.jsonl import json_line
 from stagebox.media.loudness import Measured
 from stagebox.media.model import Song
 from stagebox.player import Player
-from stagebox.state import ResumePoint, SavedState, StateStore
+from stagebox.practice import FIELDS, PracticeBook
+from stagebox.state import (
+    ResumePoint,
+    SavedState,
+    SmallFileError,
+    StateStore,
+    read_small_file,
+    write_atomically,
+)
 from stagebox.ui import screens
 from stagebox.ui.gestures import GestureDetector
 from stagebox.ui.view import (
@@ -54,6 +62,7 @@ FRAME_INTERVAL_S = 0.1
 BANNER_S = 3.0
 PLACE_SAVE_INTERVAL_S = 1.0
 MAX_PENDING_BANNERS = 3
+MAX_PRACTICE_BYTES = 256 * 1024
 
 
 class EventLog:
@@ -188,6 +197,9 @@ class Box:
             return
         if isinstance(event, ev.TrackReady):
             self._streams[event.load_id] = event.stream
+        elif isinstance(event, ev.ScanFinished):
+            self.player.practice_book = self._read_practice(event.library.label)
+        self.player.song_position_s = self.position_s()
         for command in self.player.handle(event):  # type: ignore[arg-type]
             self._run(command)
 
@@ -207,6 +219,15 @@ class Box:
                                 start_frames=stream.header.start_frames,
                                 beats=beat_grid(song), section=stream.header.loop_frames,
                                 speed=stream.request.speed)
+            case cmd.Swap(load_id=load_id, replaces=replaces, follow=follow, gain_db=gain_db):
+                self._in_engine.add(load_id)
+                stream = self._streams[load_id]
+                self.engine.swap(load_id, stream, gain_db, replaces=replaces, follow=follow,
+                                 start_frames=stream.header.start_frames,
+                                 beats=beat_grid(self._songs[load_id]),
+                                 section=stream.header.loop_frames, speed=stream.request.speed)
+            case cmd.RememberPractice(label=label, book=book):
+                self._write_practice(label, book)
             case cmd.QueueNext(load_id=load_id, gain_db=gain_db):
                 self._in_engine.add(load_id)
                 stream = self._streams[load_id]
@@ -342,6 +363,30 @@ class Box:
         if stream is not None:
             stream.close()
 
+    def _read_practice(self, label: str) -> PracticeBook:
+        """The settings made on the box for this stick's songs, as last kept (main loop:
+        a small file on the state partition, read once per insertion)."""
+        if self._state_store is None:
+            return PracticeBook()
+        try:
+            payload = read_small_file(self._state_store.cache_path("practice", label),
+                                      MAX_PRACTICE_BYTES)
+        except FileNotFoundError:
+            return PracticeBook()
+        except (OSError, SmallFileError) as exc:
+            self._run(cmd.Notify(f"Practice settings not read: {exc}", "warning"))
+            return PracticeBook()
+        return PracticeBook.from_json(payload.decode("utf-8", "replace"))
+
+    def _write_practice(self, label: str, book: PracticeBook) -> None:
+        if self._state_store is None:
+            return
+        try:
+            write_atomically(self._state_store.cache_path("practice", label),
+                             book.to_json().encode("ascii"))
+        except OSError as exc:
+            self._run(cmd.Notify(f"Cannot save practice settings: {exc.strerror}", "warning"))
+
     def _remember(self) -> None:
         """Save the settings and where the show is (main loop)."""
         if self._state_store is None:
@@ -460,6 +505,9 @@ class Box:
             title_age_s=round(now - self._title_since_s, 1) if self._title_scrolls else 0.0,
             count_in=self._count_in(),
             measuring=player.measuring,
+            practice=player.practice_texts,
+            practice_selected=(FIELDS[player.practice_field] if player.mode == "practice"
+                               else None),
             banner=banner,
         )
 

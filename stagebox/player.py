@@ -27,13 +27,17 @@ from typing import Any, Literal
 from stagebox import events as ev
 from stagebox.media.loudness import Measured, match_gain_db
 from stagebox.media.model import Library, MidiMessage, Setlist, Song
+from stagebox.practice import FIELDS, Adjustments, Change, PracticeBook, field_texts
+from stagebox.practice import press as practice_press
 from stagebox.state import ResumePoint
 from stagebox.ui.menu import (
     Menu,
     MenuClosed,
     MenuContext,
     MenuHint,
+    ResetPracticeChoice,
     SetAfterSongChoice,
+    SetModeChoice,
     SetSetlistChoice,
     SetVolumeChoice,
 )
@@ -107,6 +111,25 @@ class StopMeasuring:
 
 
 @dataclass(frozen=True)
+class Swap:
+    """Crossfade from the current song into its new decoding ``load_id`` (ready), following
+    on from where it plays or, unless ``follow``, from where the new one starts."""
+
+    load_id: int
+    replaces: int
+    follow: bool
+    gain_db: float = 0.0
+
+
+@dataclass(frozen=True)
+class RememberPractice:
+    """The settings made on the box for a song of stick ``label`` have changed: keep them."""
+
+    label: str
+    book: PracticeBook
+
+
+@dataclass(frozen=True)
 class Play:
     """Start or resume the current song."""
 
@@ -171,8 +194,9 @@ class SendMidi:
 
 
 Command = (
-    Scan | Load | Cue | QueueNext | Play | Pause | Stop | Discard | SetVolume | Notify | Record
-    | Remember | ShutDown | SendMidi | SetGain | Measure | StopMeasuring
+    Scan | Load | Cue | QueueNext | Swap | RememberPractice | Play | Pause | Stop | Discard
+    | SetVolume | Notify | Record | Remember | ShutDown | SendMidi | SetGain | Measure
+    | StopMeasuring
 )
 
 
@@ -239,6 +263,18 @@ class Player:
         self._loudness: dict[Path, Measured] = {}
         self._measure_names: dict[Path, str] = {}
         self._measure_id = 0
+        self.mode = "show"
+        """``practice``: taps while a song plays change its key, speed, loop and click.
+        Never remembered: a box always starts in show mode."""
+        self.practice_field = 0
+        """The index in :data:`~stagebox.practice.FIELDS` of the field PREV/NEXT change."""
+        self.practice_book = PracticeBook()
+        """The settings made on the box for this stick's songs (the box reads it)."""
+        self.song_position_s = 0.0
+        """Where the current song is, in song time: the box sets it before each event."""
+        self._replacement: _Slot | None = None
+        """The current song decoded anew with its new practice settings, on its way."""
+        self._replacement_follow = True
         self._out: list[Command] = []
 
     # --- reading -------------------------------------------------------------------------
@@ -340,6 +376,12 @@ class Player:
             return
         slot.ready = True
         slot.duration_s = event.duration_s
+        if slot is self._replacement:
+            assert self._current is not None
+            slot.played = True
+            self._emit(Swap(slot.load_id, self._current.load_id, self._replacement_follow,
+                            self._gain_db(slot)))
+            return
         if slot is self._next:
             self._emit(QueueNext(slot.load_id, self._gain_db(slot)))
             return
@@ -353,6 +395,10 @@ class Player:
         if slot is None:
             return
         name = self.songs[slot.index].rel_path
+        if slot is self._replacement:
+            self._replacement = None
+            self._notify(f"Practice change not made: {event.message}", "warning")
+            return
         if event.no_room and slot is self._next and self._current is not None:
             self._next = None
             self._no_room_beside = self._current.load_id
@@ -377,6 +423,7 @@ class Player:
         if current is None or event.load_id != current.load_id:
             return
         self._record("track_ended", index=self.index, title=self.songs[self.index].title)
+        self._drop_replacement()
         if event.error:
             self._notify(f"{self.songs[self.index].rel_path}: {event.error}", "warning")
         self._emit(Discard(current.load_id))
@@ -406,6 +453,15 @@ class Player:
         # while a pause faded it leaves the next song cued, waiting for PLAY.
         goes_on = playing and self._then(current.index) == "next"
         self._cue_from(current.index + 1, autoplay=goes_on, use_preload=True)
+
+    def _on_TrackReplaced(self, event: ev.TrackReplaced) -> None:  # noqa: N802
+        replacement, current = self._replacement, self._current
+        if replacement is None or current is None or (
+                event.new_load_id, event.old_load_id) != (replacement.load_id, current.load_id):
+            return
+        # The engine has let go of the old decoding; the box closes it on its notice.
+        self._current, self._replacement = replacement, None
+        self._record("practice_applied", index=self.index, **self._practice_fields())
 
     def _on_AudioDeviceLost(self, event: ev.AudioDeviceLost) -> None:  # noqa: N802
         self.audio_present = False
@@ -469,6 +525,10 @@ class Player:
                 self._open_menu()
             elif event.kind == "long_hold":
                 self._shut_down()
+            return
+        if (self.mode == "practice" and self.state == "playing" and event.kind == "press"
+                and event.button in ("play", "prev", "next")):
+            self._practice_press(event.button)
             return
         action = _TRANSPORT.get((self.state, event.button, event.kind))
         if action is not None:
@@ -572,6 +632,7 @@ class Player:
             info_lines=(*self.info, f"Stick: {self.stick_label or '-'}", f"Xruns: {self.xruns}",
                         *self._loudness_info()),
             setlist_locked=self.state == "playing",
+            mode=self.mode,
         ))
 
     def _menu_press(self, button: ev.ButtonName) -> None:
@@ -586,6 +647,13 @@ class Player:
             self._emit(SetVolume(result.volume_db))
             self._record("volume", volume_db=result.volume_db)
             self._emit(Remember())
+        elif isinstance(result, SetModeChoice):
+            self.mode = result.mode
+            self.practice_field = 0
+            self._record("mode", mode=result.mode)
+            self._apply_practice()
+        elif isinstance(result, ResetPracticeChoice):
+            self._reset_practice()
         elif isinstance(result, SetAfterSongChoice):
             self.after_song = result.after_song
             self._emit(Remember())
@@ -594,6 +662,84 @@ class Player:
             self.chosen_setlists[self.stick_label] = self.library.setlists[
                 self.setlist_index].name
             self._emit(Remember())
+
+    # --- practice ------------------------------------------------------------------------
+
+    @property
+    def practice_texts(self) -> tuple[tuple[str, str], ...]:
+        """The song screen's practice line, as (field, words) in order: every field in
+        practice mode, only what is not neutral in show mode."""
+        song = self.song
+        if song is None:
+            return ()
+        texts = field_texts(song, self.practice_book.get(song.rel_path),
+                            practising=self.mode == "practice")
+        return tuple((field, texts[field]) for field in FIELDS if field in texts)
+
+    def _playable(self, index: int) -> Song:
+        """Song ``index`` as it is to play: with the settings made on the box, in practice
+        mode; as the setlist has it, in show mode."""
+        song = self.songs[index]
+        if self.mode != "practice":
+            return song
+        return self.practice_book.get(song.rel_path).applied_to(song)
+
+    def _practice_press(self, button: ev.ButtonName) -> None:
+        """A tap while a song plays, in practice mode: PLAY picks a field, PREV/NEXT change it."""
+        field = FIELDS[self.practice_field]
+        if button == "play":
+            self.practice_field = (self.practice_field + 1) % len(FIELDS)
+            return
+        song = self.songs[self.index]
+        outcome = practice_press(self.practice_book.get(song.rel_path), song, field,
+                                 button == "next", self.song_position_s)
+        if outcome.hint:
+            self._notify(outcome.hint, at_once=True)
+        if outcome.adjustments == self.practice_book.get(song.rel_path):
+            return
+        self.practice_book.put(song.rel_path, outcome.adjustments)
+        self._record("practice", field=field, index=self.index, **self._practice_fields())
+        self._emit(RememberPractice(self.stick_label, self.practice_book))
+        if outcome.change is not None:
+            self._redecode(outcome.change)
+
+    def _practice_fields(self) -> dict[str, Any]:
+        song = self._playable(self.index)
+        loop = song.loop
+        return {"key": song.key_semitones, "speed": song.speed, "click": song.click,
+                "loop": [loop.start_s, loop.end_s] if loop else None}
+
+    def _redecode(self, change: Change) -> None:
+        """Decode the current song anew with its settings now, from ``change.start_s``; the
+        engine crossfades into it once it is ready."""
+        if self._current is None:
+            return
+        self._drop_replacement()
+        self._replacement = _Slot(self._new_load_id(), self.index)
+        self._replacement_follow = change.follow
+        self._emit(Load(self._replacement.load_id, self._playable(self.index),
+                        change.start_s))
+
+    def _apply_practice(self) -> None:
+        """The settings that apply to the current song changed (the mode, or a reset):
+        it is decoded anew from where it is, and any preloaded next song too."""
+        if self.state == "playing" and self._current is not None:
+            self._drop_next()
+            self._redecode(Change(self.song_position_s, follow=True))
+            self._load_next_after(self.index)
+        elif self.state in ("cued", "paused"):
+            self._cue_from(self.index, autoplay=False,
+                           start_s=self.song_position_s if self.state == "paused" else 0.0)
+
+    def _reset_practice(self) -> None:
+        song = self.song
+        if song is None:
+            self._notify("No song to reset", at_once=True)
+            return
+        self.practice_book.put(song.rel_path, Adjustments())
+        self._emit(RememberPractice(self.stick_label, self.practice_book))
+        self._notify(f"{song.title}: setlist settings", at_once=True)
+        self._apply_practice()
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -671,7 +817,7 @@ class Player:
                     return
         else:
             self._current = _Slot(self._new_load_id(), index)
-            self._emit(Load(self._current.load_id, self.songs[index], start_s))
+            self._emit(Load(self._current.load_id, self._playable(index), start_s))
         self._play_when_ready = autoplay
         self._set_state("playing" if autoplay else "paused" if start_s > 0 else "cued")
 
@@ -684,7 +830,7 @@ class Player:
         if index + 1 >= len(self.songs) or not self.stick_present:
             return
         self._next = _Slot(self._new_load_id(), index + 1)
-        self._emit(Load(self._next.load_id, self.songs[index + 1]))
+        self._emit(Load(self._next.load_id, self._playable(index + 1)))
 
     # --- loudness ------------------------------------------------------------------------
 
@@ -750,16 +896,22 @@ class Player:
         return self.songs[index].then or self.after_song
 
     def _slot(self, load_id: int) -> _Slot | None:
-        for slot in (self._current, self._next):
+        for slot in (self._current, self._next, self._replacement):
             if slot is not None and slot.load_id == load_id:
                 return slot
         return None
 
     def _release_current(self) -> None:
+        self._drop_replacement()
         if self._current is not None:
             self._emit(Discard(self._current.load_id))
             self._current = None
         self._play_when_ready = False
+
+    def _drop_replacement(self) -> None:
+        if self._replacement is not None:
+            self._emit(Discard(self._replacement.load_id))
+            self._replacement = None
 
     def _drop_next(self) -> None:
         if self._next is not None:

@@ -80,7 +80,8 @@ class Show:
 def run_sim(tmp_path: Path):
     """Run ``stagebox sim`` on a stick with a script; return the Show."""
 
-    def run(stick: Path, script: str, config: str | None = None, name: str = "out") -> Show:
+    def run(stick: Path, script: str, config: str | None = None, name: str = "out",
+            state: Path | None = None) -> Show:
         script_path = tmp_path / f"{name}.script"
         script_path.write_text(script, encoding="utf-8")
         args = ["sim", "--media", str(stick), "--script", str(script_path),
@@ -89,6 +90,8 @@ def run_sim(tmp_path: Path):
             config_path = tmp_path / f"{name}.toml"
             config_path.write_text(config, encoding="utf-8")
             args += ["--config", str(config_path)]
+        if state is not None:
+            args += ["--state", str(state)]
         assert stagebox(args) == 0
         return Show(tmp_path / name)
 

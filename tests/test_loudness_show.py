@@ -14,7 +14,6 @@ from test_loader_memory import QueuedWorker
 
 from stagebox import events as ev
 from stagebox.box import EventLog
-from stagebox.cli import main as stagebox
 from stagebox.clock import VirtualClock
 from stagebox.config import Config
 from stagebox.daemon import build_box
@@ -132,15 +131,11 @@ def test_the_screen_says_the_stick_is_being_measured_until_it_is(stick):
     box.close()
 
 
-def test_a_second_insertion_and_a_restart_measure_nothing(stick, tmp_path):
+def test_a_second_insertion_and_a_restart_measure_nothing(stick, tmp_path, run_sim):
     state = tmp_path / "state"
 
     def run(name: str, script: str) -> Show:
-        (tmp_path / f"{name}.script").write_text(script, encoding="utf-8")
-        assert stagebox(["sim", "--media", str(stick), "--script",
-                         str(tmp_path / f"{name}.script"), "--out", str(tmp_path / name),
-                         "--state", str(state)]) == 0
-        return Show(tmp_path / name)
+        return run_sim(stick, script, name=name, state=state)
 
     def counts(show: Show) -> list[tuple[int, int, int]]:
         return [(e["measured"], e["cached"], e["failed"])

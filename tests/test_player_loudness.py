@@ -18,8 +18,8 @@ def measured(lufs: float | None, dbtp: float | None = -10.0) -> Measured:
 
 def info(rig: Rig) -> tuple[str, ...]:
     rig.press("menu")
-    for _ in range(3):
-        rig.press("next")
+    for _ in range(2):
+        rig.press("prev")  # round to Info, next to last
     rig.press("play")  # into the info page
     view = rig.player.menu.view()  # type: ignore[union-attr]
     rig.press("menu")

@@ -56,6 +56,11 @@ def golden_views() -> dict[str, View]:
         "player_count_in": player(elapsed_s=0.0, count_in=CountIn(3, 4, 1)),
         "player_count_in_waltz": player(elapsed_s=0.0, count_in=CountIn(1, 3, 2)),
         "player_measuring": player(state="cued", elapsed_s=0.0, measuring=(3, 12)),
+        "player_practice_show": player(practice=(("key", "+2"), ("speed", "80%"),
+                                                 ("loop", "A-B"))),
+        "player_practice_mode": player(index=11, practice=(
+            ("key", "-3"), ("speed", "100%"), ("loop", "A-"), ("click", "no clk")),
+            practice_selected="speed"),
         "player_accents": player(title="Déjà vu – Ça ira, Ñandú", next_title="Smørrebrød Öl"),
         "banner_info": player(banner=Banner("Volume -3 dB")),
         "banner_warning": player(banner=Banner("bad.flac: cannot decode, skipped", "warning")),

@@ -16,6 +16,7 @@ VOLUME_MIN_DB = -40.0
 VOLUME_MAX_DB = 6.0
 VOLUME_STEP_DB = 1.0
 AFTER_SONG_CHOICES = ("stop", "next")
+MODE_CHOICES = ("show", "practice")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class MenuContext:
     info_lines: tuple[str, ...]
     setlist_locked: bool = False
     """True while a song plays: changing the setlist then would pull the song away."""
+    mode: str = "show"
+    """``practice``: the buttons change key, speed, loop and click while a song plays."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,18 @@ class SetSetlistChoice:
 
 
 @dataclass(frozen=True)
+class SetModeChoice:
+    """The performer chose show or practice mode."""
+
+    mode: str
+
+
+@dataclass(frozen=True)
+class ResetPracticeChoice:
+    """The performer let go of the settings made on the box for the cued song."""
+
+
+@dataclass(frozen=True)
 class MenuClosed:
     """The menu is gone; the player screen returns."""
 
@@ -64,9 +79,10 @@ class MenuHint:
     text: str
 
 
-MenuResult = SetVolumeChoice | SetAfterSongChoice | SetSetlistChoice | MenuClosed | MenuHint
+MenuResult = (SetVolumeChoice | SetAfterSongChoice | SetSetlistChoice | SetModeChoice
+              | ResetPracticeChoice | MenuClosed | MenuHint)
 
-_ITEMS = ("volume", "setlist", "after_song", "info", "close")
+_ITEMS = ("volume", "setlist", "after_song", "mode", "reset", "info", "close")
 
 
 class Menu:
@@ -78,13 +94,15 @@ class Menu:
         self._editing = False
         self._in_info = False
         self._draft_setlist = context.setlist_index
+        self._items = tuple(item for item in _ITEMS
+                            if item != "reset" or context.mode == "practice")
 
     def view(self) -> MenuView:
         """The screen to show now."""
         if self._in_info:
             return MenuView("Info", (*self._context.info_lines, "Back"),
                             len(self._context.info_lines))
-        return MenuView("Menu", tuple(self._label(item) for item in _ITEMS), self._selected,
+        return MenuView("Menu", tuple(self._label(item) for item in self._items), self._selected,
                         editing=self._editing)
 
     def press(self, button: ButtonName) -> MenuResult | None:
@@ -95,16 +113,18 @@ class Menu:
             return None
         if self._editing:
             return self._press_editing(button)
-        item = _ITEMS[self._selected]
+        item = self._items[self._selected]
         if button == "menu":
             return MenuClosed()
         if button in ("prev", "next"):
             step = 1 if button == "next" else -1
-            self._selected = (self._selected + step) % len(_ITEMS)
+            self._selected = (self._selected + step) % len(self._items)
             return None
         # PLAY on the selected item
         if item == "close":
             return MenuClosed()
+        if item == "reset":
+            return ResetPracticeChoice()
         if item == "info":
             self._in_info = True
             return None
@@ -117,7 +137,7 @@ class Menu:
         return None
 
     def _press_editing(self, button: ButtonName) -> MenuResult | None:
-        item = _ITEMS[self._selected]
+        item = self._items[self._selected]
         if button in ("play", "menu"):
             self._editing = False
             chosen = self._draft_setlist
@@ -137,6 +157,12 @@ class Menu:
             choice = AFTER_SONG_CHOICES[(index + step) % len(AFTER_SONG_CHOICES)]
             self._context = replace(self._context, after_song=choice)
             return SetAfterSongChoice(choice)
+        if item == "mode":
+            choice = MODE_CHOICES[(MODE_CHOICES.index(self._context.mode) + 1) % 2]
+            self._context = replace(self._context, mode=choice)
+            self._items = tuple(item for item in _ITEMS
+                                if item != "reset" or choice == "practice")
+            return SetModeChoice(choice)
         count = len(self._context.setlist_names)
         self._draft_setlist = (self._draft_setlist + step) % count
         return None
@@ -150,4 +176,6 @@ class Menu:
             return f"Setlist {context.setlist_names[index]}" if context.setlist_names else "Setlist"
         if item == "after_song":
             return f"After song: {context.after_song}"
-        return {"info": "Info", "close": "Close"}[item]
+        if item == "mode":
+            return f"Mode: {context.mode}"
+        return {"reset": "Reset song's practice", "info": "Info", "close": "Close"}[item]

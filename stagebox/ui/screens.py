@@ -36,6 +36,7 @@ TITLE_HOLD_S = 1.5
 """A long title rests this long at its start before each pass of scrolling."""
 TITLE_SCROLL_PX_PER_S = 25.0
 TITLE_GAP_PX = 28
+PRACTICE_GAP_PX = 4
 """Blank space between the end of a scrolling title and its next copy."""
 
 BANNER_HEIGHT_PX = 12
@@ -214,9 +215,17 @@ def text_lines(view: View) -> list[str]:
     return lines
 
 
+def _practice_text(view: PlayerView) -> str:
+    """The practice fields as text, the one being changed in brackets: ``[+2] 80% A-B``."""
+    return " ".join(f"[{words}]" if field == view.practice_selected else words
+                    for field, words in view.practice)
+
+
 def _body_text(view: View) -> list[str]:
     if isinstance(view, PlayerView):
-        top = " ".join(part for part in (_position_text(view), _STATE_WORDS[view.state],
+        middle = (_practice_text(view) if view.practice and view.state != "ended"
+                  else _STATE_WORDS[view.state])
+        top = " ".join(part for part in (_position_text(view), middle,
                                          _STATE_SYMBOLS[view.state]) if part)
         if view.state == "ended":
             return [top, "End of setlist", "Last: " + _title(view), "PREV: back to last song"]
@@ -353,8 +362,33 @@ def _draw_player(screen: _Screen, view: PlayerView) -> None:
 def _draw_player_top_row(screen: _Screen, view: PlayerView) -> None:
     icon_left = screen.width - 9
     _draw_state_icon(screen.draw, view.state, icon_left, 0)
-    screen.text(0, 0, _position_text(view), screen.small_bold)
+    position = _position_text(view)
+    if view.practice and view.state != "ended":
+        # The icon says the state; its word makes room for the practice fields, and the
+        # song's number too when they need it.
+        left = _draw_practice_fields(screen, view, right=icon_left - 3)
+        if screen.small_bold.getlength(position) + PRACTICE_GAP_PX <= left:
+            screen.text(0, 0, position, screen.small_bold)
+        return
+    screen.text(0, 0, position, screen.small_bold)
     screen.text(icon_left - 3, 0, _STATE_WORDS[view.state], screen.small_bold, anchor="rs")
+
+
+def _draw_practice_fields(screen: _Screen, view: PlayerView, right: int) -> float:
+    """Key, speed, loop and click, right-aligned before the state icon; in practice mode
+    the field being changed is drawn inverted. Returns where the first one starts."""
+    font = screen.small
+    x = float(right)
+    for field, words in reversed(view.practice):
+        width = font.getlength(words)
+        x -= width
+        if field == view.practice_selected:
+            screen.draw.rectangle((round(x) - 1, 0, round(x + width), 8), fill="white")
+            screen.text(x, 0, words, font, fill="black")
+        else:
+            screen.text(x, 0, words, font)
+        x -= PRACTICE_GAP_PX
+    return x
 
 
 def _draw_state_icon(draw: ImageDraw.ImageDraw, state: PlayState, left: int, top: int) -> None:

@@ -72,6 +72,11 @@ class PlayerView:
     """While the song counts in; its times are shown again once it starts."""
     measuring: tuple[int, int] | None = None
     """(songs measured, songs to measure) while the stick's loudness is measured."""
+    practice: tuple[tuple[str, str], ...] = ()
+    """Key, speed, loop and click as (field, words), e.g. ``(("key", "+2"), ("speed",
+    "80%"))``: what is not neutral, or every field in practice mode."""
+    practice_selected: str | None = None
+    """In practice mode, the field PREV/NEXT change."""
     banner: Banner | None = None
 
 

@@ -1,0 +1,129 @@
+"""Practice from the four buttons in `stagebox sim`: key, speed and A-B loop changed while
+a song plays, heard in the audio, shown on the screen, remembered per song."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import Show, write_tone
+
+RATE = 48000
+STEP_HZ = (300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0)
+"""A song whose pitch says where it is: second n plays STEP_HZ[n]."""
+
+INTO_PRACTICE = """\
+1.0 press menu
+1.2 press next
+1.4 press next
+1.6 press next
+1.8 press play
+2.0 press next
+2.2 press play
+2.4 press menu
+"""
+"""Menu, down to "Mode: show", edit, change it to practice, confirm, close."""
+
+
+def write_steps(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(len(STEP_HZ) * RATE) / RATE
+    hz = np.repeat(STEP_HZ, RATE)
+    wave = 0.4 * np.sin(2 * np.pi * np.cumsum(hz) / RATE)
+    ramp = np.clip(np.minimum(t, t[-1] - t) / 0.01, 0, 1)
+    soundfile.write(path, np.stack([wave * ramp] * 2, axis=1).astype(np.float32), RATE)
+
+
+def max_jump(show: Show, start_s: float, end_s: float) -> float:
+    data, rate = show.audio()
+    return float(np.abs(np.diff(data[int(start_s * rate):int(end_s * rate), 0])).max())
+
+
+def applied(show: Show) -> list[dict]:
+    return show.named("practice_applied")
+
+
+def test_key_up_from_the_buttons_is_heard_a_few_blocks_later_and_shown(tmp_path, run_sim):
+    stick = tmp_path / "stick"
+    write_tone(stick / "song.flac", 440.0, 10.0)
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE
+                   + "2.6 press play\n4.0 press next\n4.4 press next\n4.8 press next\n9.0 end\n")
+    assert [event["mode"] for event in show.named("mode")] == ["practice"]
+    assert show.dominant_hz(3.0, 3.9) == pytest.approx(440.0, abs=3)
+    changes = applied(show)
+    assert [change["key"] for change in changes] == [1, 2, 3]
+    # Each change is heard once its new decoding is under way: well within a second here.
+    assert changes[-1]["t"] < 4.8 + 0.5
+    assert show.dominant_hz(changes[-1]["t"] + 0.1, 8.5) == pytest.approx(523.25, rel=0.01)
+    # Each swap crossfades: no step in the audio beyond the tones' own.
+    assert max_jump(show, 3.0, 8.5) < 0.4 * 2 * np.pi * 560 / RATE * 1.5
+    # The song screen shows the fields, the one being changed marked.
+    assert show.screen_at(6.0)[0] == "1/1 [+3] 100% A-B? no clk ▶"
+
+
+def test_speed_down_from_the_buttons_stretches_the_rest_of_the_song_at_its_pitch(
+        tmp_path, run_sim):
+    stick = tmp_path / "stick"
+    write_tone(stick / "song.flac", 440.0, 6.0)
+    # PLAY picks the speed field; four taps of PREV take it to 80 %.
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n3.0 press play\n"
+                   "3.2 press prev\n3.4 press prev\n3.6 press prev\n3.8 press prev\n"
+                   "12.0 end\n")
+    changes = applied(show)
+    assert [change["speed"] for change in changes][-1] == 0.8
+    (started,) = show.named("track_started")
+    (ended,) = show.named("track_ended")
+    swap_s = changes[-1]["t"]
+    # Up to the last change some song time went by at 100 % to 85 %; the rest at 80 %.
+    assert ended["t"] - started["t"] > 6.0 + 0.2 * (6.0 - (swap_s - started["t"])) * 0.9
+    assert show.dominant_hz(swap_s + 0.2, ended["t"] - 0.3) == pytest.approx(440.0, abs=4)
+    assert "80%" in show.screen_at(swap_s + 0.5)[0]
+
+
+def test_a_b_set_from_the_buttons_repeats_the_section_until_let_go(tmp_path, run_sim):
+    stick = tmp_path / "stick"
+    write_steps(stick / "steps.wav")
+    # Started at 2.6 s: song time = t - 2.6. PLAY twice picks the loop field; NEXT sets
+    # A at song time 2.2 (500 Hz), NEXT sets B at 4.3 (700 Hz) and goes back to A, NEXT
+    # lets it go after the second pass.
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n3.0 press play\n"
+                   "3.2 press play\n4.8 press next\n6.9 press next\n10.0 press next\n"
+                   "16.0 end\n")
+    jump = applied(show)[0]
+    assert jump["loop"] == [pytest.approx(2.25, abs=0.1), pytest.approx(4.35, abs=0.1)]
+    back_s = jump["t"]
+    # Back at A: the song plays its 500 Hz second again, then 600, then 700 up to B...
+    assert show.dominant_hz(back_s + 0.1, back_s + 0.7) == pytest.approx(500.0, abs=5)
+    assert show.dominant_hz(back_s + 0.9, back_s + 1.7) == pytest.approx(600.0, abs=5)
+    # ... and round again: at 2.1 s after the jump the section starts over.
+    assert show.dominant_hz(back_s + 2.2, back_s + 2.7) == pytest.approx(500.0, abs=5)
+    assert "A-B" in show.screen_at(back_s + 1.0)[0]
+    released = applied(show)[1]
+    assert released["loop"] is None
+    # Let go, the song plays on past B (the section's highest step is 700 Hz) to its end.
+    assert show.dominant_hz(released["t"] + 2.6, released["t"] + 3.1) > 750.0
+    assert show.named("track_ended")
+    assert max_jump(show, 3.0, released["t"] + 3.0) < 0.4 * 2 * np.pi * 1000 / RATE * 1.5
+
+
+def test_settings_made_on_the_box_are_remembered_per_song_and_played_in_practice_only(
+        tmp_path, run_sim):
+    stick = tmp_path / "stick"
+    write_tone(stick / "song.flac", 440.0, 8.0)
+    state = tmp_path / "state"
+    state.mkdir()
+
+    def run(name: str, script: str) -> Show:
+        return run_sim(stick, script, name=name, state=state)
+
+    run("first", "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n3.0 press next\n"
+        "3.3 press next\n4.0 end\n")
+    # Next time, in show mode, the setlist rules: the song plays as recorded...
+    show = run("show", "0.2 insert\n1.0 press play\n3.0 end\n")
+    assert show.dominant_hz(1.5, 2.9) == pytest.approx(440.0, abs=3)
+    # ... and in practice mode at the key set last time.
+    show = run("practice", "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n5.0 end\n")
+    assert show.dominant_hz(3.0, 4.9) == pytest.approx(493.9, rel=0.01)
+    assert show.screen_at(4.0)[0].startswith("1/1 [+2]")
