@@ -207,10 +207,10 @@ class Box:
         match command:
             case cmd.Scan(root=root, label=label):
                 self._scan_worker.submit(lambda: self._scan(root, label))
-            case cmd.Load(load_id=load_id, song=song, start_s=start_s):
+            case cmd.Load(load_id=load_id, song=song, start_s=start_s, same_file_as=shared):
                 self._songs[load_id] = song
                 self._starts_s[load_id] = start_s
-                self.loader.load(load_id, song, start_s)
+                self.loader.load(load_id, song, start_s, same_file_as=shared)
             case cmd.Cue(load_id=load_id, gain_db=gain_db):
                 self._in_engine.add(load_id)
                 stream = self._streams[load_id]

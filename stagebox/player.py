@@ -66,6 +66,8 @@ class Load:
     load_id: int
     song: Song
     start_s: float = 0.0
+    same_file_as: int | None = None
+    """A load of the same file still held, whose memory it shares (a practice change)."""
 
 
 @dataclass(frozen=True)
@@ -718,7 +720,7 @@ class Player:
         self._replacement = _Slot(self._new_load_id(), self.index)
         self._replacement_follow = change.follow
         self._emit(Load(self._replacement.load_id, self._playable(self.index),
-                        change.start_s))
+                        change.start_s, same_file_as=self._current.load_id))
 
     def _apply_practice(self) -> None:
         """The settings that apply to the current song changed (the mode, or a reset):

@@ -91,6 +91,30 @@ def test_the_second_song_waits_for_room_and_a_released_song_makes_it(tmp_path, p
     assert isinstance(posted[-1], ev.TrackReady) and loader.held_bytes == size
 
 
+def test_a_song_decoded_anew_shares_its_memory_and_needs_no_stick(tmp_path, posted):
+    one = song_file(tmp_path, "one", 2.0)
+    size = one.path.stat().st_size
+    # Room for one copy only: a practice change must not need a second.
+    loader = Loader(rate=48000, max_bytes=10**9, post=posted.append, worker=InlineWorker(),
+                    budget_bytes=size + size // 2)
+    loader.load(1, one)
+    one.path.unlink()  # the stick is gone
+    loader.load(2, one, 1.0, same_file_as=1)
+    first, again = posted
+    assert isinstance(again, ev.TrackReady) and loader.held_bytes == size
+    assert isinstance(first, ev.TrackReady) and again.stream.header.start_frames == 48000
+    loader.release(1)
+    assert loader.held_bytes == size
+    loader.load(3, one, 0.5, same_file_as=2)
+    assert isinstance(posted[-1], ev.TrackReady)
+    loader.release(2)
+    loader.release(3)
+    assert loader.held_bytes == 0
+    # Without a load to share, the file is read again: gone, it fails.
+    loader.load(4, one, same_file_as=3)
+    assert isinstance(posted[-1], ev.TrackFailed)
+
+
 def test_a_song_over_the_whole_budget_is_too_big_to_hold(tmp_path, posted):
     big = song_file(tmp_path, "big", 3.0)
     loader = Loader(rate=48000, max_bytes=10**9, post=posted.append, worker=InlineWorker(),

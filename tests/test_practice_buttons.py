@@ -127,3 +127,17 @@ def test_settings_made_on_the_box_are_remembered_per_song_and_played_in_practice
     show = run("practice", "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n5.0 end\n")
     assert show.dominant_hz(3.0, 4.9) == pytest.approx(493.9, rel=0.01)
     assert show.screen_at(4.0)[0].startswith("1/1 [+2]")
+
+
+def test_a_change_after_the_stick_is_pulled_still_works(tmp_path, run_sim):
+    # The new decoding shares the playing one's memory: that the file itself need not be
+    # there is shown in tests/test_loader_memory.py.
+    stick = tmp_path / "stick"
+    write_tone(stick / "song.flac", 440.0, 8.0)
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE
+                   + "2.6 press play\n3.5 remove\n4.0 press next\n4.3 press next\n7.0 end\n")
+    assert show.named("stick_removed")
+    changes = applied(show)
+    assert [change["key"] for change in changes] == [1, 2]
+    assert show.dominant_hz(changes[-1]["t"] + 0.1, 6.9) == pytest.approx(493.9, rel=0.01)
+    assert not show.named("warning")[1:]  # only the stick's own "plays from memory"

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from stagebox.audio.launcher import DecoderLauncher
@@ -75,6 +76,17 @@ def decode_request(song: Song, rate: int, start_s: float,
                          stretch_engine)
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A load's song in memory: a descriptor of the memory file, kept so that the song
+    can be decoded anew from it, its size, and which load first read it (loads of one
+    file share its memory)."""
+
+    fd: int
+    size_bytes: int
+    memory: int
+
+
 class Loader:
     """Loads songs on a worker and posts the outcome (main loop calls :meth:`load` and
     :meth:`release`).
@@ -99,7 +111,7 @@ class Loader:
         self._lock = threading.Lock()
         """Guards the three below, shared by the main loop and the worker; held for a few
         dictionary operations, never by the output thread."""
-        self._held_bytes: dict[int, int] = {}
+        self._held: dict[int, _Held] = {}
         self._waiting: set[int] = set()
         self._let_go: set[int] = set()
 
@@ -107,41 +119,62 @@ class Loader:
     def held_bytes(self) -> int:
         """Bytes of the songs read into memory and not yet released (any thread)."""
         with self._lock:
-            return sum(self._held_bytes.values())
+            return self._held_bytes_locked()
 
-    def load(self, load_id: int, song: Song, start_s: float = 0.0) -> None:
-        """Start loading ``song``; the result arrives as an event."""
+    def _held_bytes_locked(self) -> int:
+        # Loads of one file share its memory: counted once.
+        return sum({held.memory: held.size_bytes for held in self._held.values()}.values())
+
+    def load(self, load_id: int, song: Song, start_s: float = 0.0,
+             same_file_as: int | None = None) -> None:
+        """Start loading ``song``; the result arrives as an event.
+
+        ``same_file_as``: a load of the same file still held (the song playing, to be
+        decoded anew with other practice settings): its memory is shared, not read from
+        the stick again, so the change works with the stick pulled and costs no memory.
+        """
         with self._lock:
             self._waiting.add(load_id)
-        self._worker.submit(lambda: self._load_and_post(load_id, song, start_s))
+        self._worker.submit(lambda: self._load_and_post(load_id, song, start_s, same_file_as))
 
     def release(self, load_id: int) -> None:
-        """The box has let go of this load: its memory leaves the budget, and a load still
-        waiting for the worker is not done at all (main loop)."""
+        """The box has let go of this load: its memory leaves the budget (once no other
+        load shares it), and a load still waiting for the worker is not done at all (main
+        loop)."""
         with self._lock:
-            self._held_bytes.pop(load_id, None)
+            held = self._held.pop(load_id, None)
             if load_id in self._waiting:
                 self._waiting.discard(load_id)
                 self._let_go.add(load_id)
+        if held is not None:
+            os.close(held.fd)
 
-    def _load_and_post(self, load_id: int, song: Song, start_s: float) -> None:
+    def _load_and_post(self, load_id: int, song: Song, start_s: float,
+                       same_file_as: int | None) -> None:
         with self._lock:
             if load_id in self._let_go:
                 self._let_go.discard(load_id)
                 return
             self._waiting.discard(load_id)
             room_bytes = (None if self.budget_bytes is None
-                          else self.budget_bytes - sum(self._held_bytes.values()))
-        self._post(self._load_now(load_id, song, start_s, room_bytes))
+                          else self.budget_bytes - self._held_bytes_locked())
+            shared = self._held.get(same_file_as) if same_file_as is not None else None
+            # A descriptor of its own, opened afresh (not a dup: that would share the file
+            # offset with the other decoder), taken under the lock so no release closes it.
+            fd = (os.open(f"/proc/self/fd/{shared.fd}", os.O_RDONLY | os.O_CLOEXEC)
+                  if shared is not None else None)
+        self._post(self._load_now(load_id, song, start_s, room_bytes, fd,
+                                  shared.memory if shared is not None else load_id))
 
-    def _load_now(self, load_id: int, song: Song, start_s: float,
-                  room_bytes: int | None) -> TrackReady | TrackFailed:
-        try:
-            fd = load_into_memory(song.path, self.max_bytes, room_bytes)
-        except NoRoomError as exc:
-            return TrackFailed(load_id, str(exc), no_room=True)
-        except TrackLoadError as exc:
-            return TrackFailed(load_id, str(exc))
+    def _load_now(self, load_id: int, song: Song, start_s: float, room_bytes: int | None,
+                  fd: int | None, memory: int) -> TrackReady | TrackFailed:
+        if fd is None:
+            try:
+                fd = load_into_memory(song.path, self.max_bytes, room_bytes)
+            except NoRoomError as exc:
+                return TrackFailed(load_id, str(exc), no_room=True)
+            except TrackLoadError as exc:
+                return TrackFailed(load_id, str(exc))
         try:
             size_bytes = os.fstat(fd).st_size
             stream = TrackStream.open(fd, decode_request(song, self.rate, start_s,
@@ -150,14 +183,14 @@ class Loader:
                                       wait_for_data=self._wait_for_data,
                                       launcher=self._launcher)
         except OSError as exc:
-            return TrackFailed(load_id, f"decoder did not start: {exc.strerror}")
-        finally:
             os.close(fd)
+            return TrackFailed(load_id, f"decoder did not start: {exc.strerror}")
         if not stream.wait_ready(HEADER_TIMEOUT_S) or stream.error:
+            os.close(fd)
             message = stream.error or "decoder did not answer"
             stream.close()
             return TrackFailed(load_id, message)
         with self._lock:
-            self._held_bytes[load_id] = size_bytes
+            self._held[load_id] = _Held(fd, size_bytes, memory)
         log.info("loaded %s (%.1f s)", song.rel_path, stream.duration_s or 0.0)
         return TrackReady(load_id, stream.duration_s, stream)
