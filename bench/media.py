@@ -125,10 +125,13 @@ def _partial_folder(root: Path) -> Path:
     return partial
 
 
-def song_stick(folder: Path, song: Path, count: int, setlist_repeats: int = 1) -> Path:
+def song_stick(folder: Path, song: Path, count: int, setlist_repeats: int = 1,
+               options: str = "") -> Path:
     """A stick of ``count`` songs, hard links to ``song`` under their own names, with a
-    ``setlist.txt`` listing them ``setlist_repeats`` times over (cached)."""
-    root = folder / f"stick-{song.stem}-x{count}-r{setlist_repeats}"
+    ``setlist.txt`` listing them ``setlist_repeats`` times over, each line with ``options``
+    (``key=+2 speed=80%``) if given (cached)."""
+    tag = "".join(char for char in options if char.isalnum())
+    root = folder / f"stick-{song.stem}-x{count}-r{setlist_repeats}{'-' + tag if tag else ''}"
     if root.exists():
         return root
     partial = _partial_folder(root)
@@ -136,7 +139,8 @@ def song_stick(folder: Path, song: Path, count: int, setlist_repeats: int = 1) -
     names = [f"{number:02d} Song {number}{song.suffix}" for number in range(1, count + 1)]
     for name in names:
         os.link(song, partial / name)
-    (partial / "setlist.txt").write_text("\n".join(names * setlist_repeats) + "\n",
+    lines = [f"{name} | {options}" if options else name for name in names]
+    (partial / "setlist.txt").write_text("\n".join(lines * setlist_repeats) + "\n",
                                          encoding="utf-8")
     partial.rename(root)
     return root

@@ -27,6 +27,9 @@ DEFAULT_PERIODS = 4
 GOAL_CPU_PERCENT = 2.0
 GOAL_P99_MS = 30.0
 BUSY_LOOPS = 2
+GOAL_CHANGE_MS = 100.0
+PRACTICE_OPTIONS = "key=+2 speed=80%"
+"""The soak's practice run: both stretched at once, the heavier case."""
 LATENCY_FADE_S = 0.05
 """Fade after each timed start: shorter than the default, so 200 presses take less time;
 it happens after the measurement and does not change it."""
@@ -84,6 +87,52 @@ def latency(report: Report, *, stick: Path, presses: int, work: Path, repo: Path
         f"{DEFAULT_PERIOD * DEFAULT_PERIODS / RATE * 1000:.0f} ms; the paced sink models the "
         "device's buffer, not the interface's own converter and USB delay (a few ms on a "
         f"real one); xruns {result.get('xruns')}")
+
+
+def practice(report: Report, *, stick: Path, key_stick: Path, practice_stick: Path,
+             presses: int, soak_s: float, scan_stick: Path, work: Path, repo: Path) -> None:
+    """Practice in real time: PLAY to first frame with key +2 (rendered ahead while
+    cued), a key change while playing to its first frame out, and xruns in the soak with
+    key and speed on beside the CPU hogs, at the default buffer."""
+    result = rtbox("latency", key_stick, work, repo, "--presses", str(presses),
+                   "--fade-s", str(LATENCY_FADE_S))
+    _note_failure(report, "practice start", result)
+    press_ms = np.array(result.get("from_press_s", [math.nan])) * 1000
+    p99 = report.figure("practice.key_latency_p99_ms", float(np.percentile(press_ms, 99)))
+    buffer = f"{DEFAULT_PERIOD}×{DEFAULT_PERIODS} at {RATE // 1000} kHz"
+    report.add(Row("practice", f"ms from PLAY's press edge to the first frame out, key +2, "
+                   f"{presses} presses, {buffer}, p99", f"{p99:.1f} ms", "", "",
+                   f"< {GOAL_P99_MS:g} ms", None if math.isnan(p99) else p99 < GOAL_P99_MS))
+    result = rtbox("change", stick, work, repo, "--presses", str(presses))
+    _note_failure(report, "practice change", result)
+    change_ms = np.array(result.get("heard_after_s", [math.nan])) * 1000
+    p50 = report.figure("practice.change_p50_ms", float(np.percentile(change_ms, 50)))
+    p99 = report.figure("practice.change_p99_ms", float(np.percentile(change_ms, 99)))
+    report.add(Row("practice", f"ms from a key change's tap (NEXT/PREV released, practice "
+                   f"mode, song playing) to the new key's first frame out, {presses} changes, "
+                   f"{buffer}, p50 / p99", f"{p50:.0f} / {p99:.0f} ms", "", "",
+                   f"< {GOAL_CHANGE_MS:g} ms",
+                   None if math.isnan(p99) else p99 < GOAL_CHANGE_MS))
+    buffer_ms = DEFAULT_PERIOD * DEFAULT_PERIODS / RATE * 1000
+    swap_ms = np.array(result.get("swapped_after_s", [math.nan])) * 1000
+    swap_p50 = report.figure("practice.swap_p50_ms", float(np.percentile(swap_ms, 50)))
+    report.add(Row("practice", "the same, to the engine's swap (without the device buffer "
+                   "ahead of it), p50 / p99",
+                   f"{swap_p50:.0f} / {np.percentile(swap_ms, 99):.0f} ms"))
+    report.notes.append(
+        f"practice change: worst {np.nanmax(change_ms):.0f} ms; it includes the device "
+        f"buffer still ahead of the swap (up to {buffer_ms:.0f} ms), a new decoder from "
+        "the launcher, Rubber Band's priming and the 30 ms "
+        f"crossfade's start; xruns {result.get('xruns')}, late frames "
+        f"{result.get('late_frames')}")
+    with _busy_loops(BUSY_LOOPS):
+        result = rtbox("soak", practice_stick, work, repo, "--seconds", str(soak_s),
+                       "--after-song", "next", "--scan-stick", str(scan_stick))
+    _note_failure(report, "practice soak", result)
+    xruns = report.figure("practice.soak_xruns", result.get("xruns", math.nan))
+    report.add(Row("practice", f"xruns, {soak_s:g} s at {PRACTICE_OPTIONS} beside "
+                   f"{BUSY_LOOPS} CPU hogs and scans, {buffer}", f"{xruns}", "", "", "0",
+                   None if math.isnan(xruns) else xruns == 0))
 
 
 def soak(report: Report, *, stick: Path, scan_stick: Path,

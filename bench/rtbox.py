@@ -17,6 +17,10 @@ Modes:
 - ``latency``: ``--presses`` times: tap PLAY on the cued song, note when its first frame
   left the interface (from the press edge), hold PREV (back to the start, cued again) and
   wait for silence.
+- ``change``: in practice mode, ``--presses`` times while the song plays: tap NEXT or PREV
+  (key up or down) and note, from the tap's release, when the first frame of the song's
+  new decoding left the interface: the moment the engine swapped to it, plus what the
+  device still held.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class Rig:
     stick: SimMedia
     scan_worker: ThreadWorker
     result: dict[str, Any] = field(default_factory=dict)
+    released_s: float = 0.0
+    """When the last tap's button went up (a tap is known to be one from then on)."""
 
     def press(self, button: ev.ButtonName) -> float:
         """Tap ``button``; return the monotonic time of its press edge."""
@@ -83,6 +89,7 @@ class Rig:
         down_s = time.monotonic()
         pin.drive_low()
         time.sleep(PRESS_S)
+        self.released_s = time.monotonic()
         pin.drive_high()
         return down_s
 
@@ -216,6 +223,36 @@ def latency(rig: Rig, presses: int) -> None:
     rig.result.update(from_press_s=from_press_s, xruns=rig.sink.xruns)
 
 
+CHANGE_GAP_S = 0.3
+"""Playing between two practice changes: the crossfade is long over."""
+
+
+def _swapped_from(engine: Any, load_id: int | None) -> bool:
+    return engine.current_load_id != load_id
+
+
+def change(rig: Rig, presses: int) -> None:
+    """Time a key change while the song plays, ``presses`` times, from NEXT's or PREV's
+    release (a tap is known to be one, not a hold, only then) to the first frame of the
+    new decoding out (key +1 and back, in turns)."""
+    engine, sink = rig.box.engine, rig.sink
+    rig.start_song()
+    time.sleep(SETTLE_S)
+    heard_after_s, swapped_after_s = [], []
+    for turn in range(presses):
+        before = engine.current_load_id
+        rig.press("next" if turn % 2 == 0 else "prev")
+        rig.wait_until(functools.partial(_swapped_from, engine, before), "the key change")
+        # The swap's block went to the device just now, behind what it still holds.
+        swapped_s = time.monotonic()
+        swapped_after_s.append(swapped_s - rig.released_s)
+        heard_after_s.append(swapped_s + sink.delay_frames() / RATE - rig.released_s)
+        time.sleep(CHANGE_GAP_S)
+    rig.result.update(heard_after_s=heard_after_s, swapped_after_s=swapped_after_s,
+                      xruns=sink.xruns,
+                      late_frames=engine.late_frames)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Wire the box, run the scenario on a driver thread, run the main loop here."""
     config = Config({"audio.period_frames": args.period, "audio.periods": args.periods,
@@ -232,6 +269,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     measure_worker=measure_worker, wait_for_data=False, state_store=None,
                     info=("bench",),
                     launcher=launcher)
+    if args.mode == "change":
+        box.player.mode = "practice"  # as the menu sets it: the tests drive the menu
     factory = MockFactory()
     panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
     rig = Rig(box, sink, factory, config, SimMedia(box.post), scan_worker)
@@ -247,6 +286,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rig.stick.insert(args.stick)
             if args.mode == "latency":
                 latency(rig, args.presses)
+            elif args.mode == "change":
+                change(rig, args.presses)
             else:
                 steady(rig, args.seconds, args.scan_stick if args.mode == "soak" else None)
         except BaseException as exc:  # reported by the main thread, which then exits
@@ -278,7 +319,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run, print the result as one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench.rtbox")
-    parser.add_argument("mode", choices=("steady", "soak", "latency"))
+    parser.add_argument("mode", choices=("steady", "soak", "latency", "change"))
     parser.add_argument("--stick", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--presses", type=int, default=200)

@@ -19,7 +19,7 @@ from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready",
-              "stretch", "loudness")
+              "stretch", "practice", "loudness")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class Sizes:
     loudness_s: float
     """The song each contender of the loudness benchmark measures."""
     loudness_reps: int
+    practice_presses: int
+    """PLAYs with key +2, and key changes while playing."""
+    practice_soak_s: float
 
     def lines(self) -> list[str]:
         """The sizes, for the report."""
@@ -70,6 +73,9 @@ class Sizes:
             "`python -c pass` and `python -c 'import numpy'`",
             f"Key and speed: {self.stretch_s:g} s of music at 48 kHz stereo, each contender "
             f"{self.stretch_reps} times, in turns",
+            f"Practice: {self.practice_presses} PLAYs at key +2 and {self.practice_presses} key "
+            f"changes while playing; soak {self.practice_soak_s:g} s at "
+            f"{realtime.PRACTICE_OPTIONS}",
             f"Loudness: a {self.loudness_s:g} s song of the same music, 44.1 kHz FLAC, each "
             f"contender {self.loudness_reps} times, in turns",
         ]
@@ -79,11 +85,11 @@ FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
              gil_scans=3, ready_runs=30, stretch_s=60.0, stretch_reps=5, loudness_s=240.0,
-             loudness_reps=5)
+             loudness_reps=5, practice_presses=100, practice_soak_s=300.0)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
               gil_setlist_lines=300, gil_scans=1, ready_runs=3, stretch_s=3.0, stretch_reps=1,
-              loudness_s=8.0, loudness_reps=1)
+              loudness_s=8.0, loudness_reps=1, practice_presses=4, practice_soak_s=2.0)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -122,6 +128,13 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
                 scans=sizes.gil_scans, repo=REPO)
     if "ready" in only:
         ready.run(report, runs=sizes.ready_runs, repo=REPO)
+    if "practice" in only:
+        realtime.practice(report, stick=song_stick,
+                          key_stick=media.song_stick(work, song, 1, 3, "key=+2"),
+                          practice_stick=media.song_stick(work, song, 1, 3,
+                                                          realtime.PRACTICE_OPTIONS),
+                          presses=sizes.practice_presses, soak_s=sizes.practice_soak_s,
+                          scan_stick=scan_stick, work=work, repo=REPO)
     if "stretch" in only:
         stretch.run(report, seconds=sizes.stretch_s, reps=sizes.stretch_reps, work=work,
                     repo=REPO)

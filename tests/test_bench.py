@@ -55,6 +55,8 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
                  for kind in ("pss", "rss")]
     expected += [f"loudness.{name}.cpu_s_per_min" for name in ("stagebox", "ebur128",
                                                                "pyloudnorm")]
+    expected += ["practice.key_latency_p99_ms", "practice.change_p50_ms",
+                 "practice.change_p99_ms", "practice.soak_xruns"]
     expected += ["loudness.ratio_ebur128", "loudness.ratio_pyloudnorm",
                  "loudness.stagebox.peak_pss_mb"]
     expected += [f"loudness.{name}.peak_rss_mb" for name in ("stagebox", "ebur128",
@@ -67,7 +69,7 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
     for heading in ("## Machine", "## Sizes", "## Results", "CPU:", "Python:"):
         assert heading in table
     for benchmark in ("throughput", "steady playback", "start latency", "soak", "memory",
-                      "scan", "gil", "boot", "stretch"):
+                      "scan", "gil", "boot", "stretch", "practice"):
         assert f"| {benchmark} |" in table
 
 

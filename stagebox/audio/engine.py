@@ -251,6 +251,13 @@ class Engine:
             notices.append(self._notices.popleft())
         return notices
 
+    @property
+    def current_load_id(self) -> int | None:
+        """The load the engine plays as its current song (any thread: for diagnostics and
+        benchmarks, a value that may be a block old)."""
+        current = self._current
+        return current.load_id if current is not None else None
+
     def count_in(self, load_id: int | None) -> tuple[int, int, int] | None:
         """While the song of ``load_id`` counts in: the beat sounding (1 for the first),
         the beats to a bar, and how many beats the count-in has; else None (main loop)."""
