@@ -90,12 +90,33 @@ SCRIPT = """\
 53.0  press next
 53.5  press next           # the broken file is skipped with a message
 55.0  press play           # Long Road Home: its long title scrolls; then the setlist ends
-65.0  end
+# After the show, practice: the menu's Mode item, then the taps while the song plays.
+64.5  press prev           # back to Long Road Home, cued
+65.0  press menu
+65.3  press next
+65.6  press next
+65.9  press next           # "Mode: show"
+66.2  press play
+66.5  press next           # practice
+66.8  press play
+67.1  press menu
+68.0  press play           # Long Road Home in practice mode
+68.6  press next           # key +1
+68.9  press next           # key +2
+69.3  press play           # the speed field
+69.6  press prev           # 95 %
+69.9  press prev           # 90 %
+70.3  press play           # the loop field
+70.6  press next           # A
+72.2  press next           # B: back to A, round and round
+76.5  press next           # let the loop go: the song plays on to its end
+80.0  end
 """
 
-README_MOMENTS_S = (0.6, 5.0, 13.5, 23.0, 45.0, 53.9, 58.0, 64.0)
+README_MOMENTS_S = (0.6, 5.0, 13.5, 23.0, 45.0, 53.9, 58.0, 64.0, 73.0)
 """The demo's moments the README shows: a warning, playing, the menu, paused, the stick
-pulled, a broken file skipped, a long title scrolling, the end of the setlist."""
+pulled, a broken file skipped, a long title scrolling, the end of the setlist, practice
+mode (key +2, 90 %, looping A-B)."""
 
 
 def run_demo(out: Path) -> int:
