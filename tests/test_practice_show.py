@@ -101,6 +101,19 @@ def test_a_click_through_the_song_stays_on_the_songs_beat(stick, run_sim):
     assert song_start_s(show) == pytest.approx(onsets[0] + 2.4, abs=0.05)
 
 
+def test_a_click_through_a_loop_keeps_to_the_songs_beats_after_each_seam(stick, run_sim):
+    # 120 bpm, a loop of 1.25-2 s: after each seam the song is back at 1.25 s, so the
+    # click plays song time 1.5 s a quarter second later, then not again until the next
+    # pass (song time 2.0 is the loop's end).
+    (stick / "setlist.txt").write_text("song.flac | bpm=120 click=on loop=1.25-2\n",
+                                       encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n5.0 hold play 1.0\n8.0 end\n")
+    assert not show.named("warning")
+    onsets = click_onsets(show)
+    heard = [t - onsets[0] for t in onsets if t - onsets[0] < 3.8]
+    assert heard == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.25, 3.0, 3.75], abs=0.003)
+
+
 def test_a_count_in_is_not_heard_again_on_a_resume_and_no_click_without_click_on(
         stick, run_sim):
     (stick / "setlist.txt").write_text("song.flac | bpm=120 count=1\n", encoding="utf-8")

@@ -48,14 +48,10 @@ class BeatGrid:
 
 
 def beat_grid(song: Song) -> BeatGrid | None:
-    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click.
-
-    A click through a looped song is left out: its beats would not follow the loop back.
-    """
-    click = song.click and song.loop is None
-    if song.bpm is None or not (song.count_in_bars or click):
+    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click."""
+    if song.bpm is None or not (song.count_in_bars or song.click):
         return None
-    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, click)
+    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, song.click)
 
 
 def click_sound(rate: int, hz: float, peak: float) -> np.ndarray:
@@ -70,18 +66,20 @@ def click_sound(rate: int, hz: float, peak: float) -> np.ndarray:
 
 
 class ClickTrack:
-    """The clicks of one song, played from ``start_frames`` (output rate) at ``speed``.
+    """The clicks of one song, played from ``start_frames`` (output rate) at ``speed``,
+    round ``section`` (song frames ``start, end``) if its stream loops one.
 
     Made on the main loop; :meth:`add_to` belongs to the output thread from then on.
     """
 
     def __init__(self, grid: BeatGrid, rate: int, start_frames: int = 0,
-                 speed: float = 1.0) -> None:
+                 speed: float = 1.0, section: tuple[int, int] | None = None) -> None:
         self.grid = grid
         self._frames_per_beat = 60.0 * rate / grid.bpm
         """Song frames (at the output rate) from one beat to the next."""
         self._speed = speed
         self._start_frames = start_frames
+        self._section = section
         # A count-in only before a song played from its start: not on a resume.
         self.count_in_beats = grid.count_in_bars * grid.beats_per_bar if start_frames == 0 \
             else 0
@@ -90,15 +88,12 @@ class ClickTrack:
         peak = 10.0 ** (CLICK_DB / 20.0)
         self._accent = click_sound(rate, ACCENT_HZ, peak * 10.0 ** (ACCENT_DB / 20.0))
         self._beat = click_sound(rate, BEAT_HZ, peak * 10.0 ** (BEAT_DB / 20.0))
-        self._next_beat = -self.count_in_beats if self.count_in_beats else \
-            math.ceil(start_frames / self._frames_per_beat)
-        """The first beat not yet begun."""
 
-    def _out_frames(self, beat: int) -> int:
-        """Where beat ``beat`` falls on the output line (frames since the play)."""
-        song_frames = beat * self._frames_per_beat - self._start_frames
-        return round(self.count_in_beats * self._frames_per_beat / self._speed
-                     + song_frames / self._speed)
+    def _out_frames(self, stream_frames: float) -> int:
+        """Where the stream's frame ``stream_frames`` (a song frame, unless the stream has
+        gone round its section; negative in the count-in) falls on the output line."""
+        return round((self.count_in_beats * self._frames_per_beat
+                      + stream_frames - self._start_frames) / self._speed)
 
     def beat_at(self, out_frames: int) -> int:
         """The beat sounding at ``out_frames`` on the output line (negative in the
@@ -109,26 +104,52 @@ class ClickTrack:
 
     def add_to(self, out: np.ndarray, out_frames: int) -> None:
         """Add the clicks that sound in the block ``out`` (stereo, both channels), which
-        starts ``out_frames`` after the play. Blocks must come in order (output thread)."""
-        frames = len(out)
-        # The beat before the next may still be ringing into this block.
-        beat = self._next_beat - 1
-        end = out_frames + frames
-        while True:
-            at = self._out_frames(beat)
-            if at >= end:
-                break
-            if self._sounds(beat):
-                sound = self._accent if beat % self.grid.beats_per_bar == 0 else self._beat
-                first = max(at, out_frames)
-                last = min(at + len(sound), end)
-                if last > first:
-                    part = sound[first - at:last - at]
-                    out[first - out_frames:last - out_frames] += part[:, None]
-            beat += 1
-        self._next_beat = beat
+        starts ``out_frames`` after the play (output thread). Each block's clicks are
+        worked out from its place alone, so blocks may come in any size."""
+        end = out_frames + len(out)
+        for beat, at in self._onsets(out_frames - len(self._accent), end):
+            sound = self._accent if beat % self.grid.beats_per_bar == 0 else self._beat
+            first, last = max(at, out_frames), min(at + len(sound), end)
+            if last > first:
+                out[first - out_frames:last - out_frames] += sound[first - at:last - at, None]
 
-    def _sounds(self, beat: int) -> bool:
-        if beat < -self.count_in_beats:
-            return False
-        return beat < 0 or self.grid.click_through
+    def _onsets(self, low: int, high: int) -> list[tuple[int, int]]:
+        """(beat, output frame) of each click that starts in ``low..high``."""
+        per_beat = self._frames_per_beat
+        onsets = [(beat, at) for beat in range(-self.count_in_beats, 0)
+                  if low <= (at := self._out_frames(beat * per_beat)) < high]
+        if not self.grid.click_through:
+            return onsets
+        first = max(low, self.count_in_frames)
+        if first >= high:
+            return onsets
+        for stream_from, stream_to, song_from in self._segments(
+                self._start_frames + (first - self.count_in_frames) * self._speed,
+                self._start_frames + (high - self.count_in_frames) * self._speed):
+            beat = math.ceil(song_from / per_beat - 1e-9)
+            while beat * per_beat < song_from + stream_to - stream_from:
+                at = self._out_frames(stream_from + beat * per_beat - song_from)
+                if low <= at < high:
+                    onsets.append((beat, at))
+                beat += 1
+        return onsets
+
+    def _segments(self, stream_from: float,
+                  stream_to: float) -> list[tuple[float, float, float]]:
+        """The stream's frames ``stream_from..stream_to`` as runs of consecutive song
+        frames: (stream from, stream to, song frame at its start); one run unless the
+        stream goes round its section."""
+        if self._section is None:
+            return [(stream_from, stream_to, stream_from)]
+        start, end = self._section
+        runs = []
+        if stream_from < end:
+            runs.append((stream_from, min(stream_to, end), stream_from))
+            stream_from = end
+        span = end - start
+        while stream_from < stream_to:
+            song = start + (stream_from - end) % span
+            run_to = min(stream_to, stream_from + (end - song))
+            runs.append((stream_from, run_to, song))
+            stream_from = run_to
+        return runs

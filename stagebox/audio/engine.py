@@ -182,8 +182,8 @@ class Engine:
         ``speed``: how many song frames each frame of the stream is (positions, and the
         click, stay in song time).
         """
-        clicks = (ClickTrack(beats, self.rate, start_frames, speed) if beats is not None
-                  else None)
+        clicks = (ClickTrack(beats, self.rate, start_frames, speed, section)
+                  if beats is not None else None)
         self._commands.append(_Cue(_Voice(load_id, source, _db_to_gain(gain_db),
                                           start_frames, clicks, section, speed)))
 
@@ -213,8 +213,8 @@ class Engine:
         :class:`~stagebox.events.TrackReplaced`; if ``replaces`` is no longer the current
         song (it ended, or was stopped) the new one is retired unheard.
         """
-        clicks = (ClickTrack(beats, self.rate, start_frames, speed) if beats is not None
-                  else None)
+        clicks = (ClickTrack(beats, self.rate, start_frames, speed, section)
+                  if beats is not None else None)
         voice = _Voice(load_id, _Primed(source, min(self.max_frames, PRIME_FRAMES)),
                        _db_to_gain(gain_db), start_frames, clicks, section, speed)
         self._commands.append(_Swap(voice, replaces, follow))

@@ -136,8 +136,6 @@ def _parse_options(options_text: str, options: dict[str, object]) -> list[str]:
                            if name in options and "bpm" not in options]
     if beats_without_tempo:
         problems.append(f"{'= and '.join(beats_without_tempo)}= need bpm=; no click")
-    if options.get("click") and "loop" in options:
-        problems.append("click= does not play with loop= yet; no click in the song")
     return problems
 
 

@@ -51,6 +51,40 @@ def test_a_resumed_song_has_no_count_in_and_clicks_on_its_own_beats() -> None:
     assert sounding[0] in (round(0.25 * RATE), round(0.25 * RATE) + 1)
 
 
+def onsets(out: np.ndarray) -> list[float]:
+    """Seconds at which each click starts (the first sounding sample after silence)."""
+    sounding = np.flatnonzero(out[:, 0])
+    starts = sounding[np.diff(sounding, prepend=-RATE) > RATE // 10]
+    return [round(at / RATE, 2) for at in starts]
+
+
+def test_a_click_through_a_loop_stays_on_the_songs_beats_after_every_seam() -> None:
+    # 120 bpm, a loop of 1.25-2.0 s (a beat and a half): after each seam the stream is back
+    # at song time 1.25 s, so the next click is song time 1.5 s, a quarter second on.
+    section = (round(1.25 * RATE), round(2.0 * RATE))
+    track = ClickTrack(BeatGrid(120.0, 4, 0, True), RATE, section=section)
+    assert onsets(render(track, [4 * RATE])) == [0.0, 0.5, 1.0, 1.5, 2.25, 3.0, 3.75]
+
+
+def test_a_loop_at_half_speed_clicks_on_its_beats_in_song_time() -> None:
+    section = (round(1.25 * RATE), round(2.0 * RATE))
+    track = ClickTrack(BeatGrid(120.0, 4, 0, True), RATE, section=section, speed=0.5)
+    assert onsets(render(track, [8 * RATE])) == [0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 7.5]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 4096), min_size=1, max_size=40),
+       st.floats(40, 300), st.integers(0, 1), st.integers(0, RATE),
+       st.integers(RATE // 4, 2 * RATE))
+def test_a_looped_click_is_the_same_however_the_blocks_fall(
+        blocks: list[int], bpm: float, bars: int, start: int, span: int) -> None:
+    grid = BeatGrid(bpm, 4, bars, True)
+    section = (start, start + span)
+    whole = render(ClickTrack(grid, RATE, section=section), [sum(blocks)])
+    np.testing.assert_array_equal(
+        render(ClickTrack(grid, RATE, section=section), blocks), whole)
+
+
 def test_a_click_starts_and_ends_at_silence() -> None:
     sound = click_sound(RATE, 1760.0, 0.3)
     assert sound[0] == 0.0 and sound[-1] == 0.0
