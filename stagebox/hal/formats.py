@@ -49,19 +49,36 @@ def fit_output_pair(device_channels: int, output_pair: int) -> int:
     return output_pair if 2 * output_pair <= device_channels else 1
 
 
-class BlockEncoder:
-    """Places stereo blocks on a device's channels and converts them to its format.
+def fit_cue_pair(device_channels: int, output_pair: int, cue_pair: int) -> tuple[int, str]:
+    """The cue pair to use on ``device_channels`` (0: no cue bus) and, when ``cue_pair``
+    cannot be had, the warning that says why. ``cue_pair`` 0 asks for none."""
+    if cue_pair == 0:
+        return 0, ""
+    if 2 * cue_pair > device_channels:
+        return 0, (f"audio.cue_pair = {cue_pair} needs {2 * cue_pair} outputs but the device "
+                   f"plays {device_channels}: no cue bus, the click follows "
+                   "player.click_without_cue_pair")
+    if cue_pair == output_pair:
+        return 0, (f"audio.cue_pair = {cue_pair} is the main pair too: no cue bus, the "
+                   "click follows player.click_without_cue_pair")
+    return cue_pair, ""
 
-    ``device_channels`` 1 gets the mono downmix (L+R)/2; 2 gets the block as it is;
-    more channels get the block on ``output_pair`` (1 = channels 1-2, 2 = channels 3-4,
-    ...) and digital silence on the others. 16-bit output gets TPDF dither of ±1 LSB
-    from a generator seeded with ``dither_seed``; deeper formats need none.
+
+class BlockEncoder:
+    """Places bus blocks on a device's channels and converts them to its format.
+
+    A block is the main bus (columns 0-1) or the main and cue buses (columns 0-1 and 2-3).
+    ``device_channels`` 1 gets the main bus's mono downmix (L+R)/2; 2 gets the main bus
+    as it is; more channels get the main bus on ``output_pair`` (1 = channels 1-2,
+    2 = channels 3-4, ...), the cue bus on ``cue_pair`` (0: none, its columns dropped),
+    and digital silence on the others. 16-bit output gets TPDF dither of ±1 LSB from a
+    generator seeded with ``dither_seed``; deeper formats need none.
 
     Made by whoever opens the sink; :meth:`encode` is then called by the output thread.
     """
 
     def __init__(self, sample_format: str, device_channels: int, max_frames: int,
-                 output_pair: int = 1, dither_seed: int = 0) -> None:
+                 output_pair: int = 1, dither_seed: int = 0, cue_pair: int = 0) -> None:
         if sample_format not in SAMPLE_FORMATS:
             raise ValueError(f"unknown sample format {sample_format!r}")
         if device_channels < 1:
@@ -71,13 +88,20 @@ class BlockEncoder:
                              f"{output_pair}")
         if device_channels == 1 and output_pair != 1:
             raise ValueError("a mono device has only output pair 1")
+        if cue_pair and (cue_pair == output_pair or 2 * cue_pair > device_channels):
+            raise ValueError(f"a {device_channels}-channel device playing pair {output_pair} "
+                             f"has no cue pair {cue_pair}")
         self.sample_format = sample_format
         self.device_channels = device_channels
         self.max_frames = max_frames
         self.frame_bytes = device_channels * SAMPLE_BYTES[sample_format]
-        self._width = 1 if device_channels == 1 else 2
-        self._first = 0 if device_channels == 1 else 2 * (output_pair - 1)
-        self._columns = slice(self._first, self._first + self._width)
+        self.cue_pair = cue_pair
+        self._width = 1 if device_channels == 1 else 4 if cue_pair else 2
+        first = 0 if device_channels == 1 else 2 * (output_pair - 1)
+        # (device columns, work columns) for each bus placed.
+        self._targets = [(slice(first, first + min(self._width, 2)), slice(0, 2))]
+        if cue_pair:
+            self._targets.append((slice(2 * cue_pair - 2, 2 * cue_pair), slice(2, 4)))
         self._dither: np.ndarray | None = None
         self._dither_offsets: list[int] = []
         self._dither_turn = 0
@@ -90,6 +114,8 @@ class BlockEncoder:
                                     for _ in range(DITHER_OFFSETS)]
 
         shape = (max_frames, self._width)
+        self._main = np.zeros((max_frames, 2), np.float32)
+        """The main bus of a block whose cue bus has nowhere to go."""
         # float32 holds 24 bits exactly; 32-bit output needs float64 to keep its low bits.
         self._work = np.zeros(shape, np.float64 if sample_format == "S32_LE" else np.float32)
         full_scale = _FULL_SCALE.get(sample_format)
@@ -106,17 +132,33 @@ class BlockEncoder:
         self._bytes = self._out.reshape(-1).view(np.uint8).data
 
     def encode(self, block: np.ndarray) -> memoryview:
-        """The device's bytes for ``block``, float32 of shape ``(frames, 2)`` (output thread).
+        """The device's bytes for ``block``, float32 of shape ``(frames, 2)`` (the main
+        bus) or ``(frames, 4)`` (main and cue buses) (output thread).
 
+        Without a cue pair a cue bus is dropped: the device it was meant for has gone (a
+        reopened device with fewer outputs), and the audience must not hear it.
         The returned view is into the encoder's own buffer: valid until the next call.
         """
         frames = len(block)
-        if block.ndim != 2 or block.shape[1] != 2:
-            raise ValueError(f"expected a stereo block (frames, 2), got {block.shape}")
+        if block.ndim != 2 or block.shape[1] not in (2, 4):
+            raise ValueError(f"expected a block of buses (frames, 2 or 4), got {block.shape}")
         if frames > self.max_frames:
             raise ValueError(f"block of {frames} frames is over the maximum {self.max_frames}")
-        placed = self._out[:frames, self._columns]
-        samples = block.reshape(-1)
+        targets = self._targets
+        main_silent = False
+        if block.shape[1] == 4 and (not self.cue_pair or not block[:, 2:].any()):
+            main = self._main[:frames]
+            np.copyto(main, block[:, :2])
+            block = main
+        elif block.shape[1] == 4:
+            main_silent = not block[:, :2].any()
+        if block.shape[1] == 2 and self.cue_pair:
+            # A main bus alone: the cue bus is digitally silent, never dithered.
+            self._out[:frames, targets[1][0]].fill(0)
+            targets = targets[:1]
+        width = 1 if self._width == 1 else 2 * len(targets)
+        samples = block if block.flags.c_contiguous else np.ascontiguousarray(block)
+        samples = samples.reshape(-1)
         # One dot product over the block answers two questions in one pass: zero means
         # digital silence (a sum of squares cannot cancel), and a NaN from a corrupt float
         # file makes it non-finite.
@@ -124,17 +166,18 @@ class BlockEncoder:
         if energy == 0.0:
             # The stream runs on between songs, writing silence: dithering it would put a
             # -96 dB hiss on the PA in every pause. Exact digital silence stays exact.
-            placed.fill(0)
+            for columns, _ in targets:
+                self._out[:frames, columns].fill(0)
             return self._bytes[: frames * self.frame_bytes]
 
-        work = self._work[:frames]
+        work = self._work[:frames, :width]
         if self.sample_format == "FLOAT_LE":
             self._place(block, work, 1.0)
             if not math.isfinite(energy):
                 np.nan_to_num(work, copy=False, nan=0.0)
             self._clip(work)
-            np.copyto(placed, work, casting="unsafe")
-            return self._bytes[: frames * self.frame_bytes]
+            self._copy_out(work, frames, targets)
+            return self._finish(frames, main_silent)
 
         full_scale = _FULL_SCALE[self.sample_format]
         # Scaling by full scale (a power of two) is exact, so clipping to ±1 first would
@@ -146,22 +189,39 @@ class BlockEncoder:
         if self._dither is not None:
             start = self._dither_offsets[self._dither_turn]
             self._dither_turn = (self._dither_turn + 1) % DITHER_OFFSETS
-            work += self._dither[start:start + frames]
+            work += self._dither[start:start + frames, :width]
         np.rint(work, out=work)
         # Clipping in float before the cast: +1.0 would otherwise wrap to the most
         # negative code, a full-scale click.
         self._clip(work)
         if self.sample_format == "S24_3LE":
-            codes = self._samples[:frames]
+            codes = self._samples[:frames, :width]
             np.copyto(codes, work, casting="unsafe")
-            code_bytes = codes.view(np.uint8).reshape(frames, self._width, 4)
+            code_bytes = codes.view(np.uint8).reshape(frames, width, 4)
             # Byte by byte, each copy one long strided run: five times faster than
             # copying three-byte rows, which numpy does row by row.
-            for byte in range(3):
-                np.copyto(placed[:, :, byte], code_bytes[:, :, byte])
+            for columns, bus in targets:
+                placed = self._out[:frames, columns]
+                for byte in range(3):
+                    np.copyto(placed[:, :, byte], code_bytes[:, bus, byte])
         else:
-            np.copyto(placed, work, casting="unsafe")
+            self._copy_out(work, frames, targets)
+        return self._finish(frames, main_silent)
+
+    def _finish(self, frames: int, main_silent: bool) -> memoryview:
+        """The encoded bytes, with a silent main bus under a sounding cue bus (a count-in
+        before the song) made exact digital silence rather than dither."""
+        if main_silent:
+            self._out[:frames, self._targets[0][0]].fill(0)
         return self._bytes[: frames * self.frame_bytes]
+
+    def _copy_out(self, work: np.ndarray, frames: int,
+                  targets: list[tuple[slice, slice]]) -> None:
+        if self._width == 1:
+            np.copyto(self._out[:frames, targets[0][0]], work, casting="unsafe")
+            return
+        for columns, bus in targets:
+            np.copyto(self._out[:frames, columns], work[:, bus], casting="unsafe")
 
     def _clip(self, work: np.ndarray) -> None:
         """Clip ``work`` in place to the format's range. ``np.clip`` is one pass, but its
@@ -174,7 +234,8 @@ class BlockEncoder:
             np.maximum(work, self._lowest, out=work)
 
     def _place(self, block: np.ndarray, work: np.ndarray, scale: float) -> None:
-        """``block`` times ``scale`` into ``work``, downmixed to mono for a mono device."""
+        """``block`` times ``scale`` into ``work``, the main bus downmixed to mono for a
+        mono device."""
         if self._width == 1:
             np.add(block[:, 0:1], block[:, 1:2], out=work)
             work *= 0.5 * scale

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stagebox.hal.audio import SAMPLE_FORMATS
-from stagebox.hal.formats import BlockEncoder, decode, fit_output_pair
+from stagebox.hal.formats import BlockEncoder, decode, fit_cue_pair, fit_output_pair
 
 RATE = 48000
 STEP = {"S16_LE": 2.0**-15, "S24_3LE": 2.0**-23, "S24_LE": 2.0**-23, "S32_LE": 2.0**-31,
@@ -142,7 +142,7 @@ def test_a_block_over_the_maximum_or_not_stereo_is_refused():
     encoder = BlockEncoder("S16_LE", 2, 16)
     with pytest.raises(ValueError, match="maximum"):
         encoder.encode(np.zeros((17, 2), np.float32))
-    with pytest.raises(ValueError, match="stereo"):
+    with pytest.raises(ValueError, match="2 or 4"):
         encoder.encode(np.zeros((16, 1), np.float32))
 
 
@@ -180,3 +180,58 @@ def test_long_and_short_blocks_clip_and_convert_alike(fmt):
     pieces = b"".join(bytes(encoder.encode(loud[i:i + 1024])) for i in range(0, 8192, 1024))
     assert whole == pieces
     assert np.abs(decode(whole, fmt, 2)).max() <= 1.0
+
+
+@pytest.mark.parametrize("fmt", SAMPLE_FORMATS)
+@pytest.mark.parametrize(("channels", "pair", "cue"), [(4, 1, 2), (4, 2, 1), (8, 2, 4)])
+def test_the_cue_bus_lands_on_its_own_pair_and_the_rest_stay_silent(fmt, channels, pair,
+                                                                     cue):
+    buses = np.concatenate([noise_block(256, seed=1), noise_block(256, seed=2) * 0.5], 1)
+    encoder = BlockEncoder(fmt, channels, 256, output_pair=pair, cue_pair=cue)
+    decoded = decode(encoder.encode(buses), fmt, channels)
+    tolerance = 2 * STEP[fmt] + 1e-7
+    np.testing.assert_allclose(decoded[:, 2 * pair - 2:2 * pair], buses[:, :2], atol=tolerance)
+    np.testing.assert_allclose(decoded[:, 2 * cue - 2:2 * cue], buses[:, 2:], atol=tolerance)
+    others = [c for c in range(channels) if c // 2 + 1 not in (pair, cue)]
+    assert not decoded[:, others].any()
+
+
+@pytest.mark.parametrize("fmt", SAMPLE_FORMATS)
+def test_a_silent_bus_is_exact_digital_silence_beside_a_sounding_one(fmt):
+    """Music with no click leaves the drummer's ears in true silence, not dither; a
+    count-in before the song leaves the audience's in it."""
+    encoder = BlockEncoder(fmt, 4, 256, cue_pair=2)
+    music = np.concatenate([noise_block(256), np.zeros((256, 2), np.float32)], 1)
+    assert not decode(encoder.encode(music), fmt, 4)[:, 2:].any()
+    assert not decode(encoder.encode(music[:, :2]), fmt, 4)[:, 2:].any()
+    count_in = music[:, ::-1].copy()
+    decoded = decode(encoder.encode(count_in), fmt, 4)
+    assert not decoded[:, :2].any()
+    assert decoded[:, 2:].any()
+
+
+def test_a_cue_bus_with_no_pair_to_go_to_is_dropped_never_mixed_into_the_main_pair():
+    buses = np.concatenate([noise_block(256, seed=1), noise_block(256, seed=2)], 1)
+    main_only = bytes(BlockEncoder("S24_3LE", 2, 256).encode(buses[:, :2]))
+    assert bytes(BlockEncoder("S24_3LE", 2, 256).encode(buses)) == main_only
+    assert decode(BlockEncoder("S24_3LE", 1, 256).encode(buses), "S24_3LE", 1) \
+        == pytest.approx((buses[:, :1] + buses[:, 1:2]) / 2, abs=2 * STEP["S24_3LE"])
+
+
+def test_encoding_with_a_cue_bus_reuses_one_buffer_instead_of_allocating():
+    encoder = BlockEncoder("S16_LE", 4, 1024, cue_pair=2)
+    buses = np.concatenate([noise_block(1024, seed=1), noise_block(1024, seed=2)], 1)
+    first = encoder.encode(buses)
+    second = encoder.encode(buses[:512, :2])
+    assert np.shares_memory(np.frombuffer(first, np.uint8), np.frombuffer(second, np.uint8))
+
+
+def test_a_cue_pair_the_device_cannot_give_is_refused_with_the_reason():
+    assert fit_cue_pair(4, 1, 2) == (2, "")
+    assert fit_cue_pair(8, 1, 0) == (0, "")
+    pair, warning = fit_cue_pair(2, 1, 2)
+    assert pair == 0 and "needs 4 outputs" in warning and "plays 2" in warning
+    pair, warning = fit_cue_pair(4, 2, 2)
+    assert pair == 0 and "main pair" in warning
+    with pytest.raises(ValueError, match="cue pair 2"):
+        BlockEncoder("S16_LE", 2, 64, cue_pair=2)
