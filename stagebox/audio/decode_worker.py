@@ -1,4 +1,4 @@
-"""The decoder process: one song, from a memory file to stereo float32 at the output rate.
+"""The decoder process: one song, from a memory file to float32 buses at the output rate.
 
 Forked by the decoder launcher (:mod:`stagebox.audio.launcher`), which calls :func:`run`,
 or run as a command of its own, ``python -m stagebox.audio.decode_worker --fd N --request
@@ -11,9 +11,9 @@ Protocol on stdout: one line of JSON, then the frames until the end of the song.
 a ring (``--ring-fd``, see :mod:`stagebox.audio.ring`), the frames go into it, stdout
 carries the running count of frames put in and stdin brings back the count the player
 has taken out; that is how the player runs it. Without one, stdout carries the frames
-themselves, raw interleaved little-endian float32 stereo (for trying the decoder by
+themselves, raw interleaved little-endian float32 (for trying the decoder by
 hand, and for measuring it alone). The line is either
-``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C,
+``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C, "channels": 2,
 "source_frames": N, "frames": M, "start_frames": S, "loop_frames": [A, B]}`` (``frames``
 is the whole song, ``start_frames`` where this stream starts and ``loop_frames`` the
 section it plays over and over once there, or null; all at the output rate), or
@@ -28,9 +28,14 @@ its header's length or its file ends in the middle of a frame (a copy pulled hal
 ``ended early: bad data at 12.3 s`` when it is damaged within. The player shows it after
 the song's name.
 
-Channels: mono goes to both sides; two channels are kept; of more, the first two are
-played and the rest dropped. On stage the extra channels of a multichannel backing track
-are usually a click or cues for the band, which must never reach the front of house.
+Channels: the stream is the main bus, stereo, or with the request's ``cue_bus`` the main
+and cue buses, four channels (main left and right, cue left and right), as the header's
+``channels`` says. Mono goes to both sides of the main bus; two channels are kept, or as
+a split track (``split``) the music side goes to both sides of the main bus and the click
+side to both sides of the cue bus; of more, the first two are the main bus and the third
+and fourth the cue bus (a third alone to both its sides). Without a cue bus, cue channels
+are dropped: on stage the extra channels of a multichannel backing track are a click or
+cues for the band, which must never reach the front of house.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import os
 import resource
 import signal
 import sys
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 import numpy as np
@@ -109,17 +115,19 @@ def run(fd: int, request: DecodeRequest, ring_fd: int | None = None) -> int:
     _limit_resources()
     out = sys.stdout.buffer
     try:
-        frames_out = _frames_out(ring_fd, out)
-    except (OSError, ValueError) as exc:
-        _write_line(out, {"ok": False, "error": f"decoder cannot start ({exc})"})
-        return EXIT_BAD_FILE
-    try:
         source = _open(fd)
     except DecodeError as exc:
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
+    mapping = bus_mapping(source.channels, request)
     try:
-        _decode(source, request, out, frames_out)
+        frames_out = _frames_out(ring_fd, out, mapping.width)
+    except (OSError, ValueError) as exc:
+        source.close()
+        _write_line(out, {"ok": False, "error": f"decoder cannot start ({exc})"})
+        return EXIT_BAD_FILE
+    try:
+        _decode(source, request, out, frames_out, mapping)
     except BrokenPipeError:
         # The player let go of the song. Point stdout at /dev/null so the flush at
         # exit does not fail again.
@@ -136,13 +144,13 @@ def run(fd: int, request: DecodeRequest, ring_fd: int | None = None) -> int:
     return 0
 
 
-def _frames_out(ring_fd: int | None, out: BinaryIO) -> FramesOut:
-    """The ring in ``ring_fd`` (whose descriptor is closed: its mapping is all the decoder
-    needs), or stdout."""
+def _frames_out(ring_fd: int | None, out: BinaryIO, channels: int) -> FramesOut:
+    """The ring in ``ring_fd`` as frames of ``channels`` (its descriptor is closed: its
+    mapping is all the decoder needs), or stdout."""
     if ring_fd is None:
         return _StdoutFrames(out)
     try:
-        frames = ring.attach(ring_fd)
+        frames = ring.attach(ring_fd, channels)
     finally:
         os.close(ring_fd)
     return RingWriter(frames, out.fileno(), sys.stdin.fileno())
@@ -170,22 +178,48 @@ def _open(fd: int) -> Source:
     return source
 
 
+@dataclass(frozen=True)
+class BusMapping:
+    """Which source channel feeds each channel of the stream: ``columns`` (None: the
+    source's two channels as they are), and so the stream's width, 2 or 4."""
+
+    columns: tuple[int, ...] | None
+    width: int
+
+
+def bus_mapping(source_channels: int, request: DecodeRequest) -> BusMapping:
+    """How a source of ``source_channels`` is laid on the buses ``request`` asks for."""
+    if source_channels == 1:
+        return BusMapping((0, 0), 2)
+    if request.split is not None:
+        cue, music = (0, 1) if request.split == "click-left" else (1, 0)
+        if request.cue_bus:
+            return BusMapping((music, music, cue, cue), 4)
+        return BusMapping((music, music), 2)
+    if source_channels == 2:
+        return BusMapping(None, 2)
+    if request.cue_bus:
+        return BusMapping((0, 1, 2, 3 if source_channels > 3 else 2), 4)
+    return BusMapping((0, 1), 2)
+
+
 def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
-            frames_out: FramesOut) -> None:
+            frames_out: FramesOut, mapping: BusMapping) -> None:
     in_rate, out_rate = source.rate, request.out_rate
     source_frames = max(0, source.frames)
     start_frame = min(round(request.start_s * in_rate), source_frames)
+    width = mapping.width
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
     # A stereo song is read straight into the block it is resampled from.
-    stereo = block if source.channels == 2 else np.zeros((BLOCK_FRAMES, 2), np.float32)
-    tail = HeldTail(frames_out, round(END_FADE_S * out_rate))
+    buses = block if mapping.columns is None else np.zeros((BLOCK_FRAMES, width), np.float32)
+    tail = HeldTail(frames_out, round(END_FADE_S * out_rate), width)
     # Song time runs up to the stretcher, output time after it: the looper works in the
     # song's frames, so a loop at 80 % still goes round at the same place.
-    stretching = _Stretching(tail, out_rate, request) if request.stretch.needs_stretching \
-        else None
+    stretching = _Stretching(tail, out_rate, request, width) \
+        if request.stretch.needs_stretching else None
     song_out: HeldTail | _Stretching = tail if stretching is None else stretching
     looper = _looper(request, song_out, _at_rate(start_frame, in_rate, out_rate),
-                     _at_rate(source_frames, in_rate, out_rate))
+                     _at_rate(source_frames, in_rate, out_rate), width)
     # A stream that starts inside its loop is decoded from just before the loop's start:
     # the whole section must be held before it can go round.
     read_from = start_frame if looper is None else min(
@@ -201,12 +235,13 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         "format": source.format,
         "source_rate": in_rate,
         "source_channels": source.channels,
+        "channels": width,
         "source_frames": source_frames,
         "frames": _at_rate(source_frames, in_rate, out_rate),
         "start_frames": _at_rate(start_frame, in_rate, out_rate),
         "loop_frames": [looper.start, looper.end] if looper is not None else None,
     })
-    resampler = (soxr.ResampleStream(in_rate, out_rate, 2, dtype="float32", quality="HQ")
+    resampler = (soxr.ResampleStream(in_rate, out_rate, width, dtype="float32", quality="HQ")
                  if in_rate != out_rate else None)
     sink: HeldTail | _Stretching | SectionLooper = song_out if looper is None else looper
     block_frames = FIRST_BLOCK_FRAMES
@@ -222,14 +257,14 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
             break
         decoded_frames += frames
         block_frames = min(2 * block_frames, BLOCK_FRAMES)
-        if stereo is not block:
-            stereo[:frames] = block[:frames, :2] if source.channels > 1 else block[:frames]
-        sink.put(resampler.resample_chunk(stereo[:frames]) if resampler else stereo[:frames])
+        if mapping.columns is not None:
+            np.take(block[:frames], mapping.columns, axis=1, out=buses[:frames])
+        sink.put(resampler.resample_chunk(buses[:frames]) if resampler else buses[:frames])
         if looper is not None and looper.holding_whole_section:
             # From here on the section plays from its copy, until the player lets go.
             looper.loop()
     if resampler is not None:
-        sink.put(resampler.resample_chunk(stereo[:0], last=True))
+        sink.put(resampler.resample_chunk(buses[:0], last=True))
     if looper is not None:
         # The song ended before the loop's end: it plays out, unlooped.
         looper.pass_on_held()
@@ -245,10 +280,11 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
 class _Stretching:
     """Key and speed between the song's frames and the held tail (Rubber Band)."""
 
-    def __init__(self, tail: HeldTail, rate: int, request: DecodeRequest) -> None:
+    def __init__(self, tail: HeldTail, rate: int, request: DecodeRequest,
+                 channels: int) -> None:
         self._tail = tail
         try:
-            self._stretcher = Stretcher(rate, 2, request.stretch)
+            self._stretcher = Stretcher(rate, channels, request.stretch)
         except RubberBandUnavailable as exc:
             raise DecodeError(f"no key or speed change: {exc}") from exc
 
@@ -262,7 +298,7 @@ class _Stretching:
 
 
 def _looper(request: DecodeRequest, tail: HeldTail | _Stretching, start: int,
-            song_frames: int) -> SectionLooper | None:
+            song_frames: int, channels: int) -> SectionLooper | None:
     """The looper for the request's section (frames at the output rate), or None: no
     loop, or a stream that starts past the section's end."""
     if request.loop_start_s is None or request.loop_end_s is None:
@@ -274,7 +310,7 @@ def _looper(request: DecodeRequest, tail: HeldTail | _Stretching, start: int,
     seam = round(SEAM_S * rate)
     if loop_end - loop_start < 4 * seam or start >= loop_end - seam:
         return None
-    return SectionLooper(tail, loop_start, loop_end, start, seam)
+    return SectionLooper(tail, loop_start, loop_end, start, seam, channels)
 
 
 CUT_SHORT = "ended early: file is cut short"
@@ -292,9 +328,9 @@ class HeldTail:
     """Passes frames on, always holding back the last ``hold_frames``, so that a song
     that ends early can fade them out instead of stopping dead (a click)."""
 
-    def __init__(self, frames_out: FramesOut, hold_frames: int) -> None:
+    def __init__(self, frames_out: FramesOut, hold_frames: int, channels: int = 2) -> None:
         self._out = frames_out
-        self._tail = np.zeros((max(1, hold_frames), 2), np.float32)
+        self._tail = np.zeros((max(1, hold_frames), channels), np.float32)
         self._held = 0
 
     def put(self, frames: np.ndarray) -> None:

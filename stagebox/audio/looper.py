@@ -46,7 +46,7 @@ class SectionLooper:
     """
 
     def __init__(self, out: FramesOut, start: int, end: int, emit_from: int,
-                 seam_frames: int) -> None:
+                 seam_frames: int, channels: int = 2) -> None:
         self._out = out
         half = max(1, min(seam_frames // 2, (end - start) // 4))
         # The seam takes ``before`` frames from before each end and ``after`` from after it:
@@ -60,7 +60,7 @@ class SectionLooper:
         self._emit_from = emit_from
         self.held_from = start - self._before
         """The first song frame the loop needs."""
-        self._copy = np.zeros((end - start + self._seam, 2), np.float32)
+        self._copy = np.zeros((end - start + self._seam, channels), np.float32)
         self._held = 0
         """Frames of the copy filled, from ``start - before`` on."""
         ramp = np.linspace(0.0, np.pi / 2, self._seam, dtype=np.float32)

@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 from stagebox.audio.stretch import Engine, StretchSettings
 
+SPLITS = ("click-left", "click-right")
+"""How a split track's two channels divide: the click (or guide) on the named side, the
+music on the other."""
 MIN_OUT_RATE = 8000
 MAX_OUT_RATE = 768000
 MIN_LOOP_S = 0.1
@@ -36,6 +39,12 @@ class DecodeRequest:
     speed: float = 1.0
     """Tempo as a fraction of the song's, pitch kept: 0.8 plays it in 1.25 times as long."""
     stretch_engine: Engine = "faster"
+    cue_bus: bool = False
+    """Decode the song's cue channels too (a split track's click side, a multichannel
+    file's channels 3-4) as a second pair: the box has a cue bus for them. Without it
+    only the main pair is decoded, and those channels never reach the audience."""
+    split: str | None = None
+    """One of :data:`SPLITS`: a split track (else its two channels are left and right)."""
 
     def __post_init__(self) -> None:
         if type(self.out_rate) is not int or not MIN_OUT_RATE <= self.out_rate <= MAX_OUT_RATE:
@@ -54,6 +63,10 @@ class DecodeRequest:
             object.__setattr__(self, "loop_start_s", float(self.loop_start_s))
             object.__setattr__(self, "loop_end_s", float(self.loop_end_s))
         StretchSettings(self.key_semitones, self.speed, self.stretch_engine)  # or raises
+        if type(self.cue_bus) is not bool:
+            raise ValueError(f"cue bus {self.cue_bus!r} is not true or false")
+        if self.split is not None and self.split not in SPLITS:
+            raise ValueError(f"split {self.split!r} is not one of {', '.join(SPLITS)}")
 
     @property
     def stretch(self) -> StretchSettings:

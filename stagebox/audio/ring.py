@@ -25,21 +25,24 @@ import struct
 import numpy as np
 
 BYTES_PER_FRAME = 8
-"""Two float32 samples."""
+"""Two float32 samples: a ring is sized in stereo frames. A stream of four channels (main
+and cue buses) maps the same ring as half as many frames."""
+SAMPLE_BYTES = 4
 COUNT = struct.Struct("<q")
 """One running count: the records on both count pipes."""
 _SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 
 def create(frames: int) -> tuple[int, np.ndarray]:
-    """A new ring of ``frames`` stereo float32 frames: its memory file and its frames.
+    """A new ring of ``frames`` stereo float32 frames (rounded up to even, so that it holds
+    whole four-channel frames too): its memory file and its frames.
 
     The caller passes the descriptor to the decoder and then closes it; the mapping
     stays until the array is dropped.
     """
     fd = os.memfd_create("stagebox-ring", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        os.ftruncate(fd, frames * BYTES_PER_FRAME)
+        os.ftruncate(fd, (frames + frames % 2) * BYTES_PER_FRAME)
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         return fd, attach(fd)
     except BaseException:
@@ -47,12 +50,13 @@ def create(frames: int) -> tuple[int, np.ndarray]:
         raise
 
 
-def attach(fd: int) -> np.ndarray:
-    """Map the ring in the memory file ``fd`` as an ``(n, 2)`` float32 array."""
+def attach(fd: int, channels: int = 2) -> np.ndarray:
+    """Map the ring in the memory file ``fd`` as an ``(n, channels)`` float32 array."""
     size = os.fstat(fd).st_size
-    if size < BYTES_PER_FRAME or size % BYTES_PER_FRAME:
-        raise ValueError(f"not a ring: {size} bytes")
-    return np.frombuffer(mmap.mmap(fd, size), np.float32).reshape(-1, 2)
+    frame_bytes = channels * SAMPLE_BYTES
+    if size < frame_bytes or size % frame_bytes:
+        raise ValueError(f"not a ring of {channels} channels: {size} bytes")
+    return np.frombuffer(mmap.mmap(fd, size), np.float32).reshape(-1, channels)
 
 
 def put(ring: np.ndarray, position: int, frames: np.ndarray) -> None:
@@ -124,7 +128,7 @@ class RingWriter:
         self._read = 0
 
     def put(self, frames: np.ndarray) -> None:
-        """Copy ``frames`` (shape ``(n, 2)``) into the ring; raises BrokenPipeError if
+        """Copy ``frames`` (shape ``(n, channels)``) into the ring; raises BrokenPipeError if
         the player has gone."""
         while len(frames):
             room = self._frames - (self._written - self._read)

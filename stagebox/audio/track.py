@@ -42,6 +42,8 @@ from stagebox.audio.request import DecodeRequest, DecoderFiles
 from stagebox.audio.ring import CountReceiver
 
 MIN_RING_FRAMES = 8192
+STREAM_CHANNELS = (2, 4)
+"""A stream is the main bus, or the main and cue buses."""
 HEADER_MAX_BYTES = 4096
 STDERR_TAIL_BYTES = 2048
 ROOM_POLL_S = 0.01
@@ -79,6 +81,8 @@ class TrackInfo:
     """Where this stream starts in the song, at the output rate."""
     loop_frames: tuple[int, int] | None = None
     """The song frames the decoder plays over and over once it gets there, if any."""
+    channels: int = 2
+    """The stream's width: 2 (the main bus) or 4 (the main and cue buses)."""
 
 
 class TrackStream:
@@ -166,7 +170,7 @@ class TrackStream:
     # --- output thread side --------------------------------------------------------------
 
     def read(self, out: np.ndarray) -> int:
-        """Copy up to ``len(out)`` frames into ``out`` (shape ``(n, 2)``, float32).
+        """Copy up to ``len(out)`` frames into ``out`` (shape ``(n, channels)``, float32).
 
         Returns how many were copied. 0 means none are ready yet, or, if :attr:`finished`,
         none ever will be. Never blocks and allocates no sample buffer (two slice copies
@@ -177,12 +181,7 @@ class TrackStream:
         """
         wanted = len(out)
         if self._wait_for_data and self._written_frames - self._read_frames < wanted:
-            needed = min(wanted, self._ring_frames)
-            # A song's first frames come as soon as they are there: a device that runs on
-            # between songs (``stagebox play`` on an interface) is not kept waiting.
-            batch = (max(needed, int(self._ring_frames * BATCH_FILL)) if self._read_frames
-                     else needed)
-            self._wait_for(needed, batch)
+            self._wait_for(wanted)
         read = self._read_frames
         count = min(wanted, self._written_frames - read)
         if count <= 0:
@@ -202,11 +201,17 @@ class TrackStream:
         return self._closing or (self._ended and counts_read
                                  and self._read_frames == self._written_frames)
 
-    def _wait_for(self, needed: int, batch: int) -> None:
-        """Read the decoder's counts until ``batch`` frames are waiting, or ``needed`` and
-        the decoder has gone quiet for a poll, or the song has ended."""
+    def _wait_for(self, wanted: int) -> None:
+        """Read the decoder's counts until a batch of frames is waiting, or ``wanted`` (or
+        a ring full) and the decoder has gone quiet for a poll, or the song has ended."""
         while not (self._ready.is_set() or self._closing):
             self._ready.wait(PIPE_POLL_S)
+        # The ring's size in frames is known once the header has said the stream's width.
+        needed = min(wanted, self._ring_frames)
+        # A song's first frames come as soon as they are there: a device that runs on
+        # between songs (``stagebox play`` on an interface) is not kept waiting.
+        batch = (max(needed, int(self._ring_frames * BATCH_FILL)) if self._read_frames
+                 else needed)
         assert self._process.stdout is not None
         counts = self._process.stdout.fileno()
         heard_s = time.monotonic()
@@ -280,6 +285,12 @@ class TrackStream:
         """Frames decoded and waiting in the ring: how far decoding is ahead of playback
         (for a reader that waits for data, as of its last read)."""
         return self._written_frames - self._read_frames
+
+    @property
+    def channels(self) -> int:
+        """The stream's width (2 until the header has said otherwise): what :meth:`read`
+        fills."""
+        return self._header.channels if self._header is not None else 2
 
     @property
     def ring_frames(self) -> int:
@@ -372,10 +383,19 @@ class TrackStream:
                 frames=int(message["frames"]),
                 start_frames=int(message["start_frames"]),
                 loop_frames=_section(message.get("loop_frames")),
+                channels=int(message.get("channels", 2)),
             )
+            if self._header.channels not in STREAM_CHANNELS[:1 + self.request.cue_bus]:
+                raise ValueError(f"a stream of {self._header.channels} channels")
         except (ValueError, KeyError, TypeError):
+            self._header = None
             self._fail("decoder sent garbage")
             return False
+        if self._header.channels != self._ring.shape[1]:
+            # The same memory, in frames of the stream's width; the output thread reads
+            # the ring only once the header is published.
+            self._ring = self._ring.reshape(-1, self._header.channels)
+            self._ring_frames = len(self._ring)
         # Before the header is published: from then on a reader that waits reads the
         # counts itself.
         counts_good = self._take_counts(counts)

@@ -18,12 +18,18 @@ def test_a_request_reaches_the_decoder_as_it_was_made(out_rate: int, start_s: fl
     assert DecodeRequest.from_json(request.to_json()) == request
 
 
+def test_a_split_track_on_a_cue_bus_reaches_the_decoder_as_it_was_made() -> None:
+    request = DecodeRequest(48000, cue_bus=True, split="click-left")
+    assert DecodeRequest.from_json(request.to_json()) == request
+
+
 @pytest.mark.parametrize("fields", [
     {"out_rate": 48000.0}, {"out_rate": True}, {"out_rate": 100}, {"out_rate": 10**9},
     {"out_rate": 48000, "start_s": -1.0}, {"out_rate": 48000, "start_s": math.inf},
     {"out_rate": 48000, "start_s": math.nan}, {"out_rate": 48000, "start_s": "0"},
     {"out_rate": 48000, "start_s": False}, {"out_rate": 48000, "speed": 2},
-    {"start_s": 0.0}])
+    {"start_s": 0.0}, {"out_rate": 48000, "cue_bus": 1},
+    {"out_rate": 48000, "split": "left"}])
 def test_a_request_that_makes_no_sense_is_refused(fields: dict) -> None:
     with pytest.raises(ValueError):
         DecodeRequest.from_fields(fields)
