@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from test_track import CHANNEL_HZ, OUT_RATE, dominant_hz, write_tones
 
 from stagebox.audio.decode_worker import bus_mapping
 from stagebox.audio.memfile import load_into_memory
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
-from tests.audio.test_track import CHANNEL_HZ, OUT_RATE, dominant_hz, write_tones
 
 
 def decode_buses(path: Path, most_frames: int = 10**9,
