@@ -30,6 +30,8 @@ LEVELS = {"one": 0.1, "two": 0.2, "three": 0.3}
 class LevelSource:
     """A song of constant level, served as a decoded song is."""
 
+    channels = 2
+
     def __init__(self, level: float, frames: int) -> None:
         self.level = level
         self.left = frames

@@ -45,13 +45,19 @@ class BeatGrid:
     """Bars of click before the song starts, when it is played from its start."""
     click_through: bool = False
     """A click through the song itself, not only the count-in."""
+    main_fallback: bool = True
+    """Without a cue pair to go to, the clicks go to the main pair (else nowhere)."""
 
 
-def beat_grid(song: Song) -> BeatGrid | None:
-    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click."""
+def beat_grid(song: Song, main_fallback: bool = True) -> BeatGrid | None:
+    """The clicks ``song``'s options ask for, or None: no ``bpm=``, or nothing to click.
+
+    ``main_fallback``: as :attr:`BeatGrid.main_fallback`.
+    """
     if song.bpm is None or not (song.count_in_bars or song.click):
         return None
-    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, song.click)
+    return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, song.click,
+                    main_fallback)
 
 
 def click_sound(rate: int, hz: float, peak: float) -> np.ndarray:
@@ -103,7 +109,7 @@ class ClickTrack:
         return math.floor(song_frames / self._frames_per_beat + 1e-9)
 
     def add_to(self, out: np.ndarray, out_frames: int) -> None:
-        """Add the clicks that sound in the block ``out`` (stereo, both channels), which
+        """Add the clicks that sound in the block ``out`` (one bus, both its channels), which
         starts ``out_frames`` after the play (output thread). Each block's clicks are
         worked out from its place alone, so blocks may come in any size."""
         end = out_frames + len(out)

@@ -10,6 +10,14 @@ collects it with :meth:`Engine.take_notices`.
 Click-free by construction: every start, resume and gain change ramps, every pause, stop
 and skip fades, and a song that goes straight on into the next one joins in the same
 block, sample by sample.
+
+Buses: an engine made with ``buses=2`` renders the main bus (columns 0-1) and a cue bus
+(columns 2-3) for the band's ears only. A song's stream is two columns wide (the main
+bus) or four (a split track's click side, a multichannel file's channels 3-4); the count-in
+and click go to the cue bus while the device has a pair for it (:attr:`Engine.cue_live`),
+else to the main bus if the song's :class:`~stagebox.audio.click.BeatGrid` allows. A song's
+gain and the master volume are the audience's levels: they apply to the main bus only.
+Fades apply to both, so a pause or stop silences the click with the song.
 """
 
 from __future__ import annotations
@@ -40,7 +48,14 @@ class FrameSource(Protocol):
     """What the engine reads a song from (a TrackStream, or a test double)."""
 
     def read(self, out: np.ndarray) -> int:
-        """Copy up to ``len(out)`` stereo float32 frames into ``out``; return how many."""
+        """Copy up to ``len(out)`` float32 frames of :attr:`channels` into ``out``; return
+        how many."""
+        ...
+
+    @property
+    def channels(self) -> int:
+        """The stream's width: 2 (the main bus), or 4 (main and cue) in an engine with a
+        cue bus."""
         ...
 
     @property
@@ -139,18 +154,26 @@ _PLAY, _PAUSE, _STOP = _Play(), _Pause(), _Stop()
 
 
 class Engine:
-    """Mixes the current song (and one fading out) into blocks of stereo float32.
+    """Mixes the current song (and one fading out) into blocks of float32: the main bus,
+    stereo, and with ``buses=2`` the cue bus beside it.
 
     ``max_frames`` bounds the block size; buffers of that size are allocated once.
     """
 
     def __init__(self, rate: int, max_frames: int = 16384, fade_s: float = 0.5,
-                 volume_db: float = 0.0) -> None:
+                 volume_db: float = 0.0, buses: int = 1) -> None:
+        if buses not in (1, 2):
+            raise ValueError(f"an engine has 1 or 2 buses, not {buses}")
         self.rate = rate
         self.fade_s = fade_s
         self.max_frames = max_frames
-        self._out = np.zeros((max_frames, 2), np.float32)
-        self._scratch = np.zeros((max_frames, 2), np.float32)
+        self.channels = 2 * buses
+        """The width of a rendered block: 2 (main bus) or 4 (main and cue buses)."""
+        self.cue_live = False
+        """The device has a pair for the cue bus (set by the output thread when it opens
+        one): the clicks go there."""
+        self._out = np.zeros((max_frames, self.channels), np.float32)
+        self._scratch = np.zeros((max_frames, self.channels), np.float32)
         self._ramp = np.zeros(max_frames, np.float32)
         self._steps = np.arange(1, max_frames + 1, dtype=np.float32)
         self._commands: collections.deque[_Command] = collections.deque()
@@ -215,7 +238,8 @@ class Engine:
         """
         clicks = (ClickTrack(beats, self.rate, start_frames, speed, section)
                   if beats is not None else None)
-        voice = _Voice(load_id, _Primed(source, min(self.max_frames, PRIME_FRAMES)),
+        voice = _Voice(load_id, _Primed(source, min(self.max_frames, PRIME_FRAMES),
+                                        self.channels),
                        _db_to_gain(gain_db), start_frames, clicks, section, speed)
         self._commands.append(_Swap(voice, replaces, follow))
 
@@ -280,7 +304,7 @@ class Engine:
     # --- output thread side --------------------------------------------------------------
 
     def render(self, frames: int) -> np.ndarray:
-        """Return the next ``frames`` frames, shape ``(frames, 2)`` (output thread).
+        """Return the next ``frames`` frames, shape ``(frames, channels)`` (output thread).
 
         The returned array is the engine's own buffer, valid until the next call.
         """
@@ -361,8 +385,11 @@ class Engine:
             # The count-in: clicks alone, the song not read until it is over.
             lead = min(frames, clicks.count_in_frames - voice.clock_frames)
             target[:lead].fill(0.0)
-        got = voice.source.read(target[lead:]) if lead < frames else 0
-        if lead + got < frames and not voice.source.finished:
+        source = voice.source
+        got = source.read(_columns(target[lead:], source)) if lead < frames else 0
+        if got and source.channels < self.channels:
+            target[lead:lead + got, source.channels:].fill(0.0)
+        if lead + got < frames and not source.finished:
             self.late_frames += frames - lead - got
         if got and not voice.started and voice.playing:
             voice.started = True
@@ -373,15 +400,16 @@ class Engine:
             voice.sounded = voice.sounded or voice.playing
             played = target[:covered]
             if voice.gain != 1.0:
-                played[lead:] *= voice.gain
+                played[lead:, :2] *= voice.gain
+            click_bus = self._click_bus(played, clicks)
             # A pause or stop fades the click with the song, but a start's ramp (there to
             # hide a step in the song) would blunt the first click's attack.
             ramping_in = voice.fade_step > 0.0
-            if clicks is not None and not ramping_in:
-                clicks.add_to(played, voice.clock_frames)
+            if clicks is not None and click_bus is not None and not ramping_in:
+                clicks.add_to(click_bus, voice.clock_frames)
             self._apply_fade(voice, played)
-            if clicks is not None and ramping_in:
-                clicks.add_to(played, voice.clock_frames)
+            if clicks is not None and click_bus is not None and ramping_in:
+                clicks.add_to(click_bus, voice.clock_frames)
             if not blank:
                 out[:covered] += played
         # A decoder that is late holds the clicks back with the song: they stay on its beat.
@@ -391,6 +419,14 @@ class Engine:
         if voice.retire_when_silent and (voice.fade <= 0.0 or voice.source.finished):
             self._retire(voice)
         return covered if voice.source.finished else frames
+
+    def _click_bus(self, played: np.ndarray, clicks: ClickTrack | None) -> np.ndarray | None:
+        """The columns of ``played`` that the clicks go to, or None for nowhere."""
+        if clicks is None:
+            return None
+        if self.cue_live:
+            return played[:, 2:4]
+        return played[:, :2] if clicks.grid.main_fallback else None
 
     def _apply_fade(self, voice: _Voice, block: np.ndarray) -> None:
         if voice.fade_step == 0.0 and voice.fade >= 1.0:
@@ -408,9 +444,10 @@ class Engine:
                 voice.playing = False
 
     def _apply_volume(self, out: np.ndarray) -> None:
+        main = out[:, :2]
         if self._volume == self._volume_target:
             if self._volume != 1.0:
-                out *= self._volume
+                main *= self._volume
             return
         frames = len(out)
         ramp = self._ramp[:frames]
@@ -418,7 +455,7 @@ class Engine:
         ramp += self._volume
         low, high = sorted((self._volume, self._volume_target))
         np.clip(ramp, low, high, out=ramp)
-        out *= ramp[:, None]
+        main *= ramp[:, None]
         self._volume = float(ramp[-1])
 
     def _apply_commands(self) -> None:
@@ -503,7 +540,7 @@ class Engine:
         start (the song went round its loop meanwhile) counts as reached: the jump is
         shorter than the change took."""
         behind = round((song_frames - _song_frames(voice)) / voice.speed)
-        scratch = self._scratch
+        scratch = _columns(self._scratch, voice.source)
         while behind > 0:
             got = voice.source.read(scratch[:min(behind, len(scratch))])
             if got == 0:
@@ -589,17 +626,18 @@ class Engine:
 
 class _Primed:
     """A song's stream with its first frames read ahead into a buffer of its own (made on
-    the main loop), so the engine can tell that its decoder is under way."""
+    the main loop, ``channels`` wide: the widest the stream may be), so the engine can
+    tell that its decoder is under way."""
 
-    def __init__(self, source: FrameSource, frames: int) -> None:
+    def __init__(self, source: FrameSource, frames: int, channels: int) -> None:
         self._source = source
-        self._buffer = np.zeros((frames, 2), np.float32)
+        self._buffer = np.zeros((frames, channels), np.float32)
         self._first = self._last = 0
 
     def prime(self) -> bool:
         """Read ahead into the buffer; True once it holds frames (or the song is over)."""
         if self._last == 0:
-            self._last = self._source.read(self._buffer)
+            self._last = self._source.read(_columns(self._buffer, self._source))
         return self._last > 0 or self._source.finished
 
     def read(self, out: np.ndarray) -> int:
@@ -607,11 +645,15 @@ class _Primed:
         got = 0
         if self._first < self._last:
             got = min(len(out), self._last - self._first)
-            out[:got] = self._buffer[self._first:self._first + got]
+            out[:got] = self._buffer[self._first:self._first + got, :out.shape[1]]
             self._first += got
         if got < len(out):
             got += self._source.read(out[got:])
         return got
+
+    @property
+    def channels(self) -> int:
+        return self._source.channels
 
     @property
     def finished(self) -> bool:
@@ -635,6 +677,13 @@ def _song_frames(voice: _Voice) -> int:
     if voice.section is not None:
         frames = song_frame(frames, *voice.section)
     return frames
+
+
+def _columns(block: np.ndarray, source: FrameSource) -> np.ndarray:
+    """The columns of ``block`` that ``source`` fills: all of them, or the main bus's
+    when the stream is narrower than the engine."""
+    channels = source.channels
+    return block if channels == block.shape[1] else block[:, :channels]
 
 
 def _db_to_gain(db: float) -> float:

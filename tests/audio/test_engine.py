@@ -14,6 +14,8 @@ BLOCK = 512
 class ToneSource:
     """A sine of ``seconds``, served exactly like a decoded song."""
 
+    channels = 2
+
     def __init__(self, seconds: float, hz: float = 440.0, level: float = 0.5,
                  late_blocks: int = 0, error: str | None = None) -> None:
         t = np.arange(int(seconds * RATE)) / RATE

@@ -17,6 +17,8 @@ class CountingSource:
     from ``start`` like a decoder started there; ``late_reads`` reads give nothing (the
     decoder is starting)."""
 
+    channels = 2
+
     def __init__(self, start: int = 0, frames: int = 5 * RATE, late_reads: int = 0) -> None:
         self.pos = start
         self.end = frames

@@ -30,6 +30,8 @@ SILENT_PASSES = 10
 class ArraySource:
     """A whole song held as an array (the engine's view of a track)."""
 
+    channels = 2
+
     def __init__(self, frames: np.ndarray) -> None:
         self._frames = frames
         self._at = 0
