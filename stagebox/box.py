@@ -21,7 +21,7 @@ from PIL import Image
 
 from stagebox import events as ev
 from stagebox import player as cmd
-from stagebox.audio.click import beat_grid
+from stagebox.audio.click import BeatGrid, beat_grid
 from stagebox.audio.engine import Engine, Retired
 from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
@@ -98,7 +98,8 @@ class Box:
                  on_frame: Callable[[Image.Image, View], None] | None = None,
                  hold_s: float = 0.8, debounce_s: float = 0.02,
                  shut_down: Callable[[], None] | None = None,
-                 midi_out: MidiSender | None = None, midi_channel: int = 1) -> None:
+                 midi_out: MidiSender | None = None, midi_channel: int = 1,
+                 click_to_main: bool = True) -> None:
         self.clock = clock
         self.player = player
         self.engine = engine
@@ -114,6 +115,8 @@ class Box:
         self._shut_down = shut_down
         self._midi_out = midi_out
         self._midi_channel = midi_channel
+        self._click_to_main = click_to_main
+        """Without a cue pair, show mode's clicks go to the main pair (else nowhere)."""
         self._gestures = GestureDetector(hold_s=hold_s, debounce_s=debounce_s)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._streams: dict[int, Any] = {}
@@ -217,14 +220,15 @@ class Box:
                 song = self._songs[load_id]
                 self.engine.cue(load_id, stream, gain_db,
                                 start_frames=stream.header.start_frames,
-                                beats=beat_grid(song), section=stream.header.loop_frames,
+                                beats=self._beat_grid(song),
+                                section=stream.header.loop_frames,
                                 speed=stream.request.speed)
             case cmd.Swap(load_id=load_id, replaces=replaces, follow=follow, gain_db=gain_db):
                 self._in_engine.add(load_id)
                 stream = self._streams[load_id]
                 self.engine.swap(load_id, stream, gain_db, replaces=replaces, follow=follow,
                                  start_frames=stream.header.start_frames,
-                                 beats=beat_grid(self._songs[load_id]),
+                                 beats=self._beat_grid(self._songs[load_id]),
                                  section=stream.header.loop_frames, speed=stream.request.speed)
             case cmd.RememberPractice(label=label, book=book):
                 self._write_practice(label, book)
@@ -340,6 +344,12 @@ class Box:
         if self._measurement is not None:
             self._measurement.cancel()
             self._measurement = None
+
+    def _beat_grid(self, song: Song) -> BeatGrid | None:
+        """The clicks of ``song``: practice always hears them, show mode on the main pair
+        only if the config says so when there is no cue pair."""
+        return beat_grid(song, main_fallback=self._click_to_main
+                         or self.player.mode == "practice")
 
     def position_s(self) -> float:
         """Seconds into the current song: the engine's place, or where it will start."""

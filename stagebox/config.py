@@ -99,6 +99,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("audio", "output_pair", 1,
             "On a 4-8 channel interface, the pair the music goes to: 1 = outputs 1-2.",
             minimum=1, maximum=4),
+    Setting("audio", "cue_pair", 0,
+            "On a 4-8 channel interface, the pair for the band's ears only: the click, the "
+            "count-in and a split track's click side (2 = outputs 3-4); 0 = none.",
+            minimum=0, maximum=4),
     Setting("audio", "period_frames", 1024, "Frames per ALSA period.", minimum=64,
             maximum=16384),
     Setting("audio", "periods", 4, "Periods in the ALSA buffer.", minimum=2, maximum=32),
@@ -113,6 +117,10 @@ SCHEMA: tuple[Setting, ...] = (
             "Loudness every song is matched to, in LUFS (ITU-R BS.1770), its peaks kept "
             "under -1 dBTP; a song's gain= adds to it; 'off' plays songs as mastered.",
             minimum=-40.0, maximum=-5.0, off=True),
+    Setting("player", "click_without_cue_pair", "main",
+            "With no cue pair to send it to, the click and count-in of show mode go to the "
+            "main pair ('main') or nowhere ('off'); practice mode always hears them.",
+            choices=("main", "off")),
     Setting("player", "max_file_mb", 512,
             "Largest song file read into memory, in MB of 1,000,000 bytes (the songs "
             "held at once also stay within half the free memory).",

@@ -87,14 +87,15 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
                     chosen_setlists=saved.setlists if saved else None,
                     resume=saved.resume if saved else None,
                     loudness_lufs=None if loudness_lufs == "off" else loudness_lufs)
-    engine = Engine(rate, fade_s=config["player.fade_s"], volume_db=volume_db)
+    engine = Engine(rate, fade_s=config["player.fade_s"], volume_db=volume_db,
+                    buses=2 if config["audio.cue_pair"] else 1)
     box: Box
 
     def post(event: object) -> None:
         box.post(event)
 
     loader = Loader(rate=rate, max_bytes=config["player.max_file_mb"] * BYTES_PER_MB,
-                    stretch_engine=config["practice.engine"],
+                    stretch_engine=config["practice.engine"], cue_bus=engine.channels == 4,
                     post=post, worker=load_worker, wait_for_data=wait_for_data,
                     launcher=launcher, budget_bytes=songs_budget_bytes)
     box = Box(clock=clock, player=player, engine=engine, loader=loader, scan_worker=scan_worker,
@@ -102,7 +103,8 @@ def build_box(config: Config, *, clock: Clock, rate: int, event_log: EventLog, d
               display=display, event_log=event_log, state_store=state_store, saved=saved,
               on_frame=on_frame, hold_s=config["buttons.hold_s"],
               debounce_s=config["buttons.debounce_s"], shut_down=shut_down,
-              midi_out=midi_out, midi_channel=config["midi.out_channel"])
+              midi_out=midi_out, midi_channel=config["midi.out_channel"],
+              click_to_main=config["player.click_without_cue_pair"] == "main")
     if state_warning:
         box.notify(state_warning)
     return box

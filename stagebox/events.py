@@ -168,6 +168,18 @@ class AudioDeviceBack:
 
 
 @dataclass(frozen=True)
+class AudioOutputs:
+    """The audio interface is open: the pairs its buses go to (2 = outputs 3-4), and why
+    the cue pair asked for could not be had, if it could not."""
+
+    main_pair: int
+    cue_pair: int
+    """0: no cue bus (none asked for, or the device lacks it)."""
+    warning: str = ""
+    device_channels: int = 2
+
+
+@dataclass(frozen=True)
 class Xrun:
     """The device ran dry once and was recovered."""
 
@@ -200,5 +212,5 @@ class MeasureFinished:
 Event = (
     ButtonEdge | Gesture | StickInserted | StickRemoved | ScanProgress | ScanFinished | ScanFailed
     | TrackReady | TrackFailed | TrackStarted | TrackEnded | TrackReplaced | AudioDeviceLost
-    | AudioDeviceBack | Xrun | CueSong | LoudnessMeasured | MeasureFinished
+    | AudioDeviceBack | AudioOutputs | Xrun | CueSong | LoudnessMeasured | MeasureFinished
 )

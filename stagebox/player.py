@@ -245,6 +245,8 @@ class Player:
         self.audio_present = True
         """False from an AudioDeviceLost until its AudioDeviceBack."""
         self.info = info
+        self._outputs = ev.AudioOutputs(1, 0)
+        """The pairs the buses go to on the interface last opened, for the info page."""
         self.chosen_setlists = dict(chosen_setlists or {})
         """The setlist last chosen on each stick, by label: it is cued again next time."""
         self._current: _Slot | None = None
@@ -475,6 +477,11 @@ class Player:
         self.audio_present = True
         self._notify("Audio interface back", "info")
 
+    def _on_AudioOutputs(self, event: ev.AudioOutputs) -> None:  # noqa: N802
+        if event.warning and event.warning != self._outputs.warning:
+            self._notify(event.warning, "warning")
+        self._outputs = event
+
     def _on_Xrun(self, event: ev.Xrun) -> None:  # noqa: N802
         self.xruns = event.total
         self._record("xrun", total=event.total)
@@ -631,7 +638,8 @@ class Player:
             after_song=self.after_song,
             setlist_names=tuple(s.name for s in library.setlists) if library else (),
             setlist_index=self.setlist_index,
-            info_lines=(*self.info, f"Stick: {self.stick_label or '-'}", f"Xruns: {self.xruns}",
+            info_lines=(*self.info, _outputs_line(self._outputs),
+                        f"Stick: {self.stick_label or '-'}", f"Xruns: {self.xruns}",
                         *self._loudness_info()),
             setlist_locked=self.state == "playing",
             mode=self.mode,
@@ -958,6 +966,17 @@ class Player:
 
     def _emit(self, command: Command) -> None:
         self._out.append(command)
+
+
+def _outputs_line(outputs: ev.AudioOutputs) -> str:
+    """The info page's line for the buses: ``Out: main 1-2, cue 3-4``."""
+    if outputs.device_channels == 1:
+        return "Out: mono"
+
+    def pair(number: int) -> str:
+        return f"{2 * number - 1}-{2 * number}"
+    cue = pair(outputs.cue_pair) if outputs.cue_pair else "off"
+    return f"Out: main {pair(outputs.main_pair)}, cue {cue}"
 
 
 def _rounded(value: float | None) -> float | None:

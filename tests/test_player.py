@@ -309,16 +309,32 @@ def test_state_records_carry_the_song():
     assert rig.states() == ["scanning", "cued"]
 
 
-def test_the_info_menu_shows_the_stick_and_the_xrun_count():
-    rig = Rig(library(song("one")), info=("stagebox 1.0",))
-    rig.send(ev.Xrun(3))
+def open_info(rig: Rig) -> tuple[str, ...]:
     rig.press("menu")
     for _ in range(2):
         rig.press("prev")  # round to Info, next to last
     rig.press("play")
     view = rig.player.menu.view()
     assert view.title == "Info"
-    assert view.items[:3] == ("stagebox 1.0", "Stick: GIG", "Xruns: 3")
+    return view.items
+
+
+def test_the_info_menu_shows_the_outputs_the_stick_and_the_xrun_count():
+    rig = Rig(library(song("one")), info=("stagebox 1.0",))
+    rig.send(ev.AudioOutputs(1, 2, device_channels=4))
+    rig.send(ev.Xrun(3))
+    assert open_info(rig)[:4] == ("stagebox 1.0", "Out: main 1-2, cue 3-4", "Stick: GIG",
+                                  "Xruns: 3")
+
+
+def test_a_cue_pair_the_interface_lacks_is_said_once_and_the_info_page_says_off():
+    rig = Rig(library(song("one")))
+    why = "audio.cue_pair = 2 needs 4 outputs but the device plays 2"
+    notices = [of(rig.send(ev.AudioOutputs(1, 0, why)), cmd.Notify) for _ in range(2)]
+    assert [n.message for n in notices[0]] == [why]
+    assert notices[0][0].severity == "warning"
+    assert notices[1] == [], "the same interface opened again says nothing new"
+    assert "Out: main 1-2, cue off" in open_info(rig)
 
 
 def test_a_long_hold_of_menu_shuts_down_unless_a_song_plays():

@@ -68,12 +68,13 @@ def songs_budget_from_meminfo(meminfo: Path = Path("/proc/meminfo")) -> int | No
 
 
 def decode_request(song: Song, rate: int, start_s: float,
-                   stretch_engine: Engine = "faster") -> DecodeRequest:
-    """How ``song`` is to be decoded, from ``start_s``, at ``rate``."""
+                   stretch_engine: Engine = "faster", cue_bus: bool = False) -> DecodeRequest:
+    """How ``song`` is to be decoded, from ``start_s``, at ``rate``; with ``cue_bus``,
+    its cue channels too (the engine has a cue bus)."""
     loop = song.loop
     return DecodeRequest(rate, start_s, loop.start_s if loop else None,
                          loop.end_s if loop else None, song.key_semitones, song.speed,
-                         stretch_engine)
+                         stretch_engine, cue_bus, song.split)
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,15 @@ class Loader:
     :meth:`release`).
 
     ``max_bytes`` is the largest file read into memory; ``budget_bytes``, if given, the
-    most bytes of songs held at once.
+    most bytes of songs held at once. ``cue_bus``: each song's cue channels are decoded
+    too (the engine has a cue bus to play them on).
     """
 
     def __init__(self, *, rate: int, max_bytes: int, post: Callable[[object], None],
                  worker: Worker, wait_for_data: bool = False, ring_s: float = 4.0,
                  launcher: DecoderLauncher | None = None,
-                 budget_bytes: int | None = None, stretch_engine: Engine = "faster") -> None:
+                 budget_bytes: int | None = None, stretch_engine: Engine = "faster",
+                 cue_bus: bool = False) -> None:
         self.rate = rate
         self.max_bytes = max_bytes if budget_bytes is None else min(max_bytes, budget_bytes)
         self.budget_bytes = budget_bytes
@@ -108,6 +111,7 @@ class Loader:
         self._ring_s = ring_s
         self._launcher = launcher
         self._stretch_engine: Engine = stretch_engine
+        self._cue_bus = cue_bus
         self._lock = threading.Lock()
         """Guards the three below, shared by the main loop and the worker; held for a few
         dictionary operations, never by the output thread."""
@@ -178,7 +182,7 @@ class Loader:
         try:
             size_bytes = os.fstat(fd).st_size
             stream = TrackStream.open(fd, decode_request(song, self.rate, start_s,
-                                                         self._stretch_engine),
+                                                         self._stretch_engine, self._cue_bus),
                                       ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
                                       launcher=self._launcher)

@@ -35,10 +35,12 @@ class OutputPump:
         self._engine = engine
         self._open_sink = open_sink
         self._post = post
-        self.sink = sink
+        self.sink: AudioSink | None = None
         self._lost = False
         self._xruns_seen = 0
         self._music = False
+        if sink is not None:
+            self._attach(sink)
 
     def pump(self) -> bool:
         """One pass; False when there is no device to write to (wait, then call again)."""
@@ -92,16 +94,24 @@ class OutputPump:
 
     def _reopen(self) -> bool:
         try:
-            self.sink = self._open_sink()
+            sink = self._open_sink()
         except DeviceLost as exc:
             if not self._lost:
                 self._lose(f"No audio interface: {exc}")
             return False
-        self._xruns_seen = self.sink.xruns
+        self._attach(sink)
         if self._lost:
             self._lost = False
             self._post(ev.AudioDeviceBack())
         return True
+
+    def _attach(self, sink: AudioSink) -> None:
+        """Write to ``sink`` from now on; the clicks go to its cue pair if it has one."""
+        self.sink = sink
+        self._xruns_seen = sink.xruns
+        self._engine.cue_live = sink.cue_pair != 0 and self._engine.channels == 4
+        self._post(ev.AudioOutputs(sink.output_pair, sink.cue_pair, sink.cue_warning,
+                                   sink.config.channels))
 
     def _lose(self, message: str) -> None:
         self._engine.halt()

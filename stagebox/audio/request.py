@@ -15,10 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 from stagebox.audio.stretch import Engine, StretchSettings
+from stagebox.media.model import SPLITS, Split
 
-SPLITS = ("click-left", "click-right")
-"""How a split track's two channels divide: the click (or guide) on the named side, the
-music on the other."""
 MIN_OUT_RATE = 8000
 MAX_OUT_RATE = 768000
 MIN_LOOP_S = 0.1
@@ -43,8 +41,9 @@ class DecodeRequest:
     """Decode the song's cue channels too (a split track's click side, a multichannel
     file's channels 3-4) as a second pair: the box has a cue bus for them. Without it
     only the main pair is decoded, and those channels never reach the audience."""
-    split: str | None = None
-    """One of :data:`SPLITS`: a split track (else its two channels are left and right)."""
+    split: Split | None = None
+    """One of :data:`~stagebox.media.model.SPLITS`: a split track (else its two channels
+    are left and right)."""
 
     def __post_init__(self) -> None:
         if type(self.out_rate) is not int or not MIN_OUT_RATE <= self.out_rate <= MAX_OUT_RATE:

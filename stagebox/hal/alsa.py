@@ -32,7 +32,7 @@ import numpy as np
 
 from stagebox.config import Config
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost, SinkConfig
-from stagebox.hal.formats import BlockEncoder, fit_output_pair
+from stagebox.hal.formats import BlockEncoder, fit_cue_pair, fit_output_pair
 
 PREFERRED_FORMATS = ("S32_LE", "S24_3LE", "S24_LE", "S16_LE", "FLOAT_LE")
 """The order ``sample_format=None`` tries: deepest first; many USB interfaces take only
@@ -122,7 +122,8 @@ class AlsaSink:
     """
 
     def __init__(self, pcm: PcmLike, device: str, output_pair: int = 1,
-                 max_block_frames: int = 4096, dither_seed: int = 0) -> None:
+                 max_block_frames: int = 4096, dither_seed: int = 0,
+                 cue_pair: int = 0) -> None:
         """Wrap ``pcm``, reading back from its ``info()`` what it runs at.
 
         ``pcm`` raises ``alsaaudio.ALSAAudioError`` as the real one does.
@@ -135,18 +136,20 @@ class AlsaSink:
                                  buffer_frames=int(info["buffer_size"]))
         self.output_pair = fit_output_pair(self.config.channels, output_pair)
         """The pair the music goes to: the one asked for, or 1 if the device lacks it."""
+        self.cue_pair, self.cue_warning = fit_cue_pair(self.config.channels,
+                                                       self.output_pair, cue_pair)
         self.xruns = 0
         self.frames_written = 0
         self._pcm: PcmLike | None = pcm
         self._encoder = BlockEncoder(self.config.sample_format, self.config.channels,
                                      max(max_block_frames, self.config.period_frames),
-                                     self.output_pair, dither_seed)
+                                     self.output_pair, dither_seed, self.cue_pair)
 
     @classmethod
     def open(cls, device: str = "default", rate: int = 48000, channels: int = 2,
              sample_format: str | None = None, period_frames: int = 1024, periods: int = 4,
              output_pair: int = 1, max_block_frames: int = 4096,
-             pcm_factory: PcmFactory = alsaaudio.PCM) -> AlsaSink:
+             pcm_factory: PcmFactory = alsaaudio.PCM, cue_pair: int = 0) -> AlsaSink:
         """Open ``device`` as close to what is asked as it allows (output thread).
 
         ``sample_format`` None takes the first of :data:`PREFERRED_FORMATS` the device
@@ -186,17 +189,18 @@ class AlsaSink:
                                                         _unique((rate, *FALLBACK_RATES))):
             for fmt in formats:
                 if pcm := open_pcm(fmt, try_channels, try_rate):
-                    return cls(pcm, device, output_pair, max_block_frames)
+                    return cls(pcm, device, output_pair, max_block_frames, cue_pair=cue_pair)
         if device_choice:
             fallback_fmt, fallback_channels, fallback_rate = device_choice[0]
             for fmt in (*formats, fallback_fmt):
                 if pcm := open_pcm(fmt, fallback_channels, fallback_rate):
-                    return cls(pcm, device, output_pair, max_block_frames)
+                    return cls(pcm, device, output_pair, max_block_frames, cue_pair=cue_pair)
         raise DeviceLost(f"{device} takes none of {', '.join(SAMPLE_FORMATS)}"
                          + (f" ({refusals[0]})" if refusals else ""))
 
     def write(self, block: np.ndarray) -> None:
-        """Play ``block``, float32 ``(frames, 2)``, on the configured pair (output thread).
+        """Play ``block``, float32 ``(frames, 2)`` or with the cue bus ``(frames, 4)``, on
+        the configured pairs (output thread).
 
         Blocks until the device has taken it. An underrun is counted in :attr:`xruns`
         and the same data written again at once; a block the device keeps refusing is
@@ -273,6 +277,7 @@ def open_configured(config: Config, max_block_frames: int = 4096) -> AlsaSink:
                          period_frames=config["audio.period_frames"],
                          periods=config["audio.periods"],
                          output_pair=config["audio.output_pair"],
+                         cue_pair=config["audio.cue_pair"],
                          max_block_frames=max_block_frames)
 
 

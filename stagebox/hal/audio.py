@@ -38,13 +38,20 @@ class AudioSink(Protocol):
     config: SinkConfig
     xruns: int
     """Underruns seen and recovered from since the sink was opened."""
+    output_pair: int
+    """The device's pair that the main bus goes to (1 = outputs 1-2)."""
+    cue_pair: int
+    """The device's pair that the cue bus goes to (2 = outputs 3-4), or 0: none."""
+    cue_warning: str
+    """Why the cue pair asked for cannot be had on this device, or ''."""
 
     def write(self, block: np.ndarray) -> None:
-        """Play ``block``, the engine's float32 stereo ``(frames, 2)`` in [-1, 1].
+        """Play ``block``, the engine's float32 ``(frames, 2)`` (the main bus) or
+        ``(frames, 4)`` (main and cue buses) in [-1, 1].
 
-        The sink places the pair on the device's channels (``output_pair`` on a 4-8
-        channel interface, a mono downmix on a 1-channel one) and converts it to the
-        device's sample format.
+        The sink places the main bus on the device's channels (``output_pair`` on a 4-8
+        channel interface, a mono downmix on a 1-channel one), the cue bus on
+        :attr:`cue_pair` (dropped if 0), and converts them to the device's sample format.
 
         Blocks until the device has room (a real device) or until the simulated clock
         has moved on by the block's length (the simulator). Recovers from an underrun

@@ -16,7 +16,7 @@ import soundfile
 
 from stagebox.clock import VirtualClock
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost, SinkConfig
-from stagebox.hal.formats import BlockEncoder, fit_output_pair
+from stagebox.hal.formats import BlockEncoder, fit_cue_pair, fit_output_pair
 
 WAV_SUBTYPES = {"S16_LE": "PCM_16", "S24_3LE": "PCM_24", "S24_LE": "PCM_24",
                 "S32_LE": "PCM_32", "FLOAT_LE": "FLOAT"}
@@ -38,7 +38,7 @@ class SimSink:
     def __init__(self, clock: VirtualClock, rate: int = 48000, channels: int = 2,
                  sample_format: str = "S16_LE", period_frames: int = 1024, periods: int = 4,
                  output_pair: int = 1, wav_path: Path | None = None,
-                 max_block_frames: int = 4096) -> None:
+                 max_block_frames: int = 4096, cue_pair: int = 0) -> None:
         if sample_format not in SAMPLE_FORMATS:
             raise ValueError(f"unknown sample format {sample_format!r}")
         self.config = SinkConfig(device="sim", rate=rate, channels=channels,
@@ -46,13 +46,15 @@ class SimSink:
                                  buffer_frames=period_frames * periods)
         self.output_pair = fit_output_pair(channels, output_pair)
         """The pair the music goes to, chosen as :class:`AlsaSink` chooses it."""
+        self.cue_pair, self.cue_warning = fit_cue_pair(channels, self.output_pair, cue_pair)
         self.xruns = 0
         self.frames_written = 0
         self.drops = 0
         """Frames the device has taken (and the WAV holds)."""
         self._clock = clock
         max_frames = max(max_block_frames, period_frames)
-        self._encoder = BlockEncoder(sample_format, channels, max_frames, self.output_pair)
+        self._encoder = BlockEncoder(sample_format, channels, max_frames, self.output_pair,
+                                     cue_pair=self.cue_pair)
         self._unplugged = False
         self._closed = False
         self._next_failure: Exception | None = None
@@ -66,7 +68,8 @@ class SimSink:
                 self._wav_buffer = np.zeros((max_frames * channels, 4), np.uint8)
 
     def write(self, block: np.ndarray) -> None:
-        """Take ``block``, float32 ``(frames, 2)``, and move the clock on by its length.
+        """Take ``block``, float32 ``(frames, 2)`` or with the cue bus ``(frames, 4)``, and
+        move the clock on by its length.
 
         A write that fails (:meth:`fail_next_write`, :meth:`unplug`) takes nothing and
         leaves the clock where it was: how long to wait before trying again is the

@@ -8,6 +8,10 @@ from typing import Literal
 
 AfterSong = Literal["stop", "next"]
 MidiKind = Literal["pc", "cc"]
+Split = Literal["click-left", "click-right"]
+SPLITS: tuple[Split, ...] = ("click-left", "click-right")
+"""How a split track's two channels divide: the click (or guide) on the named side, the
+music on the other."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Song:
     """A click through the song (``click=on``); needs ``bpm=``."""
     midi: tuple[MidiMessage, ...] = ()
     """Sent on the configured MIDI channel, in order, when the song is cued (``midi=pc:5``)."""
+    split: Split | None = None
+    """A split track (``split=click-left``): the click or guide on that side goes to the
+    cue bus, the music on the other to both sides of the main bus."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
-from stagebox.media.model import AfterSong, Meter, MidiMessage, Section, Song
+from stagebox.media.model import SPLITS, AfterSong, Meter, MidiMessage, Section, Song, Split
 from stagebox.media.safepath import quote
 
 GAIN_MIN_DB = -60.0
@@ -160,6 +160,14 @@ def parse_on_off(text: str) -> bool:
     return value
 
 
+def parse_split(text: str) -> Split:
+    """``click-left`` or ``click-right`` (any case): the side the click is on."""
+    for choice in SPLITS:
+        if text.casefold() == choice:
+            return choice
+    raise ValueError(f"split {quote(text)} is not click-left or click-right")
+
+
 def parse_midi(text: str) -> tuple[MidiMessage, ...]:
     """``pc:5`` or ``pc:5,cc:7:100``: program changes (raw 0-127) and control changes
     (``cc:CONTROLLER:VALUE``), sent in this order when the song is cued."""
@@ -215,6 +223,9 @@ SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option f
                "A click through the song (needs bpm=): click=on."),
     SongOption("midi", "midi", parse_midi, midi_text,
                "MIDI sent when this song is cued: midi=pc:5 or midi=pc:5,cc:7:100."),
+    SongOption("split", "split", parse_split, str,
+               "A split track: its click on the left (or right) goes to the cue pair only, "
+               "the other side to both main outputs: split=click-left."),
 )})
 
 BEAT_OPTIONS = ("count", "click", "meter")

@@ -91,7 +91,8 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
     sink = SimSink(clock, rate=config["audio.rate"], channels=config["audio.channels"],
                    sample_format=SIM_DEFAULT_FORMAT if fmt == "auto" else fmt,
                    period_frames=config["audio.period_frames"], periods=config["audio.periods"],
-                   output_pair=config["audio.output_pair"], wav_path=out / "audio.wav")
+                   output_pair=config["audio.output_pair"], cue_pair=config["audio.cue_pair"],
+                   wav_path=out / "audio.wav")
     period = sink.config.period_frames
     # Line-buffered, so what happened before a kill of the simulator is on disk.
     with (out / "events.jsonl").open("w", encoding="utf-8", buffering=1) as events_file, \

@@ -20,6 +20,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.config = SinkConfig("fake", RATE, 2, "FLOAT_LE", PERIOD, 4 * PERIOD)
         self.xruns = 0
+        self.output_pair, self.cue_pair, self.cue_warning = 1, 0, ""
         self.log: list[str] = []
         self.fail: Exception | None = None
 
@@ -81,7 +82,7 @@ def test_a_lost_device_is_reported_silenced_and_reopened_when_back():
     sink.fail = DeviceLost("unplugged")
     assert pump.pump() is False
     assert pump.pump() is False
-    assert [type(e) for e in posted] == [ev.AudioDeviceLost]
+    assert [type(e) for e in posted] == [ev.AudioOutputs, ev.AudioDeviceLost]
     place = engine.position_s(1)
     gone = False
     assert pump.pump() is True
@@ -114,7 +115,7 @@ def test_xruns_are_posted_as_they_are_counted():
     sink.xruns = 2
     pump.pump()
     pump.pump()
-    assert posted == [ev.Xrun(2)]
+    assert posted == [ev.AudioOutputs(1, 0), ev.Xrun(2)]
 
 
 class BlockSink(RecordingSink):

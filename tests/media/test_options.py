@@ -74,6 +74,7 @@ def test_parsed_options_become_song_fields() -> None:
     ("meter", "4/4", Meter(4, 4)), ("meter", "6/8", Meter(6, 8)), ("meter", "7/8", Meter(7, 8)),
     ("count", "0", 0), ("count", "1", 1), ("count", "8", 8),
     ("click", "on", True), ("click", "OFF", False),
+    ("split", "click-left", "click-left"), ("split", "Click-Right", "click-right"),
 ])
 def test_practice_options_are_read(name: str, text: str, value: object) -> None:
     assert parse_option(name, text) == value
@@ -94,6 +95,8 @@ def test_practice_options_are_read(name: str, text: str, value: object) -> None:
     ("meter", "0/4", "is not like 4/4"), ("meter", "17/8", "is not like 4/4"),
     ("count", "9", r"not 0\.\.8 bars"), ("count", "-1", r"not 0\.\.8 bars"),
     ("count", "１", r"not 0\.\.8 bars"), ("click", "yes", "is not on or off"),
+    ("split", "left", "is not click-left or click-right"),
+    ("split", "click_left", "is not click-left or click-right"),
 ])
 def test_a_practice_option_that_makes_no_sense_says_why(name: str, text: str,
                                                         message: str) -> None:
@@ -117,6 +120,7 @@ OPTION_TEXTS = {
                                st.tuples(st.integers(0, 127), st.integers(0, 127)).map(
                                    lambda cc: f"cc:{cc[0]}:{cc[1]}")),
                      min_size=1, max_size=16).map(",".join),
+    "split": st.sampled_from(["click-left", "click-right", "Click-Right"]),
 }
 
 
