@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from stagebox.hal.audio import SinkConfig
-from stagebox.hal.formats import BlockEncoder
+from stagebox.hal.formats import BlockEncoder, fit_cue_pair
 
 
 class PacedSink:
@@ -38,10 +38,12 @@ class PacedSink:
     def __init__(self, rate: int = 48000, channels: int = 2, sample_format: str = "S16_LE",
                  period_frames: int = 1024, periods: int = 4, max_block_frames: int = 4096,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, cue_pair: int = 0) -> None:
         self.config = SinkConfig(device="paced", rate=rate, channels=channels,
                                  sample_format=sample_format, period_frames=period_frames,
                                  buffer_frames=period_frames * periods)
+        self.output_pair = 1
+        self.cue_pair, self.cue_warning = fit_cue_pair(channels, self.output_pair, cue_pair)
         self.xruns = 0
         self.frames_written = 0
         self.onsets_s: list[float] = []
@@ -49,12 +51,14 @@ class PacedSink:
         self._clock = clock
         self._sleep = sleep
         self._encoder = BlockEncoder(sample_format, channels,
-                                     max(max_block_frames, period_frames))
+                                     max(max_block_frames, period_frames),
+                                     cue_pair=self.cue_pair)
         self._origin_s: float | None = None
         self._silent = True
 
     def write(self, block: np.ndarray) -> None:
-        """Take ``block``, float32 ``(frames, 2)``, once the modelled buffer has room."""
+        """Take ``block``, float32 ``(frames, 2)`` or with the cue bus ``(frames, 4)``, once
+        the modelled buffer has room."""
         self._encoder.encode(block)
         rate = self.config.rate
         written = self.frames_written

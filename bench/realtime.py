@@ -30,6 +30,11 @@ BUSY_LOOPS = 2
 GOAL_CHANGE_MS = 100.0
 PRACTICE_OPTIONS = "key=+2 speed=80%"
 """The soak's practice run: both stretched at once, the heavier case."""
+BUSES_OPTIONS = "split=click-left bpm=120 click=on"
+"""The buses benchmark's song: a split track with a click through it, so that on a
+four-output device both buses carry sound (on a stereo one the click side is dropped and
+the click joins the music)."""
+GOAL_BUSES_RATIO = 1.2
 LATENCY_FADE_S = 0.05
 """Fade after each timed start: shorter than the default, so 200 presses take less time;
 it happens after the measurement and does not change it."""
@@ -133,6 +138,32 @@ def practice(report: Report, *, stick: Path, key_stick: Path, practice_stick: Pa
     report.add(Row("practice", f"xruns, {soak_s:g} s at {PRACTICE_OPTIONS} beside "
                    f"{BUSY_LOOPS} CPU hogs and scans, {buffer}", f"{xruns}", "", "", "0",
                    None if math.isnan(xruns) else xruns == 0))
+
+
+def buses(report: Report, *, stick: Path, seconds: float, reps: int, work: Path,
+          repo: Path) -> None:
+    """CPU of the whole box playing ``stick`` (a split track with a click) on a stereo
+    device and on a four-output one with the cue bus on outputs 3-4, ``reps`` turns of
+    ``seconds`` each, the two in turn; the ratio is the median of each turn's."""
+    devices = {"stereo": ("--channels", "2", "--cue-pair", "0"),
+               "cue": ("--channels", "4", "--cue-pair", "2")}
+    cpu: dict[str, list[float]] = {"stereo": [], "cue": []}
+    for turn in range(reps):
+        for name in (("stereo", "cue") if turn % 2 == 0 else ("cue", "stereo")):
+            result = rtbox("steady", stick, work, repo, "--seconds", str(seconds),
+                           *devices[name])
+            _note_failure(report, f"buses {name}", result)
+            cpu[name].append(result.get("cpu_percent", math.nan))
+    stereo = report.figure("buses.stereo_cpu_percent", float(np.median(cpu["stereo"])))
+    cue = report.figure("buses.cue_cpu_percent", float(np.median(cpu["cue"])))
+    ratio = report.figure("buses.ratio", float(np.median(
+        [c / s for c, s in zip(cpu["cue"], cpu["stereo"], strict=True)])))
+    report.add(Row("buses", f"CPU % of one core, whole box, a split track with a click "
+                   f"({BUSES_OPTIONS}), 4-output device with the cue bus on 3-4, against a "
+                   f"stereo device, {reps} turns of {seconds:g} s each",
+                   f"{cue:.2f} %", f"{stereo:.2f} %", f"{ratio:.2f}×",
+                   f"≤ {GOAL_BUSES_RATIO:g}×",
+                   None if math.isnan(ratio) else ratio <= GOAL_BUSES_RATIO))
 
 
 def soak(report: Report, *, stick: Path, scan_stick: Path,

@@ -256,10 +256,12 @@ def change(rig: Rig, presses: int) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Wire the box, run the scenario on a driver thread, run the main loop here."""
     config = Config({"audio.period_frames": args.period, "audio.periods": args.periods,
+                     "audio.channels": args.channels, "audio.cue_pair": args.cue_pair,
                      "player.after_song": args.after_song, "player.fade_s": args.fade_s,
                      "display.driver": "none"})
     clock = MonotonicClock()
-    sink = PacedSink(RATE, period_frames=args.period, periods=args.periods)
+    sink = PacedSink(RATE, args.channels, period_frames=args.period, periods=args.periods,
+                     cue_pair=args.cue_pair)
     load_worker, scan_worker = ThreadWorker("stagebox-load"), ThreadWorker("stagebox-scan")
     measure_worker = ThreadWorker("stagebox-measure")
     launcher = DecoderLauncher()
@@ -325,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--period", type=int, default=1024)
     parser.add_argument("--periods", type=int, default=4)
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--cue-pair", type=int, default=0)
     parser.add_argument("--after-song", default="stop", choices=("stop", "next"))
     parser.add_argument("--fade-s", type=float, default=0.5)
     parser.add_argument("--scan-stick", type=Path, default=None)

@@ -19,7 +19,7 @@ from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready",
-              "stretch", "practice", "loudness")
+              "stretch", "practice", "loudness", "buses")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class Sizes:
     practice_presses: int
     """PLAYs with key +2, and key changes while playing."""
     practice_soak_s: float
+    buses_s: float
+    """Each turn of the buses benchmark, on each device."""
+    buses_reps: int
 
     def lines(self) -> list[str]:
         """The sizes, for the report."""
@@ -78,6 +81,8 @@ class Sizes:
             f"{realtime.PRACTICE_OPTIONS}",
             f"Loudness: a {self.loudness_s:g} s song of the same music, 44.1 kHz FLAC, each "
             f"contender {self.loudness_reps} times, in turns",
+            f"Buses: the same song as a split track ({realtime.BUSES_OPTIONS}), "
+            f"{self.buses_s:g} s on each device, {self.buses_reps} turns",
         ]
 
 
@@ -85,11 +90,13 @@ FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
              gil_scans=3, ready_runs=30, stretch_s=60.0, stretch_reps=5, loudness_s=240.0,
-             loudness_reps=5, practice_presses=100, practice_soak_s=300.0)
+             loudness_reps=5, practice_presses=100, practice_soak_s=300.0, buses_s=30.0,
+             buses_reps=5)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
               gil_setlist_lines=300, gil_scans=1, ready_runs=3, stretch_s=3.0, stretch_reps=1,
-              loudness_s=8.0, loudness_reps=1, practice_presses=4, practice_soak_s=2.0)
+              loudness_s=8.0, loudness_reps=1, practice_presses=4, practice_soak_s=2.0,
+              buses_s=2.0, buses_reps=1)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -138,6 +145,9 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
     if "stretch" in only:
         stretch.run(report, seconds=sizes.stretch_s, reps=sizes.stretch_reps, work=work,
                     repo=REPO)
+    if "buses" in only:
+        realtime.buses(report, stick=media.song_stick(work, song, 1, 3, realtime.BUSES_OPTIONS),
+                       seconds=sizes.buses_s, reps=sizes.buses_reps, work=work, repo=REPO)
     if "loudness" in only:
         loudness.run(report, song=media.music_flac(work, sizes.loudness_s),
                      seconds=sizes.loudness_s, reps=sizes.loudness_reps, repo=REPO)

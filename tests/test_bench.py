@@ -61,6 +61,7 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
                  "loudness.stagebox.peak_pss_mb"]
     expected += [f"loudness.{name}.peak_rss_mb" for name in ("stagebox", "ebur128",
                                                              "pyloudnorm")]
+    expected += ["buses.stereo_cpu_percent", "buses.cue_cpu_percent", "buses.ratio"]
     not_numbers = {name: figures.get(name) for name in expected
                    if not isinstance(figures.get(name), float) or not math.isfinite(figures[name])}
     assert not not_numbers, f"figures missing or not finite: {not_numbers}\n{run.stdout}"
@@ -69,7 +70,7 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
     for heading in ("## Machine", "## Sizes", "## Results", "CPU:", "Python:"):
         assert heading in table
     for benchmark in ("throughput", "steady playback", "start latency", "soak", "memory",
-                      "scan", "gil", "boot", "stretch", "practice"):
+                      "scan", "gil", "boot", "stretch", "practice", "buses"):
         assert f"| {benchmark} |" in table
 
 
