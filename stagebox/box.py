@@ -27,7 +27,7 @@ from stagebox.audio.loader import Loader
 from stagebox.clock import Clock
 from stagebox.inputs.midi import MidiSender, midi_record
 from stagebox.jsonl import json_line
-from stagebox.media.loudness import Measured
+from stagebox.media.loudness import Measured, MeasuredAs
 from stagebox.media.model import Song
 from stagebox.player import Player
 from stagebox.practice import FIELDS, PracticeBook
@@ -257,8 +257,8 @@ class Box:
             case cmd.SetGain(load_id=load_id, gain_db=gain_db):
                 if load_id in self._in_engine:
                     self.engine.set_gain(load_id, gain_db)
-            case cmd.Measure(measure_id=measure_id, label=label, paths=paths):
-                self._measure(measure_id, label, paths)
+            case cmd.Measure(measure_id=measure_id, label=label, songs=songs):
+                self._measure(measure_id, label, songs)
             case cmd.StopMeasuring():
                 self._stop_measuring()
             case cmd.Notify(message=message, severity=severity, at_once=at_once):
@@ -315,7 +315,7 @@ class Box:
             return
         self.post(ev.ScanFinished(library))
 
-    def _measure(self, measure_id: int, label: str, paths: tuple[Path, ...]) -> None:
+    def _measure(self, measure_id: int, label: str, songs: tuple[MeasuredAs, ...]) -> None:
         """Start measuring the stick's songs on the measuring worker (in a child process,
         each result posted as it comes: a line of a few dozen bytes, so the main loop never
         parses much at once)."""
@@ -327,9 +327,9 @@ class Box:
                       else None)
 
         def on_result(index: int, measured: Measured, cached: bool) -> None:
-            self.post(ev.LoudnessMeasured(measure_id, paths[index], measured, cached))
+            self.post(ev.LoudnessMeasured(measure_id, songs[index], measured, cached))
 
-        measurement = Measurement(paths, self.engine.rate, cache_path, on_result,
+        measurement = Measurement(songs, self.engine.rate, cache_path, on_result,
                                   idle=self._measure_idle)
         self._measurement = measurement
 

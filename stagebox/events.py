@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from stagebox.media.loudness import Measured
+from stagebox.media.loudness import Measured, MeasuredAs
 from stagebox.media.model import Library
 
 ButtonName = Literal["prev", "play", "next", "menu"]
@@ -191,7 +191,7 @@ class LoudnessMeasured:
     """One song file of the stick measured (or failed to be), in the measuring's order."""
 
     measure_id: int
-    path: Path
+    song: MeasuredAs
     measured: Measured
     cached: bool
     """From the stick's loudness cache: nothing was decoded."""

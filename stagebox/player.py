@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stagebox import events as ev
-from stagebox.media.loudness import Measured, match_gain_db
+from stagebox.media.loudness import Measured, MeasuredAs, match_gain_db
 from stagebox.media.model import Library, MidiMessage, Setlist, Song
 from stagebox.practice import FIELDS, Adjustments, Change, PracticeBook, field_texts
 from stagebox.practice import press as practice_press
@@ -104,7 +104,7 @@ class Measure:
 
     measure_id: int
     label: str
-    paths: tuple[Path, ...]
+    songs: tuple[MeasuredAs, ...]
 
 
 @dataclass(frozen=True)
@@ -264,8 +264,8 @@ class Player:
         self.loudness_lufs = loudness_lufs
         self.measuring: tuple[int, int] | None = None
         """(songs measured, songs to measure) while the stick's songs are measured."""
-        self._loudness: dict[Path, Measured] = {}
-        self._measure_names: dict[Path, str] = {}
+        self._loudness: dict[MeasuredAs, Measured] = {}
+        self._measure_names: dict[MeasuredAs, str] = {}
         self._measure_id = 0
         self.mode = "show"
         """``practice``: taps while a song plays change its key, speed, loop and click.
@@ -491,8 +491,8 @@ class Player:
             return  # a stick that has gone, or a measuring replaced since
         done, total = self.measuring
         self.measuring = (done + 1, total)
-        self._loudness[event.path] = measured = event.measured
-        name = self._measure_names.get(event.path, event.path.name)
+        self._loudness[event.song] = measured = event.measured
+        name = self._measure_names.get(event.song, event.song.path.name)
         loudness = measured.loudness
         if loudness is None:
             self._record("loudness", path=name, failure=measured.failure)
@@ -504,7 +504,7 @@ class Player:
                          dbtp=_rounded(loudness.true_peak_dbtp))
         for slot in (self._current, self._next):
             if slot is not None and slot.ready and not slot.played \
-                    and self.songs[slot.index].path == event.path:
+                    and _measured_as(self.songs[slot.index]) == event.song:
                 self._emit(SetGain(slot.load_id, self._gain_db(slot)))
 
     def _on_MeasureFinished(self, event: ev.MeasureFinished) -> None:  # noqa: N802
@@ -849,7 +849,8 @@ class Player:
         if self.loudness_lufs is None:
             return
         setlists = (library.setlists[self._remembered_setlist(library)], *library.setlists)
-        songs = {song.path: song.rel_path for setlist in setlists for song in setlist.songs}
+        songs = {_measured_as(song): song.rel_path for setlist in setlists
+                 for song in setlist.songs}
         self._stop_measuring()
         if not songs:
             return
@@ -870,7 +871,7 @@ class Player:
         """The gain the song of ``slot`` plays at: its ``gain=`` on top of the match to the
         target, once measured; the match is noted in the slot, for the info page."""
         song = self.songs[slot.index]
-        measured = self._loudness.get(song.path)
+        measured = self._loudness.get(_measured_as(song))
         loudness = measured.loudness if measured is not None else None
         slot.match_db, slot.peak_capped = None, False
         if self.loudness_lufs is not None and loudness is not None:
@@ -891,7 +892,7 @@ class Player:
         if slot.match_db is not None:
             word = "peak-capped" if slot.peak_capped else "matched"
             return (target, f"Song: {word} {slot.match_db:+.1f} dB")
-        if song.path in self._loudness:
+        if _measured_as(song) in self._loudness:
             # It failed, is silent, or was measured after it had started.
             return (target, "Song: not matched")
         return (target, "Song: measuring" if self.measuring else "Song: not measured")
@@ -966,6 +967,12 @@ class Player:
 
     def _emit(self, command: Command) -> None:
         self._out.append(command)
+
+
+def _measured_as(song: Song) -> MeasuredAs:
+    """What ``song``'s loudness is measured as: its file, and for a split track the side
+    the audience hears."""
+    return MeasuredAs(song.path, song.split)
 
 
 def _outputs_line(outputs: ev.AudioOutputs) -> str:

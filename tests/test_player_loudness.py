@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from test_player import Rig, library, of, song
 
 from stagebox import events as ev
 from stagebox import player as cmd
-from stagebox.media.loudness import Loudness, Measured
+from stagebox.media.loudness import Loudness, Measured, MeasuredAs
 from stagebox.media.model import Setlist
 
 
@@ -31,10 +32,21 @@ def test_a_scan_measures_the_stick_once_with_the_cued_setlist_first():
     other = Setlist("encore.txt", (song("three"), song("one")))
     rig = Rig(library(song("one"), song("two"), extra=(other,)), loudness_lufs=-18.0)
     (measure,) = of(rig.commands, cmd.Measure)
-    assert [path.name for path in measure.paths] == ["one.wav", "two.wav", "three.wav"]
+    assert [song.path.name for song in measure.songs] == ["one.wav", "two.wav", "three.wav"]
     assert measure.label == "GIG" and rig.player.measuring == (0, 3)
     # Before the first song's load: it is measured while the rest of the show waits.
     assert rig.commands.index(measure) < rig.commands.index(rig.loads()[0])
+
+
+def test_a_split_track_is_measured_as_the_audience_hears_it_and_matched_so():
+    split = dataclasses.replace(song("one"), split="click-left")
+    rig = Rig(library(split, extra=(Setlist("plain.txt", (song("one"),)),)),
+              loudness_lufs=-18.0)
+    (measure,) = of(rig.commands, cmd.Measure)
+    assert measure.songs == (MeasuredAs(split.path, "click-left"), MeasuredAs(split.path))
+    rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[1], measured(-9.0), False))
+    rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[0], measured(-12.0), False))
+    assert of(rig.ready(), cmd.Cue) == [cmd.Cue(1, -6.0)], "matched by its music side"
 
 
 def test_off_measures_nothing_and_plays_songs_as_mastered_with_their_gain():
@@ -47,7 +59,7 @@ def test_off_measures_nothing_and_plays_songs_as_mastered_with_their_gain():
 def test_a_song_measured_before_it_is_cued_plays_at_the_target_with_its_gain_on_top():
     rig = Rig(library(song("one", gain_db=1.5), song("two")), loudness_lufs=-18.0)
     (measure,) = of(rig.commands, cmd.Measure)
-    rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[0], measured(-9.0), False))
+    rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[0], measured(-9.0), False))
     assert of(rig.ready(), cmd.Cue) == [cmd.Cue(1, -9.0 + 1.5)]
     assert info(rig)[-3:-1] == ("Loudness: -18 LUFS", "Song: matched -9.0 dB")
 
@@ -57,7 +69,7 @@ def test_a_measurement_that_comes_after_the_cue_sets_the_gain_before_play():
     assert of(rig.ready(), cmd.Cue) == [cmd.Cue(1, 0.0)]
     assert info(rig)[-2] == "Song: measuring"
     (measure,) = of(rig.commands, cmd.Measure)
-    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[0],
+    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[0],
                                        measured(-24.0), False))
     assert of(out, cmd.SetGain) == [cmd.SetGain(1, 6.0)]
     assert rig.player.measuring == (1, 1)
@@ -70,7 +82,7 @@ def test_a_song_already_playing_keeps_its_level_when_its_measurement_comes():
     rig.ready()
     rig.press("play")
     (measure,) = of(rig.commands, cmd.Measure)
-    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[0],
+    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[0],
                                        measured(-24.0), False))
     assert not of(out, cmd.SetGain)
     assert info(rig)[-2] == "Song: not matched"
@@ -79,7 +91,7 @@ def test_a_song_already_playing_keeps_its_level_when_its_measurement_comes():
 def test_the_true_peak_caps_the_gain_and_the_info_page_says_so():
     rig = Rig(library(song("one")), loudness_lufs=-18.0)
     (measure,) = of(rig.commands, cmd.Measure)
-    rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[0],
+    rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[0],
                                  measured(-30.0, -3.0), False))
     assert of(rig.ready(), cmd.Cue) == [cmd.Cue(1, 2.0)]
     assert info(rig)[-2] == "Song: peak-capped +2.0 dB"
@@ -88,7 +100,7 @@ def test_the_true_peak_caps_the_gain_and_the_info_page_says_so():
 def test_a_song_that_fails_to_measure_plays_unmatched_with_a_warning():
     rig = Rig(library(song("one"), song("two")), loudness_lufs=-18.0)
     (measure,) = of(rig.commands, cmd.Measure)
-    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[0],
+    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[0],
                                        Measured(None, "not a sound file"), False))
     assert of(out, cmd.Notify) == [cmd.Notify("one.wav: not loudness-matched: not a sound file",
                                               "warning")]
@@ -117,7 +129,7 @@ def test_a_stick_pulled_stops_its_measuring_and_its_late_results_change_nothing(
     rig.send(ev.StickInserted(Path("/stick"), "GIG"))
     assert not of(rig.commands, cmd.StopMeasuring)[1:], "nothing more to stop"
     rig.send(ev.ScanFinished(library(song("one"))))
-    late = ev.LoudnessMeasured(measure.measure_id, measure.paths[0], measured(-9.0), False)
+    late = ev.LoudnessMeasured(measure.measure_id, measure.songs[0], measured(-9.0), False)
     assert rig.send(late) == [] and rig.player.measuring == (0, 1)
     assert of(rig.ready(), cmd.Cue)[0].gain_db == 0.0
 
@@ -129,7 +141,7 @@ def test_a_song_queued_to_follow_gets_its_measurement_before_it_joins():
     second = rig.loads()[-1]
     assert of(rig.ready(second), cmd.QueueNext) == [cmd.QueueNext(second.load_id, 0.0)]
     (measure,) = of(rig.commands, cmd.Measure)
-    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.paths[1],
+    out = rig.send(ev.LoudnessMeasured(measure.measure_id, measure.songs[1],
                                        measured(-12.0), True))
     assert of(out, cmd.SetGain) == [cmd.SetGain(second.load_id, -6.0)]
     assert not of(out, cmd.Record), "from the cache: only measure_finished counts it"

@@ -19,7 +19,10 @@ class FileCache:
 
     def keep_only(self, paths: set[Path]) -> None:
         """Forget files that are no longer on the stick."""
-        keys = {os.fsdecode(path) for path in paths}
+        self.keep_only_keys({os.fsdecode(path) for path in paths})
+
+    def keep_only_keys(self, keys: set[str]) -> None:
+        """Forget the entries not under one of ``keys``."""
         gone = [key for key in self._entries if key not in keys]
         for key in gone:
             del self._entries[key]

@@ -12,8 +12,10 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from stagebox.media.file_cache import FileCache
+from stagebox.media.model import Split
 
 TRUE_PEAK_CEILING_DBTP = -1.0
 """A matched song is never raised so far that its true peak goes over this."""
@@ -40,6 +42,21 @@ class Measured:
     loudness: Loudness | None
     failure: str | None = None
     """A short message for the user, when ``loudness`` is None."""
+
+
+class MeasuredAs(NamedTuple):
+    """A song file as the audience hears it, which is what is measured: a split track
+    (``split``) by its music side alone, on both main outputs."""
+
+    path: Path
+    split: Split | None = None
+
+    @property
+    def cache_key(self) -> str:
+        """Its key in the loudness cache: the path, or for a split track the split and
+        the path (never a path itself: the paths are absolute)."""
+        path = os.fsdecode(self.path)
+        return path if self.split is None else f"{self.split}:{path}"
 
 
 def match_gain_db(loudness: Loudness, target_lufs: float) -> float | None:
@@ -76,18 +93,18 @@ class LoudnessCache(FileCache):
         stat = os.stat(path)
         return [stat.st_size, stat.st_mtime_ns]
 
-    def get(self, path: Path, stamp: list[int]) -> Measured | None:
+    def get(self, song: MeasuredAs, stamp: list[int]) -> Measured | None:
         """The measurement of this version of the file, if there is one."""
-        cached = self._entries.get(os.fsdecode(path))
+        cached = self._entries.get(song.cache_key)
         if cached is None or cached[:2] != stamp:
             return None
         lufs, peak, failure = cached[2:]
         return Measured(None if failure is not None else Loudness(lufs, peak), failure)
 
-    def put(self, path: Path, stamp: list[int], measured: Measured) -> None:
+    def put(self, song: MeasuredAs, stamp: list[int], measured: Measured) -> None:
         """Keep ``measured`` for this version of the file."""
         loudness = measured.loudness
-        self._entries[os.fsdecode(path)] = [
+        self._entries[song.cache_key] = [
             *stamp, loudness.integrated_lufs if loudness else None,
             loudness.true_peak_dbtp if loudness else None, measured.failure]
         self.changed = True

@@ -7,8 +7,10 @@ the output thread, so it runs in a process of its own, at the lowest priority
 (``SCHED_IDLE`` and nice 19), which takes only the CPU nothing else wants.
 
 ``python -m stagebox.media.measure_process RATE CACHE PRIORITY`` (``CACHE`` a file or
-empty, ``PRIORITY`` ``idle`` or ``normal``) reads the songs' paths from stdin, a JSON
-string a line, and prints a JSON line for each song, in order:
+empty, ``PRIORITY`` ``idle`` or ``normal``) reads the songs from stdin, a line of JSON
+each, ``[path, split]`` (``split`` null, or a split track's ``click-left`` or
+``click-right``: only its music side is measured, on both sides, as the audience hears
+it), and prints a JSON line for each song, in order:
 ``{"song": [index, lufs, dbtp, failure, cached]}``; or, if there is no meter,
 ``{"unavailable": "why"}`` alone. Each song is decoded by the box's own decoder
 (:func:`stagebox.audio.decode_worker.run`) in a process forked for it, with the
@@ -41,7 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stagebox.media.loudness import Loudness, LoudnessCache, Measured, plausible
+from stagebox.audio.request import DecodeRequest
+from stagebox.media.loudness import Loudness, LoudnessCache, Measured, MeasuredAs, plausible
+from stagebox.media.model import SPLITS
 from stagebox.state import write_atomically
 
 MEMORY_LIMIT_BYTES = 1 << 30
@@ -90,13 +94,13 @@ class Measurement:
     (the stick went, or another came).
     """
 
-    def __init__(self, paths: Sequence[Path], rate: int, cache_path: Path | None,
+    def __init__(self, songs: Sequence[MeasuredAs], rate: int, cache_path: Path | None,
                  on_result: OnResult, *, idle: bool = True,
                  python: str = sys.executable) -> None:
         """``idle``: at the lowest priority, as on the box; the simulator waits for the
         measuring instead, and at that priority the wait would last as long as anything
         else on the machine keeps it busy."""
-        self.paths = tuple(paths)
+        self.songs = tuple(songs)
         self._rate = rate
         self._cache_path = cache_path
         self._idle = idle
@@ -137,7 +141,7 @@ class Measurement:
         counts = {"measured": 0, "cached": 0, "failed": 0}
         problem = None
         try:
-            _send_paths(child, self.paths)
+            _send_songs(child, self.songs)
             assert child.stdout is not None
             while line := child.stdout.readline(MAX_LINE_BYTES + 1):
                 message = _message(line)
@@ -145,7 +149,7 @@ class Measurement:
                     problem = str(message["unavailable"])[:MAX_MESSAGE_CHARS]
                     break
                 index, measured, cached = _song(message, expected=sum(counts.values()),
-                                                count=len(self.paths))
+                                                count=len(self.songs))
                 counts["failed" if measured.failure else "cached" if cached
                        else "measured"] += 1
                 self._on_result(index, measured, cached)
@@ -154,18 +158,19 @@ class Measurement:
             child.kill()
             child.wait()
         done = sum(counts.values())
-        if problem is None and done < len(self.paths) and not self._cancelled:
+        if problem is None and done < len(self.songs) and not self._cancelled:
             problem = f"the measuring failed ({_status_text(status)})"
         return MeasureSummary(**counts, problem=problem)
 
 
-def _send_paths(child: subprocess.Popen[bytes], paths: Sequence[Path]) -> None:
-    """Write the paths to the child's stdin and close it; a child that died early shows
+def _send_songs(child: subprocess.Popen[bytes], songs: Sequence[MeasuredAs]) -> None:
+    """Write the songs to the child's stdin and close it; a child that died early shows
     as a short run, not here."""
     assert child.stdin is not None
     with contextlib.suppress(BrokenPipeError):
-        for path in paths:
-            child.stdin.write(json.dumps(os.fsdecode(path)).encode() + b"\n")
+        for song in songs:
+            child.stdin.write(json.dumps([os.fsdecode(song.path), song.split]).encode()
+                              + b"\n")
     with contextlib.suppress(BrokenPipeError):
         child.stdin.close()
 
@@ -211,15 +216,15 @@ def _status_text(status: int) -> str:
 # --- the measuring process ------------------------------------------------------------------
 
 
-def measure_file(path: Path, rate: int) -> Measured:
-    """Decode the file at ``path`` in a forked decoder and meter what it gives (the
-    measuring process's main thread, which must be its only thread: it forks)."""
+def measure_file(song: MeasuredAs, rate: int) -> Measured:
+    """Decode the song's file in a forked decoder and meter what it gives (the measuring
+    process's main thread, which must be its only thread: it forks)."""
     try:
-        fd = _open_song(path)
+        fd = _open_song(song.path)
     except OSError as exc:
         return Measured(None, _open_message(exc))
     try:
-        return _measure_fd(fd, rate)
+        return _measure_fd(fd, DecodeRequest(out_rate=rate, split=song.split))
     finally:
         os.close(fd)
 
@@ -246,9 +251,10 @@ def _open_message(exc: OSError) -> str:
     return f"read error: {exc.strerror}"
 
 
-def _measure_fd(fd: int, rate: int) -> Measured:
+def _measure_fd(fd: int, request: DecodeRequest) -> Measured:
     from stagebox.media.ebur128 import Meter, MeterError
 
+    rate = request.out_rate
     cpu_limit_s = CPU_BASE_S + CPU_S_PER_MB * os.fstat(fd).st_size // 1_000_000
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
@@ -257,7 +263,7 @@ def _measure_fd(fd: int, rate: int) -> Measured:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _be_decoder(fd, rate, cpu_limit_s, (out_read, err_read), out_write, err_write)
+        _be_decoder(fd, request, cpu_limit_s, (out_read, err_read), out_write, err_write)
     os.close(out_write)
     os.close(err_write)
     try:
@@ -277,7 +283,7 @@ def _measure_fd(fd: int, rate: int) -> Measured:
             os.waitpid(pid, 0)
 
 
-def _be_decoder(fd: int, rate: int, cpu_limit_s: int, parent_fds: tuple[int, int],
+def _be_decoder(fd: int, request: DecodeRequest, cpu_limit_s: int, parent_fds: tuple[int, int],
                 out_write: int, err_write: int) -> None:
     """The forked child: the box's decoder on ``fd``, its frames down ``out_write``;
     never returns."""
@@ -293,9 +299,8 @@ def _be_decoder(fd: int, rate: int, cpu_limit_s: int, parent_fds: tuple[int, int
         for spare in (devnull, out_write, err_write):
             os.close(spare)
         from stagebox.audio import decode_worker
-        from stagebox.audio.request import DecodeRequest
 
-        status = decode_worker.run(fd, DecodeRequest(out_rate=rate))
+        status = decode_worker.run(fd, request)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -404,21 +409,30 @@ class _CacheKeeper:
         self._saved_s = now_s
 
 
-def measure_with_cache(path: Path, rate: int, cache: LoudnessCache) -> tuple[Measured, bool]:
-    """The file's outcome from the cache when it is unchanged, else measured (and kept,
-    unless the file changed or went while it was read); and whether it was cached."""
+def measure_with_cache(song: MeasuredAs, rate: int,
+                       cache: LoudnessCache) -> tuple[Measured, bool]:
+    """The song's outcome from the cache when its file is unchanged, else measured (and
+    kept, unless the file changed or went while it was read); and whether it was cached."""
     try:
-        stamp = LoudnessCache.stamp(path)
+        stamp = LoudnessCache.stamp(song.path)
     except OSError as exc:
         return Measured(None, _open_message(exc)), False
-    cached = cache.get(path, stamp)
+    cached = cache.get(song, stamp)
     if cached is not None:
         return cached, True
-    measured = measure_file(path, rate)
+    measured = measure_file(song, rate)
     with contextlib.suppress(OSError):
-        if LoudnessCache.stamp(path) == stamp:
-            cache.put(path, stamp, measured)
+        if LoudnessCache.stamp(song.path) == stamp:
+            cache.put(song, stamp, measured)
     return measured, False
+
+
+def _measured_as(line: bytes) -> MeasuredAs:
+    """A song from its stdin line (written by the box: anything else is a bug)."""
+    path, split = json.loads(line)
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split {split!r}")
+    return MeasuredAs(Path(path), split)
 
 
 def _lower_priority() -> None:
@@ -440,7 +454,7 @@ def main(argv: list[str]) -> int:
     rate, cache_arg, priority = int(argv[0]), argv[1], argv[2]
     if priority == "idle":
         _lower_priority()
-    paths = [Path(json.loads(line)) for line in sys.stdin.buffer]
+    songs = [_measured_as(line) for line in sys.stdin.buffer]
     from stagebox.media.ebur128 import MeterUnavailable, version
 
     try:
@@ -451,14 +465,14 @@ def main(argv: list[str]) -> int:
     # Imported once here, not in each song's fork: a fork then starts decoding at once.
     from stagebox.audio import decode_worker  # noqa: F401
     keeper = _CacheKeeper(Path(cache_arg) if cache_arg else None)
-    for index, path in enumerate(paths):
-        measured, cached = measure_with_cache(path, rate, keeper.cache)
+    for index, song in enumerate(songs):
+        measured, cached = measure_with_cache(song, rate, keeper.cache)
         loudness = measured.loudness
         _say({"song": [index, loudness.integrated_lufs if loudness else None,
                        loudness.true_peak_dbtp if loudness else None, measured.failure,
                        cached]})
         keeper.save(unless_recent=True)
-    keeper.cache.keep_only(set(paths))
+    keeper.cache.keep_only_keys({song.cache_key for song in songs})
     keeper.save()
     return 0
 

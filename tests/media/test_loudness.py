@@ -25,6 +25,7 @@ from stagebox.media.loudness import (
     Loudness,
     LoudnessCache,
     Measured,
+    MeasuredAs,
     match_gain_db,
 )
 from stagebox.media.measure_process import Measurement, measure_file
@@ -101,13 +102,29 @@ def test_the_cache_keeps_a_measurement_while_the_file_stays_the_same(tmp_path: P
     song.write_bytes(b"x" * 10)
     cache = LoudnessCache()
     stamp = LoudnessCache.stamp(song)
-    cache.put(song, stamp, Measured(Loudness(-12.5, -1.5)))
-    cache.put(tmp_path / "bad.wav", [1, 2], Measured(None, "cannot decode"))
+    cache.put(MeasuredAs(song), stamp, Measured(Loudness(-12.5, -1.5)))
+    cache.put(MeasuredAs(tmp_path / "bad.wav"), [1, 2], Measured(None, "cannot decode"))
     again = LoudnessCache.from_json(cache.to_json())
-    assert again.get(song, stamp) == Measured(Loudness(-12.5, -1.5))
-    assert again.get(tmp_path / "bad.wav", [1, 2]) == Measured(None, "cannot decode")
+    assert again.get(MeasuredAs(song), stamp) == Measured(Loudness(-12.5, -1.5))
+    assert again.get(MeasuredAs(tmp_path / "bad.wav"), [1, 2]) == Measured(None,
+                                                                         "cannot decode")
     song.write_bytes(b"x" * 11)
-    assert again.get(song, LoudnessCache.stamp(song)) is None
+    assert again.get(MeasuredAs(song), LoudnessCache.stamp(song)) is None
+
+
+def test_a_file_played_as_a_split_track_has_its_own_entry(tmp_path: Path):
+    song = tmp_path / "a.wav"
+    song.write_bytes(b"x" * 10)
+    cache, stamp = LoudnessCache(), LoudnessCache.stamp(song)
+    cache.put(MeasuredAs(song), stamp, Measured(Loudness(-12.5, -1.5)))
+    split = MeasuredAs(song, "click-left")
+    assert cache.get(split, stamp) is None
+    cache.put(split, stamp, Measured(Loudness(-15.0, -3.0)))
+    again = LoudnessCache.from_json(cache.to_json())
+    assert again.get(split, stamp) == Measured(Loudness(-15.0, -3.0))
+    assert again.get(MeasuredAs(song), stamp) == Measured(Loudness(-12.5, -1.5))
+    again.keep_only_keys({split.cache_key})
+    assert again.get(MeasuredAs(song), stamp) is None and again.get(split, stamp)
 
 
 def test_a_name_that_is_not_utf8_is_kept_in_the_cache_file(tmp_path: Path):
@@ -134,8 +151,9 @@ def run_measurement(paths: list[Path], cache: Path | None, rate: int = RATE,
                     python: str = sys.executable) -> tuple[list, measure_process.MeasureSummary]:
     results: list = []
     # At normal priority: at the idle one, a busy test machine could starve it.
-    summary = Measurement(paths, rate, cache, lambda *result: results.append(result),
-                          idle=False, python=python).run()
+    summary = Measurement([MeasuredAs(path) for path in paths], rate, cache,
+                          lambda *result: results.append(result), idle=False,
+                          python=python).run()
     return results, summary
 
 
@@ -162,8 +180,8 @@ def test_the_box_asks_for_the_idle_priority_and_the_simulator_does_not(tmp_path:
     script.chmod(0o755)
     (tmp_path / "a.wav").write_bytes(b"")
     for idle, priority in ((True, "idle"), (False, "normal")):
-        summary = Measurement([tmp_path / "a.wav"], RATE, None, lambda *_: None, idle=idle,
-                              python=str(script)).run()
+        summary = Measurement([MeasuredAs(tmp_path / "a.wav")], RATE, None, lambda *_: None,
+                              idle=idle, python=str(script)).run()
         assert summary.problem == f"-m stagebox.media.measure_process {RATE}  {priority}"
 
 
@@ -186,6 +204,23 @@ def test_the_child_measures_each_song_as_it_plays_and_the_cache_spares_the_secon
     again, summary = run_measurement([loud, quiet], cache)
     assert summary == measure_process.MeasureSummary(cached=2), "nothing measured again"
     assert [measured for _, measured, _ in again] == [measured for _, measured, _ in results]
+
+
+def test_a_split_track_is_measured_by_its_music_side_on_both_outputs(tmp_path: Path):
+    # The click side is loud: measured as stereo it would pull the song down by 6 dB.
+    stereo = music(6.0, 48000, level=0.2)
+    click = 0.9 * np.sign(np.sin(2 * np.pi * 4.0 * np.arange(len(stereo)) / 48000))
+    song = tmp_path / "split.wav"
+    soundfile.write(song, np.stack([click, stereo[:, 1]], axis=1).astype(np.float32), 48000)
+    results: list = []
+    summary = Measurement([MeasuredAs(song, "click-left"), MeasuredAs(song)], RATE, None,
+                          lambda *result: results.append(result), idle=False).run()
+    assert summary == measure_process.MeasureSummary(measured=2)
+    heard = np.stack([stereo[:, 1], stereo[:, 1]], axis=1).astype(np.float64)
+    reference = pyloudnorm.Meter(48000).integrated_loudness(heard)
+    split, whole = (measured.loudness for _, measured, _ in results)
+    assert split.integrated_lufs == pytest.approx(reference, abs=0.3)
+    assert whole.integrated_lufs > split.integrated_lufs + 3.0
 
 
 def test_a_broken_or_missing_file_fails_alone_and_the_failure_is_kept(tmp_path: Path):
@@ -226,7 +261,7 @@ def test_a_decoder_that_crashes_costs_that_measurement_only(tmp_path: Path, monk
         return 0
 
     monkeypatch.setattr(decode_worker, "run", crash)
-    assert measure_file(song, RATE) == Measured(None, "decoder crashed (signal 11)")
+    assert measure_file(MeasuredAs(song), RATE) == Measured(None, "decoder crashed (signal 11)")
 
 
 def test_a_decoder_that_spins_is_stopped_by_its_cpu_time(tmp_path: Path, monkeypatch):
@@ -241,7 +276,7 @@ def test_a_decoder_that_spins_is_stopped_by_its_cpu_time(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(decode_worker, "run", spin)
     monkeypatch.setattr(measure_process, "CPU_BASE_S", 1)
-    measured = measure_file(song, RATE)
+    measured = measure_file(MeasuredAs(song), RATE)
     assert measured.failure is not None and "still busy" in measured.failure
 
 
@@ -274,8 +309,8 @@ def test_a_measuring_process_that_misbehaves_is_a_problem_not_a_crash(
 def test_a_cancelled_measurement_stops_its_process(tmp_path: Path):
     songs = []
     for number in range(3):
-        songs.append(tmp_path / f"{number}.wav")
-        write_tone(songs[-1], 440.0, 2.0)
+        songs.append(MeasuredAs(tmp_path / f"{number}.wav"))
+        write_tone(songs[-1].path, 440.0, 2.0)
     results: list = []
     measurement = Measurement(songs, RATE, None, lambda *result: (results.append(result),
                                                                   measurement.cancel()),
@@ -297,7 +332,8 @@ def test_the_measuring_process_works_with_writable_executable_memory_refused(tmp
             f"assert libc.prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0) == 0\n"
             f"from stagebox.media import measure_process\n"
             f"sys.exit(measure_process.main(['{RATE}', '', 'normal']))\n")
-    result = subprocess.run([sys.executable, "-c", code], input=json.dumps(str(song)) + "\n",
+    result = subprocess.run([sys.executable, "-c", code],
+                            input=json.dumps([str(song), None]) + "\n",
                             capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
     (index, lufs, _, failure, _), = [json.loads(line)["song"] for line in
