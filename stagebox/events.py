@@ -113,6 +113,8 @@ class TrackReady:
     load_id: int
     duration_s: float | None
     stream: Any
+    warning: str | None = None
+    """What of the song will not play (its guide track), though the song will."""
 
 
 @dataclass(frozen=True)

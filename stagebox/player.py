@@ -380,6 +380,8 @@ class Player:
             return
         slot.ready = True
         slot.duration_s = event.duration_s
+        if event.warning and slot is not self._replacement:
+            self._notify(f"{self.songs[slot.index].rel_path}: {event.warning}", "warning")
         if slot is self._replacement:
             assert self._current is not None
             slot.played = True

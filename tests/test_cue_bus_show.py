@@ -173,3 +173,54 @@ def test_practice_hears_the_click_on_the_main_pair_whatever_show_mode_is_set_to(
     data, rate = show.audio()
     onsets = click_onsets(data[:, 0], rate)
     assert onsets[:4] == pytest.approx([3.0 + 0.5 * beat for beat in range(4)], abs=0.05)
+
+
+def guide_track(path: Path, seconds: float = 4.0, rate: int = 44100) -> None:
+    """A spoken cue stood in for by a tone burst at song time 1.0 s to 1.5 s."""
+    t = np.arange(int(seconds * rate)) / rate
+    burst = (t >= 1.0) & (t < 1.5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * GUIDE_HZ * t) * burst).astype(np.float32),
+                    rate)
+
+
+def test_a_guide_track_plays_on_outputs_3_4_in_step_with_its_song(stick, run_sim):
+    guide_track(stick / "guides" / "verse cues.wav")
+    (stick / "setlist.txt").write_text('song.flac | cue="guides/verse cues.wav"\n',
+                                       encoding="utf-8")
+    show = run_sim(stick, SCRIPT, FOUR_OUTPUTS)
+    assert not show.named("warning")
+    data, rate = four_outputs(show)
+    song_start_s = int(np.flatnonzero(np.abs(data[:, 0]) > 3 * DITHER)[0]) / rate
+    assert click_onsets(data[:, 2], rate) == pytest.approx([song_start_s + 1.0], abs=0.002)
+    middle = round((song_start_s + 1.25) * rate)
+    assert np.abs(data[middle - 1000:middle + 1000, 2]).max() == pytest.approx(0.3, abs=0.01)
+    # Beside the cue (and its resampler's ringing), nothing: no music in the band's ears.
+    cue = data[:, 2].copy()
+    cue[round((song_start_s + 0.99) * rate):round((song_start_s + 1.51) * rate)] = 0.0
+    assert np.abs(cue).max() <= DITHER
+    assert band_level(data[:, 0], rate, GUIDE_HZ - 50, GUIDE_HZ + 50) < 1e-3
+    assert song_level(data[:, 0], rate) > 0.1
+
+
+def test_a_guide_track_without_a_cue_pair_is_never_heard(stick, run_sim):
+    guide_track(stick / "guide.wav")
+    (stick / "setlist.txt").write_text("song.flac | cue=guide.wav\n", encoding="utf-8")
+    data, rate = run_sim(stick, SCRIPT).audio()
+    assert band_level(data[:, 0], rate, GUIDE_HZ - 50, GUIDE_HZ + 50) < 1e-3
+    assert song_level(data[:, 0], rate) > 0.1
+
+
+def test_a_missing_or_broken_guide_is_said_and_the_song_plays_without_it(stick, run_sim):
+    (stick / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(256)) * 8)
+    (stick / "setlist.txt").write_text("song.flac | cue=nothing.wav\nsong.flac | cue=broken.wav\n",
+                                       encoding="utf-8")
+    show = run_sim(stick, "0.2 insert\n1.0 press play\n5.6 press next\n6.0 press play\n"
+                          "11.0 end\n", FOUR_OUTPUTS)
+    warnings = [w["message"] for w in show.named("warning")]
+    assert any("setlist.txt:1: cue: no file" in w and "without its guide" in w
+               for w in warnings), warnings
+    assert any(w.startswith("song.flac: guide track: ") for w in warnings), warnings
+    data, _ = four_outputs(show)
+    assert len(show.named("track_started")) == 2
+    assert not data[:, 2:].any()

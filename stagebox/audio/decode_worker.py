@@ -14,9 +14,10 @@ has taken out; that is how the player runs it. Without one, stdout carries the f
 themselves, raw interleaved little-endian float32 (for trying the decoder by
 hand, and for measuring it alone). The line is either
 ``{"ok": true, "format": "FLAC", "source_rate": R, "source_channels": C, "channels": 2,
-"source_frames": N, "frames": M, "start_frames": S, "loop_frames": [A, B]}`` (``frames``
-is the whole song, ``start_frames`` where this stream starts and ``loop_frames`` the
-section it plays over and over once there, or null; all at the output rate), or
+"source_frames": N, "frames": M, "start_frames": S, "loop_frames": [A, B],
+"guide_error": null}`` (``frames`` is the whole song, ``start_frames`` where this stream
+starts and ``loop_frames`` the section it plays over and over once there, or null; all
+at the output rate; ``guide_error`` why the request's guide track cannot play), or
 ``{"ok": false, "error": "short message"}`` followed by exit status 2. ``frames`` is the
 song's true length where it can be known at open time (the packets FFmpeg decodes are
 counted: an MP3 without a Xing frame, or two joined with ``cat``), else its header's.
@@ -35,7 +36,8 @@ a split track (``split``) the music side goes to both sides of the main bus and 
 side to both sides of the cue bus; of more, the first two are the main bus and the third
 and fourth the cue bus (a third alone to both its sides). Without a cue bus, cue channels
 are dropped: on stage the extra channels of a multichannel backing track are a click or
-cues for the band, which must never reach the front of house.
+cues for the band, which must never reach the front of house. A guide track
+(``--guide-fd``, :mod:`stagebox.audio.guide`) is added to the cue bus.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import numpy as np
 import soxr
 
 from stagebox.audio import ring
+from stagebox.audio.guide import GuideTrack
 from stagebox.audio.looper import SEAM_S, SectionLooper
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.ring import RingWriter
@@ -92,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the decode request, a JSON object")
     parser.add_argument("--ring-fd", type=int, default=None,
                         help="ring to put the frames in (else they go to stdout)")
+    parser.add_argument("--guide-fd", type=int, default=None,
+                        help="memory file of the request's guide track")
     args = parser.parse_args(argv)
-    return run(args.fd, args.request, args.ring_fd)
+    return run(args.fd, args.request, args.ring_fd, args.guide_fd)
 
 
 def _request(text: str) -> DecodeRequest:
@@ -103,12 +108,14 @@ def _request(text: str) -> DecodeRequest:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def run(fd: int, request: DecodeRequest, ring_fd: int | None = None) -> int:
+def run(fd: int, request: DecodeRequest, ring_fd: int | None = None,
+        guide_fd: int | None = None) -> int:
     """Carry out ``request`` on the memory file ``fd``; the exit status.
 
     The frames go into the ring in the memory file ``ring_fd`` if one is given, else to
-    stdout. Limits this process's address space and core dumps first, so call it only
-    in the decoder's own process (its main thread).
+    stdout; ``guide_fd`` is the memory file of the request's guide track. Limits this
+    process's address space and core dumps first, so call it only in the decoder's own
+    process (its main thread).
     """
     # A Ctrl-C in the terminal reaches the whole process group: end quietly.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -120,14 +127,16 @@ def run(fd: int, request: DecodeRequest, ring_fd: int | None = None) -> int:
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
     mapping = bus_mapping(source.channels, request)
+    guide, guide_error = _open_guide(guide_fd, request)
+    width = 4 if guide is not None else mapping.width
     try:
-        frames_out = _frames_out(ring_fd, out, mapping.width)
+        frames_out = _frames_out(ring_fd, out, width)
     except (OSError, ValueError) as exc:
         source.close()
         _write_line(out, {"ok": False, "error": f"decoder cannot start ({exc})"})
         return EXIT_BAD_FILE
     try:
-        _decode(source, request, out, frames_out, mapping)
+        _decode(source, request, out, frames_out, mapping, guide, guide_error)
     except BrokenPipeError:
         # The player let go of the song. Point stdout at /dev/null so the flush at
         # exit does not fail again.
@@ -141,7 +150,22 @@ def run(fd: int, request: DecodeRequest, ring_fd: int | None = None) -> int:
         return EXIT_DECODE_ERROR
     finally:
         source.close()
+        if guide is not None:
+            guide.close()
     return 0
+
+
+def _open_guide(guide_fd: int | None, request: DecodeRequest) -> tuple[GuideTrack | None,
+                                                                       str | None]:
+    """The request's guide track opened, or None and why not (None: none asked for)."""
+    if not request.guide:
+        return None, None
+    if guide_fd is None:
+        return None, "guide track not given"
+    try:
+        return GuideTrack(_open(guide_fd), request.out_rate), None
+    except DecodeError as exc:
+        return None, f"guide track: {exc}"
 
 
 def _frames_out(ring_fd: int | None, out: BinaryIO, channels: int) -> FramesOut:
@@ -204,14 +228,16 @@ def bus_mapping(source_channels: int, request: DecodeRequest) -> BusMapping:
 
 
 def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
-            frames_out: FramesOut, mapping: BusMapping) -> None:
+            frames_out: FramesOut, mapping: BusMapping, guide: GuideTrack | None = None,
+            guide_error: str | None = None) -> None:
     in_rate, out_rate = source.rate, request.out_rate
     source_frames = max(0, source.frames)
     start_frame = min(round(request.start_s * in_rate), source_frames)
-    width = mapping.width
+    width = mapping.width if guide is None else 4
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
     # A stereo song is read straight into the block it is resampled from.
     buses = block if mapping.columns is None else np.zeros((BLOCK_FRAMES, width), np.float32)
+    # Until here the song's frames are its buses as decoded; a guide widens them to both.
     tail = HeldTail(frames_out, round(END_FADE_S * out_rate), width)
     # Song time runs up to the stretcher, output time after it: the looper works in the
     # song's frames, so a loop at 80 % still goes round at the same place.
@@ -230,6 +256,9 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         source.skip_to(read_from)
     except SourceError as exc:
         raise DecodeError("cannot seek in this file") from exc
+    if guide is not None:
+        guide.start_at(_at_rate(read_from, in_rate, out_rate))
+        guide_error = guide.error
     _write_line(out, {
         "ok": True,
         "format": source.format,
@@ -240,8 +269,10 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         "frames": _at_rate(source_frames, in_rate, out_rate),
         "start_frames": _at_rate(start_frame, in_rate, out_rate),
         "loop_frames": [looper.start, looper.end] if looper is not None else None,
+        "guide_error": guide_error,
     })
-    resampler = (soxr.ResampleStream(in_rate, out_rate, width, dtype="float32", quality="HQ")
+    resampler = (soxr.ResampleStream(in_rate, out_rate, mapping.width, dtype="float32",
+                                     quality="HQ")
                  if in_rate != out_rate else None)
     sink: HeldTail | _Stretching | SectionLooper = song_out if looper is None else looper
     block_frames = FIRST_BLOCK_FRAMES
@@ -259,12 +290,14 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         block_frames = min(2 * block_frames, BLOCK_FRAMES)
         if mapping.columns is not None:
             np.take(block[:frames], mapping.columns, axis=1, out=buses[:frames])
-        sink.put(resampler.resample_chunk(buses[:frames]) if resampler else buses[:frames])
+        song = resampler.resample_chunk(buses[:frames]) if resampler else buses[:frames]
+        sink.put(guide.lay_on(song) if guide is not None else song)
         if looper is not None and looper.holding_whole_section:
             # From here on the section plays from its copy, until the player lets go.
             looper.loop()
     if resampler is not None:
-        sink.put(resampler.resample_chunk(buses[:0], last=True))
+        song = resampler.resample_chunk(buses[:0], last=True)
+        sink.put(guide.lay_on(song) if guide is not None else song)
     if looper is not None:
         # The song ended before the loop's end: it plays out, unlooped.
         looper.pass_on_held()

@@ -62,6 +62,8 @@ REAP_TIMEOUT_S = 2.0
 REAP_POLL_S = 0.01
 MESSAGE_MAX_BYTES = 4096
 REQUEST_FDS = 5
+"""The descriptors of a request: song, ring, room, stdout and stderr (a guide track's
+memory file comes after them)."""
 
 
 class DecoderProcess(Protocol):
@@ -101,7 +103,11 @@ def spawn_decoder(request: DecodeRequest, files: DecoderFiles) -> subprocess.Pop
     command = [sys.executable, "-m", "stagebox.audio.decode_worker",
                "--fd", str(files.song), "--ring-fd", str(files.ring),
                "--request", request.to_json()]
-    return subprocess.Popen(command, pass_fds=(files.song, files.ring), stdin=files.room,
+    passed = [files.song, files.ring]
+    if files.guide is not None:
+        command += ["--guide-fd", str(files.guide)]
+        passed.append(files.guide)
+    return subprocess.Popen(command, pass_fds=passed, stdin=files.room,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **ONE_THREAD_ENV}, bufsize=0)
 
@@ -293,7 +299,10 @@ class _Connection:
             self._waiting[request_id] = decoder
         message = f'{{"id": {request_id}, "request": {request.to_json()}}}'
         try:
-            socket.send_fds(self._socket, [message.encode()], [*files, out_write, err_write])
+            # The guide's descriptor, if any, last: the launcher knows from the request.
+            fds = files.descriptors
+            socket.send_fds(self._socket, [message.encode()], [*fds[:3], out_write, err_write,
+                                                               *fds[3:]])
             if not decoder._answered.wait(REPLY_TIMEOUT_S):
                 raise LauncherLost("it did not answer")
         except OSError as exc:
@@ -553,7 +562,8 @@ def serve(channel: socket.socket) -> None:
                     _drain(wake_read)
                     _reap(channel, children)
                     continue
-                data, fds, _, _ = socket.recv_fds(channel, MESSAGE_MAX_BYTES, REQUEST_FDS)
+                data, fds, _, _ = socket.recv_fds(channel, MESSAGE_MAX_BYTES,
+                                                  REQUEST_FDS + 1)
                 if not data:
                     return
                 child = _fork_decoder(channel, data, fds, (wake_read, wake_write),
@@ -598,7 +608,7 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
         for fd in fds:
             os.close(fd)
         return 0
-    if len(fds) != REQUEST_FDS:
+    if len(fds) != REQUEST_FDS + request.guide:
         for fd in fds:
             os.close(fd)
         channel.send(json.dumps({"failed": request_id, "errno": errno.EBADF}).encode())
@@ -625,7 +635,8 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
 
 
 class _Decode(Protocol):
-    def __call__(self, fd: int, request: DecodeRequest, ring_fd: int) -> int: ...
+    def __call__(self, fd: int, request: DecodeRequest, ring_fd: int,
+                 guide_fd: int | None) -> int: ...
 
 
 def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int],
@@ -639,13 +650,13 @@ def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int
         channel.close()
         for fd in wake_fds:
             os.close(fd)
-        memfd, ring_fd, room_fd, out_write, err_write = fds
+        memfd, ring_fd, room_fd, out_write, err_write, *guide = fds
         os.dup2(room_fd, 0)
         os.dup2(out_write, 1)
         os.dup2(err_write, 2)
         for fd in (room_fd, out_write, err_write):
             os.close(fd)
-        status = decode(memfd, request, ring_fd)
+        status = decode(memfd, request, ring_fd, guide[0] if guide else None)
     except BaseException:
         traceback.print_exc()
     finally:

@@ -68,13 +68,14 @@ def songs_budget_from_meminfo(meminfo: Path = Path("/proc/meminfo")) -> int | No
 
 
 def decode_request(song: Song, rate: int, start_s: float,
-                   stretch_engine: Engine = "faster", cue_bus: bool = False) -> DecodeRequest:
+                   stretch_engine: Engine = "faster", cue_bus: bool = False,
+                   guide: bool = False) -> DecodeRequest:
     """How ``song`` is to be decoded, from ``start_s``, at ``rate``; with ``cue_bus``,
-    its cue channels too (the engine has a cue bus)."""
+    its cue channels too (the engine has a cue bus), and with ``guide`` its guide track."""
     loop = song.loop
     return DecodeRequest(rate, start_s, loop.start_s if loop else None,
                          loop.end_s if loop else None, song.key_semitones, song.speed,
-                         stretch_engine, cue_bus, song.split)
+                         stretch_engine, cue_bus, song.split, guide)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ class _Held:
 
     fd: int
     size_bytes: int
+    """The song's bytes and its guide track's."""
     memory: int
+    guide_fd: int | None = None
 
 
 class Loader:
@@ -94,7 +97,8 @@ class Loader:
 
     ``max_bytes`` is the largest file read into memory; ``budget_bytes``, if given, the
     most bytes of songs held at once. ``cue_bus``: each song's cue channels are decoded
-    too (the engine has a cue bus to play them on).
+    too (the engine has a cue bus to play them on), and its guide track (``cue=``) is read
+    into memory with it; without a cue bus a guide is not read at all.
     """
 
     def __init__(self, *, rate: int, max_bytes: int, post: Callable[[object], None],
@@ -152,6 +156,8 @@ class Loader:
                 self._let_go.add(load_id)
         if held is not None:
             os.close(held.fd)
+            if held.guide_fd is not None:
+                os.close(held.guide_fd)
 
     def _load_and_post(self, load_id: int, song: Song, start_s: float,
                        same_file_as: int | None) -> None:
@@ -163,15 +169,17 @@ class Loader:
             room_bytes = (None if self.budget_bytes is None
                           else self.budget_bytes - self._held_bytes_locked())
             shared = self._held.get(same_file_as) if same_file_as is not None else None
-            # A descriptor of its own, opened afresh (not a dup: that would share the file
-            # offset with the other decoder), taken under the lock so no release closes it.
-            fd = (os.open(f"/proc/self/fd/{shared.fd}", os.O_RDONLY | os.O_CLOEXEC)
-                  if shared is not None else None)
-        self._post(self._load_now(load_id, song, start_s, room_bytes, fd,
+            # Descriptors of its own, opened afresh (not a dup: that would share the file
+            # offset with the other decoder), taken under the lock so no release closes them.
+            fd = _reopen(shared.fd) if shared is not None else None
+            guide_fd = (_reopen(shared.guide_fd)
+                        if shared is not None and shared.guide_fd is not None else None)
+        self._post(self._load_now(load_id, song, start_s, room_bytes, fd, guide_fd,
                                   shared.memory if shared is not None else load_id))
 
     def _load_now(self, load_id: int, song: Song, start_s: float, room_bytes: int | None,
-                  fd: int | None, memory: int) -> TrackReady | TrackFailed:
+                  fd: int | None, guide_fd: int | None, memory: int) -> TrackReady | TrackFailed:
+        warning = None
         if fd is None:
             try:
                 fd = load_into_memory(song.path, self.max_bytes, room_bytes)
@@ -179,22 +187,47 @@ class Loader:
                 return TrackFailed(load_id, str(exc), no_room=True)
             except TrackLoadError as exc:
                 return TrackFailed(load_id, str(exc))
+            if song.cue is not None and self._cue_bus:
+                guide_fd, warning = self._load_guide(song.cue, fd, room_bytes)
         try:
-            size_bytes = os.fstat(fd).st_size
-            stream = TrackStream.open(fd, decode_request(song, self.rate, start_s,
-                                                         self._stretch_engine, self._cue_bus),
-                                      ring_s=self._ring_s,
+            size_bytes = sum(os.fstat(held).st_size for held in (fd, guide_fd)
+                             if held is not None)
+            request = decode_request(song, self.rate, start_s, self._stretch_engine,
+                                     self._cue_bus, guide=guide_fd is not None)
+            stream = TrackStream.open(fd, request, ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
-                                      launcher=self._launcher)
+                                      launcher=self._launcher, guide_fd=guide_fd)
         except OSError as exc:
-            os.close(fd)
+            _close(fd, guide_fd)
             return TrackFailed(load_id, f"decoder did not start: {exc.strerror}")
         if not stream.wait_ready(HEADER_TIMEOUT_S) or stream.error:
-            os.close(fd)
+            _close(fd, guide_fd)
             message = stream.error or "decoder did not answer"
             stream.close()
             return TrackFailed(load_id, message)
         with self._lock:
-            self._held[load_id] = _Held(fd, size_bytes, memory)
+            self._held[load_id] = _Held(fd, size_bytes, memory, guide_fd)
         log.info("loaded %s (%.1f s)", song.rel_path, stream.duration_s or 0.0)
-        return TrackReady(load_id, stream.duration_s, stream)
+        guide_error = stream.header.guide_error if stream.header is not None else None
+        return TrackReady(load_id, stream.duration_s, stream, warning or guide_error)
+
+    def _load_guide(self, path: Path, song_fd: int,
+                    room_bytes: int | None) -> tuple[int | None, str | None]:
+        """The song's guide track read into memory (counted with the song), or None and
+        why it is left out: the song plays without it."""
+        if room_bytes is not None:
+            room_bytes -= os.fstat(song_fd).st_size
+        try:
+            return load_into_memory(path, self.max_bytes, room_bytes), None
+        except TrackLoadError as exc:  # NoRoomError too
+            return None, f"guide track: {exc}"
+
+
+def _reopen(fd: int) -> int:
+    return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)

@@ -44,6 +44,10 @@ class DecodeRequest:
     split: Split | None = None
     """One of :data:`~stagebox.media.model.SPLITS`: a split track (else its two channels
     are left and right)."""
+    guide: bool = False
+    """A guide track comes with the song, as a memory file of its own
+    (:attr:`DecoderFiles.guide`), to play on the cue bus in step with it (needs
+    ``cue_bus``)."""
 
     def __post_init__(self) -> None:
         if type(self.out_rate) is not int or not MIN_OUT_RATE <= self.out_rate <= MAX_OUT_RATE:
@@ -66,6 +70,10 @@ class DecodeRequest:
             raise ValueError(f"cue bus {self.cue_bus!r} is not true or false")
         if self.split is not None and self.split not in SPLITS:
             raise ValueError(f"split {self.split!r} is not one of {', '.join(SPLITS)}")
+        if type(self.guide) is not bool:
+            raise ValueError(f"guide {self.guide!r} is not true or false")
+        if self.guide and not self.cue_bus:
+            raise ValueError("a guide track needs the cue bus")
 
     @property
     def stretch(self) -> StretchSettings:
@@ -112,3 +120,11 @@ class DecoderFiles(NamedTuple):
     """The shared-memory ring the decoder fills (:mod:`stagebox.audio.ring`)."""
     room: int
     """The read end of the pipe that brings the player's read counts."""
+    guide: int | None = None
+    """The guide track's memory file, for a request with ``guide``."""
+
+    @property
+    def descriptors(self) -> list[int]:
+        """The descriptors in the order the decoder takes them (the guide's last)."""
+        return [self.song, self.ring, self.room,
+                *([self.guide] if self.guide is not None else [])]

@@ -83,6 +83,8 @@ class TrackInfo:
     """The song frames the decoder plays over and over once it gets there, if any."""
     channels: int = 2
     """The stream's width: 2 (the main bus) or 4 (the main and cue buses)."""
+    guide_error: str | None = None
+    """Why the request's guide track does not play (the song plays on without it)."""
 
 
 class TrackStream:
@@ -133,13 +135,15 @@ class TrackStream:
     def open(cls, fd: int, request: DecodeRequest, ring_s: float = 4.0,
              wait_for_data: bool = False, stall_timeout_s: float = 5.0,
              start_timeout_s: float = 10.0,
-             launcher: DecoderLauncher | None = None) -> TrackStream:
-        """Start decoding the memory file ``fd`` as ``request`` says.
+             launcher: DecoderLauncher | None = None,
+             guide_fd: int | None = None) -> TrackStream:
+        """Start decoding the memory file ``fd`` as ``request`` says (with the guide
+        track's memory file ``guide_fd``, for a request with ``guide``).
 
-        The caller keeps ``fd`` (the decoder gets its own copy) and may close it as soon as
-        this returns. ``ring_s`` is how far decoding runs ahead of playback. With
-        ``wait_for_data`` (the simulator), :meth:`read` waits for the decoder instead of
-        coming back short, so the output is the same on every run. The decoder is killed
+        The caller keeps ``fd`` and ``guide_fd`` (the decoder gets its own copies) and may
+        close them as soon as this returns. ``ring_s`` is how far decoding runs ahead of
+        playback. With ``wait_for_data`` (the simulator), :meth:`read` waits for the decoder
+        instead of coming back short, so the output is the same on every run. The decoder is killed
         when it sends nothing for ``stall_timeout_s`` while there is room for its frames,
         or for ``start_timeout_s`` before its header (a cold start on a small Pi is slow).
         With a ``launcher`` the decoder is forked from it, else started as a new
@@ -150,7 +154,7 @@ class TrackStream:
                                           round(ring_s * request.out_rate)))
         try:
             room_read, room_write = os.pipe()
-            files = DecoderFiles(fd, ring_fd, room_read)
+            files = DecoderFiles(fd, ring_fd, room_read, guide_fd)
             try:
                 process = (launcher.launch(request, files) if launcher is not None
                            else spawn_decoder(request, files))
@@ -384,6 +388,7 @@ class TrackStream:
                 start_frames=int(message["start_frames"]),
                 loop_frames=_section(message.get("loop_frames")),
                 channels=int(message.get("channels", 2)),
+                guide_error=_short_text(message.get("guide_error")),
             )
             if self._header.channels not in STREAM_CHANNELS[:1 + self.request.cue_bus]:
                 raise ValueError(f"a stream of {self._header.channels} channels")
@@ -521,3 +526,16 @@ def _section(value: object) -> tuple[int, int] | None:
             and value[0] < value[1]):
         raise ValueError(f"loop_frames {value!r}")
     return value[0], value[1]
+
+
+GUIDE_ERROR_MAX_CHARS = 120
+
+
+def _short_text(value: object) -> str | None:
+    """A header's ``guide_error``: None, or a short message (the decoder reads an
+    untrusted file, so a longer one is cut)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"guide_error {value!r}")
+    return value[:GUIDE_ERROR_MAX_CHARS]

@@ -79,6 +79,9 @@ class Song:
     split: Split | None = None
     """A split track (``split=click-left``): the click or guide on that side goes to the
     cue bus, the music on the other to both sides of the main bus."""
+    cue: Path | None = None
+    """A guide track (``cue=guides/verse.wav``), played with the song on the cue bus only:
+    as written in the setlist until the scan resolves it, then a file inside the stick."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -33,6 +34,7 @@ LOOP_MIN_S = 0.5
 LOOP_MAX_S = 120.0
 """The longest: the decoder holds the section in memory (about 46 MB at 48 kHz)."""
 SONG_MAX_S = 24 * 3600.0
+CUE_MAX_CHARS = 1024
 _NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
 _GAIN = re.compile(rf"^([+-]?(?:{_NUMBER}))(?:db)?$", re.IGNORECASE)
 _KEY = re.compile(r"^[+-]?[0-9]{1,2}$")
@@ -168,6 +170,14 @@ def parse_split(text: str) -> Split:
     raise ValueError(f"split {quote(text)} is not click-left or click-right")
 
 
+def parse_cue(text: str) -> Path:
+    """``guides/verse.wav`` (quoted if it has spaces) → that path, as written: the scan
+    finds the file on the stick."""
+    if not text or len(text) > CUE_MAX_CHARS or not text.isprintable():
+        raise ValueError(f"cue {quote(text)} is not a file name")
+    return Path(text)
+
+
 def parse_midi(text: str) -> tuple[MidiMessage, ...]:
     """``pc:5`` or ``pc:5,cc:7:100``: program changes (raw 0-127) and control changes
     (``cc:CONTROLLER:VALUE``), sent in this order when the song is cued."""
@@ -223,6 +233,9 @@ SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option f
                "A click through the song (needs bpm=): click=on."),
     SongOption("midi", "midi", parse_midi, midi_text,
                "MIDI sent when this song is cued: midi=pc:5 or midi=pc:5,cc:7:100."),
+    SongOption("cue", "cue", parse_cue, str,
+               "A guide track on the stick, played with this song on the cue pair only: "
+               "cue=guides/verse.wav."),
     SongOption("split", "split", parse_split, str,
                "A split track: its click on the left (or right) goes to the cue pair only, "
                "the other side to both main outputs: split=click-left."),

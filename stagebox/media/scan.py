@@ -373,7 +373,36 @@ def _resolve_entry(paths: StickPaths, entry: SetlistEntry, base: str, where: str
         return None
     if resolved.note:
         warnings.append(f"{where}: {resolved.note}")
-    return _Item(resolved.rel_path, resolved.real_path, entry.options, entry.title)
+    options = entry.options
+    if "cue" in options:
+        options = _with_guide(paths, options, base, where, warnings)
+    return _Item(resolved.rel_path, resolved.real_path, options, entry.title)
+
+
+def _with_guide(paths: StickPaths, options: dict[str, object], base: str, where: str,
+                warnings: list[str]) -> dict[str, object]:
+    """``options`` with its ``cue=`` guide track found on the stick as its song is (from
+    the setlist's folder, else from the root), or left out with a warning: the song plays
+    without it."""
+    written = str(options["cue"])
+    options = {name: value for name, value in options.items() if name != "cue"}
+    try:
+        try:
+            resolved = paths.resolve(written, base)
+        except MissingFile:
+            if not base:
+                raise
+            resolved = paths.resolve(written)
+    except (MissingFile, BadPath) as exc:
+        warnings.append(f"{where}: cue: {exc}; the song plays without its guide")
+        return options
+    if posixpath.splitext(resolved.rel_path)[1].lower() not in AUDIO_EXTENSIONS:
+        warnings.append(f"{where}: cue: can't play {quote(resolved.rel_path)}; the song "
+                        "plays without its guide")
+        return options
+    if resolved.note:
+        warnings.append(f"{where}: cue: {resolved.note}")
+    return {**options, "cue": resolved.real_path}
 
 
 def _line_number(warning: str, source_name: str) -> int:

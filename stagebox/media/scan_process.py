@@ -255,6 +255,9 @@ class LibraryReader:
         # Read with the setlist's own parsers: no value reaches the player unchecked.
         options = {str(name).casefold(): parse_option(str(name), str(text))
                    for name, text in texts.items()}
+        cue = options.get("cue")
+        if isinstance(cue, Path) and not cue.is_absolute():
+            raise ValueError("a guide track not found on the stick")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError("not an absolute path")
         folder_text, _, name = path.rpartition("/")

@@ -43,6 +43,8 @@ from stagebox.media.options import BEAT_OPTIONS, parse_option
 from stagebox.media.safepath import printable, quote
 
 _OPTIONS_COMMENT = re.compile(r"(?:^|\s)#.*$")
+_OPTION_TOKEN = re.compile(r'[^\s=]+="[^"]*"|\S+')
+"""An option, its value in double quotes if it has spaces (``cue="guides/verse 1.wav"``)."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,9 @@ def parse_m3u_text(text: str) -> list[SetlistEntry]:
 def _parse_options(options_text: str, options: dict[str, object]) -> list[str]:
     """Fill ``options`` from ``name=value`` tokens; return one message per problem."""
     problems: list[str] = []
-    for token in _OPTIONS_COMMENT.sub("", options_text).split():
+    for token in _OPTION_TOKEN.findall(_OPTIONS_COMMENT.sub("", options_text)):
         name, equals, value = token.partition("=")
+        value = _unquote(value)
         if not equals or not name:
             problems.append(f"{quote(token)} is not name=value")
             continue

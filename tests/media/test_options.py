@@ -75,6 +75,7 @@ def test_parsed_options_become_song_fields() -> None:
     ("count", "0", 0), ("count", "1", 1), ("count", "8", 8),
     ("click", "on", True), ("click", "OFF", False),
     ("split", "click-left", "click-left"), ("split", "Click-Right", "click-right"),
+    ("cue", "guides/verse.wav", Path("guides/verse.wav")),
 ])
 def test_practice_options_are_read(name: str, text: str, value: object) -> None:
     assert parse_option(name, text) == value
@@ -96,6 +97,7 @@ def test_practice_options_are_read(name: str, text: str, value: object) -> None:
     ("count", "9", r"not 0\.\.8 bars"), ("count", "-1", r"not 0\.\.8 bars"),
     ("count", "１", r"not 0\.\.8 bars"), ("click", "yes", "is not on or off"),
     ("split", "left", "is not click-left or click-right"),
+    ("cue", "", "is not a file name"), ("cue", "a\x07b.wav", "is not a file name"),
     ("split", "click_left", "is not click-left or click-right"),
 ])
 def test_a_practice_option_that_makes_no_sense_says_why(name: str, text: str,
@@ -121,6 +123,8 @@ OPTION_TEXTS = {
                                    lambda cc: f"cc:{cc[0]}:{cc[1]}")),
                      min_size=1, max_size=16).map(",".join),
     "split": st.sampled_from(["click-left", "click-right", "Click-Right"]),
+    "cue": st.sampled_from(["guide.wav", "guides/verse cues.flac", "/media/stick/g/a.wav",
+                            "Cues\\Song 1.mp3"]),
 }
 
 

@@ -113,6 +113,30 @@ def test_setlist_options_reach_the_songs(stick: Stick) -> None:
     assert songs[2].path == (stick.root / "ballads" / "Hallelujah.wav").resolve()
 
 
+def test_a_guide_track_is_found_as_its_song_is_and_a_bad_one_left_out(
+        stick: Stick, tmp_path: Path) -> None:
+    stick.songs("A.wav", "B.wav", "C.wav", "D.wav", "E.wav", "guides/Verse Cues.wav",
+                "setlists/local.wav")
+    stick.text("notes.txt", "hello")
+    (tmp_path / "outside.wav").write_bytes((stick.root / "A.wav").read_bytes())
+    stick.link("guides/out.wav", tmp_path / "outside.wav")
+    stick.text("setlists/gig.txt",
+               'A.wav | cue="guides/verse cues.wav"\nB.wav | cue=local\n'
+               "C.wav | cue=gone.wav\nD.wav | cue=notes.txt\nE.wav | cue=guides/out.wav\n")
+    (setlist,) = [s for s in stick.scan().setlists if s.name == "setlists/gig.txt"]
+    root = stick.root.resolve()
+    assert [song.cue for song in setlist.songs] == [root / "guides" / "Verse Cues.wav",
+                                                    root / "setlists" / "local.wav",
+                                                    None, None, None]
+    assert len(setlist.songs) == 5, "every song plays, with or without its guide"
+    assert setlist.warnings[:2] == (
+        'gig.txt:3: cue: no file "gone.wav"; the song plays without its guide',
+        'gig.txt:4: cue: can\'t play "notes.txt"; the song plays without its guide')
+    (link,) = setlist.warnings[2:]
+    assert link.startswith("gig.txt:5: cue: link out of the stick: ")
+    assert link.endswith("; the song plays without its guide")
+
+
 def test_a_missing_file_is_a_short_warning_and_the_rest_loads(stick: Stick) -> None:
     stick.songs("A.wav", "Wonderwall.mp3", "C.wav")
     stick.text("setlist.txt", "# gig\nA.wav\n\nWondrwall.mp3\nC.wav\n")

@@ -107,12 +107,14 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     fake_scanner(monkeypatch, tmp_path, lines(
         {"progress": [1, 1]}, {"songs": [SONG]},
         {"songs": [[*SONG[:3], {"then": "next", "key": "+2", "loop": "1:02-1:30",
-                                "midi": "pc:4"}]]}, SETLIST,
+                                "midi": "pc:4", "split": "click-left",
+                                "cue": "/stick/guides/a.wav"}]]}, SETLIST,
         {"order": [1, 0]}, {"order": [0]}, {"setlist": ["b.txt", ["b.txt:3: no file"]]},
         END))
     library = scan_in_child(Path("/stick"), "GIG", None)
     first = Song(Path("/stick/a.flac"), "a.flac", "A", then="next", key_semitones=2,
-                 loop=Section(62.0, 90.0), midi=(MidiMessage("pc", 4),))
+                 loop=Section(62.0, 90.0), midi=(MidiMessage("pc", 4),), split="click-left",
+                 cue=Path("/stick/guides/a.wav"))
     again = Song(Path("/stick/a.flac"), "a.flac", "A")
     assert library == Library(Path("/stick"), (
         Setlist("setlist.txt", (first, again, again)), Setlist("b.txt", (), ("b.txt:3: no file",))),
@@ -147,6 +149,8 @@ def test_a_well_formed_library_in_pieces_is_taken_whole(tmp_path: Path, monkeypa
     [{"songs": [SONG]}, SETLIST, END, END],
     [{"songs": [[*SONG[:3], {"midi": 5}]]}, SETLIST, END],
     [{"songs": [[*SONG, "pc:4"]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"cue": "guides/a.wav"}]]}, SETLIST, END],
+    [{"songs": [[*SONG[:3], {"split": "both"}]]}, SETLIST, END],
 ])
 def test_malformed_scanner_output_is_an_error_not_a_crash(tmp_path: Path, monkeypatch, messages):
     fake_scanner(monkeypatch, tmp_path, lines(*messages))

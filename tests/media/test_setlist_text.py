@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 
 from stagebox.media.model import Meter, Section
 from stagebox.media.setlist import (
@@ -33,6 +34,14 @@ def test_the_documented_example() -> None:
 def test_several_options_spaces_and_case() -> None:
     entries, warnings = parse_setlist_text("  Intro.wav|GAIN=-3db   then=next  \n", "s.txt")
     assert entries == [SetlistEntry(1, "Intro.wav", {"gain": -3.0, "then": "next"})]
+    assert warnings == []
+
+
+def test_a_value_with_spaces_is_written_in_double_quotes() -> None:
+    entries, warnings = parse_setlist_text(
+        'Intro.wav | cue="guides/intro cues.wav" then=next\n', "s.txt")
+    assert entries == [SetlistEntry(1, "Intro.wav", {"cue": Path("guides/intro cues.wav"),
+                                                     "then": "next"})]
     assert warnings == []
 
 
