@@ -656,6 +656,12 @@ def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int
         os.dup2(err_write, 2)
         for fd in (room_fd, out_write, err_write):
             os.close(fd)
+        # The decoder speaks through sys.stdin, sys.stdout and sys.stderr: make them these
+        # pipes, whatever the process it was forked from had put there (a test runner's
+        # capture).
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         status = decode(memfd, request, ring_fd, guide[0] if guide else None)
     except BaseException:
         traceback.print_exc()

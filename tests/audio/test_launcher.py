@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -345,3 +346,31 @@ def test_the_box_and_the_simulator_start_no_thread_as_they_import() -> None:
                             env={**os.environ, **ONE_THREAD_ENV}, capture_output=True,
                             text=True, check=True, timeout=60)
     assert result.stdout.split() == ["1"]
+
+
+def test_a_decoder_talks_through_its_pipes_whatever_the_forking_process_did_with_stdio(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A launcher forked from a process whose sys.stdout is not fd 1 (a test runner's
+    # capture): its decoders must still answer on their pipes, or every song fails.
+    def decode(fd: int, request: DecodeRequest, ring_fd: int, guide_fd: int | None) -> int:
+        sys.stdout.write(f"header {sys.stdin.fileno()}\n")
+        print("why", file=sys.stderr)
+        return 0
+
+    pipes = [os.pipe() for _ in range(3)]  # room, stdout, stderr
+    memfd, ring_fd = os.memfd_create("song"), os.memfd_create("ring")
+    fds = [memfd, ring_fd, pipes[0][0], pipes[1][1], pipes[2][1]]
+    pid = os.fork()
+    if pid == 0:
+        for stream in ("stdin", "stdout", "stderr"):
+            monkeypatch.setattr(sys, stream, io.StringIO())
+        wake = os.pipe()
+        channel, _ = launcher_module.socket.socketpair()
+        launcher_module._be_decoder(channel, fds, wake, DecodeRequest(48000), decode)
+    for fd in (memfd, ring_fd, pipes[0][0], pipes[1][1], pipes[2][1]):
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(pipes[1][0], "rb") as out, os.fdopen(pipes[2][0], "rb") as err:
+        assert (out.read(), err.read(), os.waitstatus_to_exitcode(status)) == (
+            b"header 0\n", b"why\n", 0)
+    os.close(pipes[0][1])
