@@ -10,8 +10,9 @@ stick. A driver thread plays the part of the performer.
 
 Modes:
 
-- ``steady``: play, then measure the CPU of the process and its children (the decoder)
-  over ``--seconds``.
+- ``steady``: play, wait for the stick's loudness measuring to end (a one-off after an
+  insertion, not playback), then measure the CPU of the process and its children (the
+  decoder) over ``--seconds``.
 - ``soak``: the same, while the box's scan worker scans ``--scan-stick`` over and over;
   the caller runs the CPU hogs beside it.
 - ``latency``: ``--presses`` times: tap PLAY on the cued song, note when its first frame
@@ -62,6 +63,8 @@ PRESS_S = 0.05
 SETTLE_S = 1.0
 """Playback before CPU is measured: the decoder's first run ahead is start-up, not steady."""
 WAIT_TIMEOUT_S = 30.0
+MEASURE_TIMEOUT_S = 300.0
+"""The loudness measuring of a stick of one 10-minute song, at idle priority."""
 PERFORMER = "bench-performer"
 
 
@@ -139,6 +142,10 @@ def steady(rig: Rig, seconds: float, scan_stick_root: Path | None) -> None:
     """Play; measure CPU, xruns and late frames over ``seconds``, scanning meanwhile if
     ``scan_stick_root`` is given."""
     rig.start_song()
+    if scan_stick_root is None:
+        # Beside the soak's CPU hogs the measuring, at idle priority, gets no CPU at all.
+        rig.wait_until(lambda: rig.box.player.measuring is None,
+                       "the stick's loudness measuring", MEASURE_TIMEOUT_S)
     time.sleep(SETTLE_S)
     scanning = threading.Event()
     scans = [0]
