@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,6 +114,41 @@ def test_a_song_decoded_anew_shares_its_memory_and_needs_no_stick(tmp_path, post
     # Without a load to share, the file is read again: gone, it fails.
     loader.load(4, one, same_file_as=3)
     assert isinstance(posted[-1], ev.TrackFailed)
+
+
+def test_a_guide_track_is_held_with_its_song_counted_and_shared_and_dropped_if_no_room(
+        tmp_path, posted):
+    song = song_file(tmp_path, "one", 2.0)
+    guide = song_file(tmp_path, "guide", 1.0).path
+    with_guide = dataclasses.replace(song, cue=guide)
+    song_size, guide_size = song.path.stat().st_size, guide.stat().st_size
+    loader = Loader(rate=48000, max_bytes=10**9, post=posted.append, worker=InlineWorker(),
+                    budget_bytes=song_size + guide_size, cue_bus=True)
+    loader.load(1, with_guide)
+    (ready,) = posted
+    assert isinstance(ready, ev.TrackReady) and ready.warning is None
+    assert ready.stream.channels == 4 and loader.held_bytes == song_size + guide_size
+    guide.unlink()  # a practice change decodes the song and its guide again from memory
+    loader.load(2, with_guide, 1.0, same_file_as=1)
+    assert isinstance(posted[-1], ev.TrackReady) and posted[-1].warning is None
+    assert posted[-1].stream.channels == 4
+    assert loader.held_bytes == song_size + guide_size
+    loader.release(1)
+    loader.release(2)
+    song_file(tmp_path, "guide", 3.0)  # too big now: the song plays without it
+    loader.load(3, with_guide)
+    assert isinstance(posted[-1], ev.TrackReady)
+    assert posted[-1].warning.startswith("guide track: not enough memory")
+    assert loader.held_bytes == song_size
+
+
+def test_without_a_cue_bus_a_guide_track_is_not_even_read(tmp_path, posted):
+    song = song_file(tmp_path, "one", 1.0)
+    loader = Loader(rate=48000, max_bytes=10**9, post=posted.append, worker=InlineWorker())
+    loader.load(1, dataclasses.replace(song, cue=tmp_path / "missing.wav"))
+    (ready,) = posted
+    assert isinstance(ready, ev.TrackReady) and ready.warning is None
+    assert ready.stream.channels == 2 and loader.held_bytes == song.path.stat().st_size
 
 
 def test_a_song_over_the_whole_budget_is_too_big_to_hold(tmp_path, posted):
