@@ -7,9 +7,10 @@ intervals, so the click cannot drift from the song however long it plays.
 
 Time runs on one line of output frames from the moment the song is played: first the
 count-in (whole bars of beats before song time 0), then the song itself. A beat ``k`` of
-the song (``k = 0`` at song time 0, negative in the count-in) is at song frame
-``k * frames_per_beat``; at a speed other than 1 the song's frames pass ``speed`` times
-as fast as the output's, and the clicks with them.
+the song (``k = 0`` at its first beat, :attr:`BeatGrid.first_beat_s`, song time 0 unless a
+tapped tempo says otherwise; negative before it) is at song frame
+``first_beat + k * frames_per_beat``; at a speed other than 1 the song's frames pass
+``speed`` times as fast as the output's, and the clicks with them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class BeatGrid:
     """A click through the song itself, not only the count-in."""
     main_fallback: bool = True
     """Without a cue pair to go to, the clicks go to the main pair (else nowhere)."""
+    first_beat_s: float = 0.0
+    """Song time of a bar's first beat: every beat is a whole number of beats from it."""
 
 
 def beat_grid(song: Song, main_fallback: bool = True) -> BeatGrid | None:
@@ -57,7 +60,7 @@ def beat_grid(song: Song, main_fallback: bool = True) -> BeatGrid | None:
     if song.bpm is None or not (song.count_in_bars or song.click):
         return None
     return BeatGrid(song.bpm, song.meter.beats, song.count_in_bars, song.click,
-                    main_fallback)
+                    main_fallback, song.first_beat_s)
 
 
 def click_sound(rate: int, hz: float, peak: float) -> np.ndarray:
@@ -83,6 +86,8 @@ class ClickTrack:
         self.grid = grid
         self._frames_per_beat = 60.0 * rate / grid.bpm
         """Song frames (at the output rate) from one beat to the next."""
+        self._first_beat = grid.first_beat_s * rate
+        """The song frame of beat 0."""
         self._speed = speed
         self._start_frames = start_frames
         self._section = section
@@ -101,12 +106,22 @@ class ClickTrack:
         return round((self.count_in_beats * self._frames_per_beat
                       + stream_frames - self._start_frames) / self._speed)
 
-    def beat_at(self, out_frames: int) -> int:
-        """The beat sounding at ``out_frames`` on the output line (negative in the
-        count-in: -4..-1 for a bar of 4/4)."""
+    def count_in_beat(self, out_frames: int) -> int:
+        """Which beat of the count-in sounds at ``out_frames`` on the output line: 1 for
+        its first (and before it, when a tapped tempo puts it after the count-in's start)."""
         song_frames = (out_frames * self._speed + self._start_frames
                        - self.count_in_beats * self._frames_per_beat)
-        return math.floor(song_frames / self._frames_per_beat + 1e-9)
+        return max(1, self._beat_at(song_frames) - self._first_count_in_beat() + 1)
+
+    def _beat_at(self, song_frames: float) -> int:
+        """The beat sounding at song frame ``song_frames``."""
+        return math.floor((song_frames - self._first_beat) / self._frames_per_beat + 1e-9)
+
+    def _first_count_in_beat(self) -> int:
+        """The first beat that falls in the count-in (``-count_in_beats`` on the song's
+        own grid): the count-in is the whole beats before song time 0."""
+        return math.ceil((-self.count_in_beats * self._frames_per_beat - self._first_beat)
+                         / self._frames_per_beat - 1e-9)
 
     def add_to(self, out: np.ndarray, out_frames: int) -> None:
         """Add the clicks that sound in the block ``out`` (one bus, both its channels), which
@@ -121,9 +136,10 @@ class ClickTrack:
 
     def _onsets(self, low: int, high: int) -> list[tuple[int, int]]:
         """(beat, output frame) of each click that starts in ``low..high``."""
-        per_beat = self._frames_per_beat
-        onsets = [(beat, at) for beat in range(-self.count_in_beats, 0)
-                  if low <= (at := self._out_frames(beat * per_beat)) < high]
+        per_beat, first_beat = self._frames_per_beat, self._first_beat
+        counted_from = self._first_count_in_beat()
+        onsets = [(beat, at) for beat in range(counted_from, counted_from + self.count_in_beats)
+                  if low <= (at := self._out_frames(first_beat + beat * per_beat)) < high]
         if not self.grid.click_through:
             return onsets
         first = max(low, self.count_in_frames)
@@ -132,9 +148,9 @@ class ClickTrack:
         for stream_from, stream_to, song_from in self._segments(
                 self._start_frames + (first - self.count_in_frames) * self._speed,
                 self._start_frames + (high - self.count_in_frames) * self._speed):
-            beat = math.ceil(song_from / per_beat - 1e-9)
-            while beat * per_beat < song_from + stream_to - stream_from:
-                at = self._out_frames(stream_from + beat * per_beat - song_from)
+            beat = math.ceil((song_from - first_beat) / per_beat - 1e-9)
+            while first_beat + beat * per_beat < song_from + stream_to - stream_from:
+                at = self._out_frames(stream_from + first_beat + beat * per_beat - song_from)
                 if low <= at < high:
                     onsets.append((beat, at))
                 beat += 1

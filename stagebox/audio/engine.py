@@ -291,8 +291,8 @@ class Engine:
         clicks, clock_frames = voice.clicks, voice.clock_frames
         if not voice.sounded or clock_frames >= clicks.count_in_frames:
             return None
-        return (clicks.beat_at(clock_frames) + clicks.count_in_beats + 1,
-                clicks.grid.beats_per_bar, clicks.count_in_beats)
+        return (clicks.count_in_beat(clock_frames), clicks.grid.beats_per_bar,
+                clicks.count_in_beats)
 
     def position_s(self, load_id: int | None) -> float:
         """Seconds into the song of ``load_id``, if the engine holds it, else 0."""

@@ -74,6 +74,9 @@ class Song:
     """Bars of click before the song starts (``count=1``); needs ``bpm=``."""
     click: bool = False
     """A click through the song (``click=on``); needs ``bpm=``."""
+    first_beat_s: float = 0.0
+    """Song time of a bar's first beat, for the click: 0 unless a tempo was tapped on the
+    box (no setlist option sets it)."""
     midi: tuple[MidiMessage, ...] = ()
     """Sent on the configured MIDI channel, in order, when the song is cued (``midi=pc:5``)."""
     split: Split | None = None

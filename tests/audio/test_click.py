@@ -89,3 +89,28 @@ def test_a_click_starts_and_ends_at_silence() -> None:
     sound = click_sound(RATE, 1760.0, 0.3)
     assert sound[0] == 0.0 and sound[-1] == 0.0
     assert 0.2 < np.abs(sound).max() <= 0.3
+
+
+def test_a_tapped_first_beat_puts_every_click_a_whole_number_of_beats_from_it() -> None:
+    # 120 bpm, the bar's first beat tapped at song time 0.3 s, a bar of count-in (2 s).
+    track = ClickTrack(BeatGrid(120.0, 4, 1, True, first_beat_s=0.3), RATE)
+    out = render(track, [5 * RATE])
+    assert onsets(out) == [0.3, 0.8, 1.3, 1.8, 2.3, 2.8, 3.3, 3.8, 4.3, 4.8]
+    peaks = [float(np.abs(out[round(t * RATE):round(t * RATE) + 1000, 0]).max())
+             for t in onsets(out)]
+    accents = [peak > 0.9 * max(peaks) for peak in peaks]  # 4 dB louder than the others
+    # The count-in's beats are the song's grid carried back: the bar's first beat is
+    # song time 0.3 s, so its beat 1 is 2.3 s out, and the count-in's at 0.3 s.
+    assert accents == [True, False, False, False, True, False, False, False, True, False]
+    assert [track.count_in_beat(round(t * RATE)) for t in (0.0, 0.3, 0.9, 1.9)] == [1, 1, 2, 4]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 4096), min_size=1, max_size=40), st.floats(40, 300),
+       st.floats(0, 30), st.integers(0, 2 * RATE))
+def test_a_tapped_grid_is_the_same_however_the_blocks_fall(
+        blocks: list[int], bpm: float, first_beat_s: float, start: int) -> None:
+    grid = BeatGrid(bpm, 4, 1, True, first_beat_s=first_beat_s)
+    whole = render(ClickTrack(grid, RATE, start_frames=start), [sum(blocks)])
+    np.testing.assert_array_equal(render(ClickTrack(grid, RATE, start_frames=start), blocks),
+                                  whole)
