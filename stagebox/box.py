@@ -203,6 +203,11 @@ class Box:
         elif isinstance(event, ev.ScanFinished):
             self.player.practice_book = self._read_practice(event.library.label)
         self.player.song_position_s = self.position_s()
+        if isinstance(event, ev.Gesture) and event.t is not None:
+            # Where the song was at the edge itself, which came a moment ago.
+            self.player.song_position_s = max(
+                0.0, self.player.song_position_s
+                - max(0.0, self.clock.now() - event.t) * self._current_speed())
         for command in self.player.handle(event):  # type: ignore[arg-type]
             self._run(command)
 
@@ -350,6 +355,13 @@ class Box:
         only if the config says so when there is no cue pair."""
         return beat_grid(song, main_fallback=self._click_to_main
                          or self.player.mode == "practice")
+
+    def _current_speed(self) -> float:
+        """How fast the current song's time passes, if it is in the engine (else 0)."""
+        load_id = self.player.current_load_id
+        if load_id not in self._in_engine or self.player.state != "playing":
+            return 0.0
+        return float(self._streams[load_id].request.speed)
 
     def position_s(self) -> float:
         """Seconds into the current song: the engine's place, or where it will start."""

@@ -6,7 +6,7 @@ player in order. Each is a small frozen dataclass so that tests can build them b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,9 @@ class Gesture:
     button: ButtonName
     kind: GestureKind
     source: str = PANEL_SOURCE
+    t: float | None = field(default=None, compare=False)
+    """When its edge came, on the box's clock (a down or a press; a hold comes from a
+    poll): what a tapped tempo is timed by."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class AudioOutputs:
     """0: no cue bus (none asked for, or the device lacks it)."""
     warning: str = ""
     device_channels: int = 2
+    latency_s: float = 0.0
+    """How long a frame written waits before it is heard (the device's buffer)."""
 
 
 @dataclass(frozen=True)

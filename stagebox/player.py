@@ -27,7 +27,15 @@ from typing import Any, Literal
 from stagebox import events as ev
 from stagebox.media.loudness import Measured, MeasuredAs, match_gain_db
 from stagebox.media.model import Library, MidiMessage, Setlist, Song
-from stagebox.practice import FIELDS, Adjustments, Change, PracticeBook, field_texts
+from stagebox.practice import (
+    FIELDS,
+    Adjustments,
+    Change,
+    PracticeBook,
+    Tap,
+    Taps,
+    field_texts,
+)
 from stagebox.practice import press as practice_press
 from stagebox.state import ResumePoint
 from stagebox.ui.menu import (
@@ -246,7 +254,13 @@ class Player:
         """False from an AudioDeviceLost until its AudioDeviceBack."""
         self.info = info
         self._outputs = ev.AudioOutputs(1, 0)
-        """The pairs the buses go to on the interface last opened, for the info page."""
+        """The interface last opened: the pairs the buses go to, for the info page, and
+        its latency, for a tapped tempo."""
+        self._taps: tuple[int, Taps] | None = None
+        """The tempo being tapped on the click field, and the song's index."""
+        self._next_down: tuple[float | None, float] | None = None
+        """NEXT's down edge in practice mode while a song plays: when (the box's clock) and
+        the song's place then."""
         self.chosen_setlists = dict(chosen_setlists or {})
         """The setlist last chosen on each stick, by label: it is cued again next time."""
         self._current: _Slot | None = None
@@ -537,6 +551,9 @@ class Player:
             elif event.kind == "long_hold":
                 self._shut_down()
             return
+        if self.mode == "practice" and self.state == "playing" and event.button == "next" \
+                and event.kind == "down":
+            self._next_down = event.t, self.song_position_s  # a tap of the tempo is timed so
         if (self.mode == "practice" and self.state == "playing" and event.kind == "press"
                 and event.button in ("play", "prev", "next")):
             self._practice_press(event.button)
@@ -703,8 +720,12 @@ class Player:
             self.practice_field = (self.practice_field + 1) % len(FIELDS)
             return
         song = self.songs[self.index]
+        taps = self._taps[1] if self._taps is not None and self._taps[0] == self.index \
+            else None
         outcome = practice_press(self.practice_book.get(song.rel_path), song, field,
-                                 button == "next", self.song_position_s)
+                                 button == "next", self.song_position_s, taps,
+                                 self._tap() if button == "next" else None)
+        self._taps = (self.index, outcome.taps) if outcome.taps is not None else None
         if outcome.hint:
             self._notify(outcome.hint, at_once=True)
         if outcome.adjustments == self.practice_book.get(song.rel_path):
@@ -715,11 +736,23 @@ class Player:
         if outcome.change is not None:
             self._redecode(outcome.change)
 
+    def _tap(self) -> Tap | None:
+        """NEXT's last down edge as a tap of the tempo: on the beat the performer heard,
+        the device still holding what the engine had played since."""
+        down, self._next_down = self._next_down, None
+        if down is None:
+            return None
+        clock_s, position_s = down
+        if clock_s is None:
+            return None
+        latency_s = self._outputs.latency_s * self._playable(self.index).speed
+        return Tap(clock_s, max(0.0, position_s - latency_s))
+
     def _practice_fields(self) -> dict[str, Any]:
         song = self._playable(self.index)
         loop = song.loop
         return {"key": song.key_semitones, "speed": song.speed, "click": song.click,
-                "loop": [loop.start_s, loop.end_s] if loop else None}
+                "bpm": song.bpm, "loop": [loop.start_s, loop.end_s] if loop else None}
 
     def _redecode(self, change: Change) -> None:
         """Decode the current song anew with its settings now, from ``change.start_s``; the

@@ -5,6 +5,10 @@ Pure values and rules. In practice mode, while a song plays, PLAY picks one of
 of the song from where it is (:class:`Change`), which the engine crossfades into. The
 changes are kept per song per stick (:class:`PracticeBook`) and override the setlist's
 options, in practice mode only: a show always plays the setlist as written.
+
+On the click field NEXT also taps the tempo (:class:`Taps`): :data:`MIN_TAPS` taps on
+the beat, evenly spaced, set the song's tempo and the click's phase (the first tap is a
+bar's first beat) and turn the click on, so a song with no ``bpm=`` can have a click too.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import math
 from dataclasses import dataclass, replace
 from typing import Literal
+
+import numpy as np
 
 from stagebox.media.model import Section, Song
 
@@ -26,6 +32,18 @@ MIN_LOOP_S = 0.5
 MAX_SONGS_PER_STICK = 1000
 MAX_PATH_CHARS = 1024
 MAX_TIME_S = 24 * 3600.0
+MIN_TAPS = 4
+"""Taps before a tempo is taken: fewer could be a few presses that only happen to be
+evenly spaced."""
+MAX_TAPS = 8
+"""The taps a tempo is fitted to: the latest, so a drifting tapper is followed."""
+MAX_TAP_GAP_S = 2.0
+"""Song time from one tap to the next beyond which a new tempo is being tapped (30 bpm)."""
+TAP_SPREAD = 0.15
+"""How far a tap's interval may stray from the run's median before it starts a new run."""
+BPM_RANGE = (20.0, 300.0)
+BPM_STEP = 0.5
+"""A tapped tempo is rounded to this: backing tracks are made on such grids."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,10 @@ class Adjustments:
     looping: bool | None = None
     """Whether the section plays over and over; None follows the setlist's ``loop=``."""
     click: bool | None = None
+    bpm: float | None = None
+    """A tempo tapped on the box (over the setlist's ``bpm=``)."""
+    first_beat_s: float | None = None
+    """Song time of a bar's first beat, with a tapped tempo."""
 
     @property
     def neutral(self) -> bool:
@@ -62,7 +84,10 @@ class Adjustments:
             else self.key_semitones,
             speed=song.speed if self.speed is None else self.speed,
             loop=section if looping else None,
-            click=song.click if self.click is None else self.click)
+            click=song.click if self.click is None else self.click,
+            bpm=song.bpm if self.bpm is None else self.bpm,
+            first_beat_s=(song.first_beat_s if self.bpm is None or self.first_beat_s is None
+                          else self.first_beat_s))
 
 
 @dataclass(frozen=True)
@@ -82,12 +107,18 @@ class Outcome:
     adjustments: Adjustments
     change: Change | None = None
     hint: str | None = None
+    taps: Taps | None = None
+    """The tempo's taps so far, after a NEXT on the click field (None: no tapping)."""
 
 
 def press(adjustments: Adjustments, song: Song, field: Field, up: bool,
-          position_s: float) -> Outcome:
+          position_s: float, taps: Taps | None = None, tap: Tap | None = None) -> Outcome:
     """PREV (``up`` False) or NEXT on ``field`` while ``song`` (as the setlist has it) plays
-    at ``position_s`` seconds of song time."""
+    at ``position_s`` seconds of song time. A NEXT on the click field is ``tap`` of the
+    tempo (one untimed counts alone), ``taps`` those before it."""
+    if field == "click" and up:
+        return _tap(adjustments, taps or Taps(), song, position_s,
+                    tap or Tap(math.nan, position_s))
     effective = adjustments.applied_to(song)
     follow = Change(position_s, follow=True)
     if field == "key":
@@ -102,12 +133,77 @@ def press(adjustments: Adjustments, song: Song, field: Field, up: bool,
             return Outcome(adjustments, hint=f"Speed {speed:.0%} is the limit")
         return Outcome(replace(adjustments, speed=speed), follow)
     if field == "click":
-        if song.bpm is None:
-            return Outcome(adjustments, hint="No bpm= for this song: no click")
-        if up == effective.click:
+        if not effective.click:
             return Outcome(adjustments)
-        return Outcome(replace(adjustments, click=up), follow)
+        return Outcome(replace(adjustments, click=False), follow)
     return _press_loop(adjustments, song, up, position_s)
+
+
+@dataclass(frozen=True)
+class Tap:
+    """NEXT going down on the click field: when, on the box's clock, and the song time the
+    performer heard then (the engine's place less what the device still held)."""
+
+    clock_s: float
+    song_s: float
+
+
+@dataclass(frozen=True)
+class Taps:
+    """The taps of a tempo being tapped, latest last, all evenly spaced (within
+    :data:`TAP_SPREAD`). Their spacing is timed by the clock (the buttons' edges are
+    timed to the millisecond); the beat's place by the song times heard."""
+
+    taps: tuple[Tap, ...] = ()
+
+    def tapped(self, tap: Tap) -> Taps:
+        """These taps and ``tap``; one too long after the last, one whose song time is
+        behind it (the song went round a loop), or one out of step with the run starts a
+        new run."""
+        taps = self.taps
+        if taps and not (0.0 < tap.clock_s - taps[-1].clock_s <= MAX_TAP_GAP_S
+                         and tap.song_s > taps[-1].song_s):
+            return Taps((tap,))
+        if len(taps) >= 3:
+            usual = float(np.median(np.diff([earlier.clock_s for earlier in taps])))
+            if abs(tap.clock_s - taps[-1].clock_s - usual) > TAP_SPREAD * usual:
+                return Taps((taps[-1], tap))
+        return Taps((*taps, tap)[-MAX_TAPS:])
+
+    def tempo(self, speed: float, beats_per_bar: int) -> tuple[float, float] | None:
+        """(bpm, song time of a bar's first beat) once there are :data:`MIN_TAPS` taps, of
+        a song playing at ``speed``: fitted to them all, the first a bar's first beat;
+        else None."""
+        if len(self.taps) < MIN_TAPS:
+            return None
+        beats = np.arange(len(self.taps))
+        clock_beat_s = float(np.polyfit(beats, [tap.clock_s for tap in self.taps], 1)[0])
+        bpm = _clamp(round(60.0 / (clock_beat_s * speed) / BPM_STEP) * BPM_STEP, *BPM_RANGE)
+        # The grid at the rounded tempo that best fits the taps: beat 0 at the first.
+        beat_s = 60.0 / bpm
+        first_s = float(np.mean(np.array([tap.song_s for tap in self.taps]) - beats * beat_s))
+        return bpm, round(first_s % (beat_s * beats_per_bar), 4)
+
+
+def _tap(adjustments: Adjustments, taps: Taps, song: Song, position_s: float,
+         tap: Tap) -> Outcome:
+    """NEXT on the click field while the song is at ``position_s``: the click on (if the
+    song has a tempo), and a tap of the tempo; once the taps give one, it is the song's."""
+    taps = taps.tapped(tap)
+    effective = adjustments.applied_to(song)
+    tempo = taps.tempo(effective.speed, song.meter.beats)
+    if tempo is not None:
+        bpm, first_beat_s = tempo
+        tapped = replace(adjustments, bpm=bpm, first_beat_s=first_beat_s, click=True)
+        change = Change(position_s, follow=True) if tapped != adjustments else None
+        return Outcome(tapped, change, f"Tempo {bpm:g} bpm", taps)
+    if effective.bpm is None:
+        more = MIN_TAPS - len(taps.taps)
+        return Outcome(adjustments, hint=f"Tap the beat: {more} more", taps=taps)
+    if effective.click:
+        return Outcome(adjustments, taps=taps)
+    return Outcome(replace(adjustments, click=True), Change(position_s, follow=True),
+                   taps=taps)
 
 
 def _press_loop(adjustments: Adjustments, song: Song, up: bool,
@@ -215,7 +311,14 @@ class PracticeBook:
 
 def _entry(value: object) -> Adjustments | None:
     if not isinstance(value, dict) or not set(value) <= {
-            "key_semitones", "speed", "loop_a_s", "loop_b_s", "looping", "click"}:
+            "key_semitones", "speed", "loop_a_s", "loop_b_s", "looping", "click", "bpm",
+            "first_beat_s"}:
+        return None
+    bpm, first_beat_s = value.get("bpm"), value.get("first_beat_s")
+    if bpm is not None and not (_is_number(bpm) and BPM_RANGE[0] <= bpm <= BPM_RANGE[1]):
+        return None
+    if first_beat_s is not None and not (bpm is not None and _is_number(first_beat_s)
+                                         and 0.0 <= first_beat_s <= MAX_TIME_S):
         return None
     key, speed = value.get("key_semitones"), value.get("speed")
     a_s, b_s = value.get("loop_a_s"), value.get("loop_b_s")
@@ -234,7 +337,9 @@ def _entry(value: object) -> Adjustments | None:
             return None
     return Adjustments(key, None if speed is None else float(speed),
                        None if a_s is None else float(a_s), None if b_s is None else float(b_s),
-                       value.get("looping"), value.get("click"))
+                       value.get("looping"), value.get("click"),
+                       None if bpm is None else float(bpm),
+                       None if first_beat_s is None else float(first_beat_s))
 
 
 def _is_number(value: object) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +15,7 @@ from stagebox.practice import (
     Adjustments,
     Change,
     PracticeBook,
+    Tap,
     field_texts,
     press,
 )
@@ -59,12 +62,76 @@ def test_a_setlist_loop_can_be_let_go_from_the_buttons():
         song).loop == Section(5.0, 9.0)
 
 
-def test_the_click_needs_a_tempo():
-    assert press(Adjustments(), SONG, "click", True, 0.0).hint == \
-        "No bpm= for this song: no click"
+def test_next_turns_the_click_on_and_prev_off_when_the_song_has_a_tempo():
     song = Song(Path("/stick/a.flac"), "a.flac", "A", bpm=100.0)
     on = press(Adjustments(), song, "click", True, 2.0)
     assert on.adjustments.applied_to(song).click and on.change == Change(2.0, follow=True)
+    off = press(on.adjustments, song, "click", False, 3.0)
+    assert not off.adjustments.applied_to(song).click and off.change == Change(3.0, True)
+    assert press(off.adjustments, song, "click", False, 3.5).change is None
+
+
+def tap_along(song: Song, clock_s: list[float], latency_s: float = 0.0,
+              song_s: list[float] | None = None):
+    """NEXT on the click field at each of ``clock_s``, the song at the same times (or at
+    ``song_s``), heard ``latency_s`` behind."""
+    adjustments, taps, outcomes = Adjustments(), None, []
+    for at_s, place_s in zip(clock_s, song_s or clock_s, strict=True):
+        outcome = press(adjustments, song, "click", True, place_s, taps,
+                        Tap(at_s, place_s - latency_s))
+        adjustments, taps = outcome.adjustments, outcome.taps
+        outcomes.append(outcome)
+    return outcomes
+
+
+def test_four_taps_on_the_beat_set_the_tempo_and_its_bar_and_turn_the_click_on():
+    taps = [10.3 + 0.5 * beat for beat in range(4)]
+    outcomes = tap_along(SONG, taps, latency_s=0.085)
+    assert [o.hint for o in outcomes] == ["Tap the beat: 3 more", "Tap the beat: 2 more",
+                                          "Tap the beat: 1 more", "Tempo 120 bpm"]
+    assert [o.change for o in outcomes] == [None, None, None, Change(taps[-1], follow=True)]
+    playing = outcomes[-1].adjustments.applied_to(SONG)
+    assert (playing.bpm, playing.click) == (120.0, True)
+    # The first tap, heard at 10.215 s, is a bar's first beat: 10.215 less five 2 s bars.
+    assert playing.first_beat_s == pytest.approx(0.215, abs=1e-6)
+
+
+def test_taps_are_spaced_by_the_clock_and_placed_by_the_song_at_its_speed():
+    # At 80 %, a beat of a 120 bpm song is 0.625 s of the clock; the song's places come
+    # from the engine in blocks of 20 ms, which the fit averages out.
+    song = Song(Path("/stick/a.flac"), "a.flac", "A", speed=0.8)
+    clock = [3.0 + 0.625 * beat for beat in range(8)]
+    places = [1.1 + 0.5 * beat + (0.02 if beat % 2 else -0.02) for beat in range(8)]
+    last = tap_along(song, clock, song_s=places)[-1]
+    assert last.adjustments.applied_to(song).bpm == 120.0
+    assert last.adjustments.first_beat_s == pytest.approx(1.1, abs=0.005)
+
+
+def test_a_tapped_tempo_follows_uneven_taps_to_the_nearest_half_bpm_and_overrides_bpm():
+    song = Song(Path("/stick/a.flac"), "a.flac", "A", bpm=100.0, click=True)
+    rng = np.random.default_rng(3)
+    beat_s = 60.0 / 92.5
+    taps = [5.0 + beat_s * beat + rng.uniform(-0.012, 0.012) for beat in range(8)]
+    last = tap_along(song, taps)[-1]
+    assert last.adjustments.applied_to(song).bpm == 92.5
+    assert last.hint == "Tempo 92.5 bpm"
+
+
+def test_a_pause_in_the_taps_a_stray_tap_or_a_jump_back_starts_the_count_again():
+    hints = [o.hint for o in tap_along(SONG, [1.0, 1.5, 2.0, 5.0, 5.5, 6.0, 6.5, 6.8])]
+    assert hints == ["Tap the beat: 3 more", "Tap the beat: 2 more", "Tap the beat: 1 more",
+                     "Tap the beat: 3 more", "Tap the beat: 2 more", "Tap the beat: 1 more",
+                     "Tempo 120 bpm", None]  # a stray tap: the tempo set stays
+    looped = tap_along(SONG, [3.0, 3.5, 4.0, 4.5], song_s=[3.0, 3.5, 4.0, 1.0])
+    assert looped[-1].hint == "Tap the beat: 3 more", "the loop went round: a new count"
+    untimed = press(Adjustments(), SONG, "click", True, 2.0, looped[-1].taps)
+    assert untimed.hint == "Tap the beat: 3 more"
+
+
+def test_another_field_or_prev_ends_the_tapping():
+    first = tap_along(SONG, [1.0, 1.5, 2.0])[-1]
+    assert press(first.adjustments, SONG, "key", True, 2.2, first.taps).taps is None
+    assert press(first.adjustments, SONG, "click", False, 2.2, first.taps).taps is None
 
 
 def test_the_screen_shows_only_what_is_not_neutral_in_show_mode_and_every_field_in_practice():
@@ -88,6 +155,13 @@ def test_the_book_reads_back_what_it_wrote_and_drops_anything_wrong():
               "f.flac": {"speed": 0.9, "extra": 1}, "g.flac": {"key_semitones": 2}}
     assert PracticeBook.from_json(json.dumps(broken)).entries == {
         "g.flac": Adjustments(key_semitones=2)}
+    tapped = Adjustments(bpm=92.5, first_beat_s=0.4, click=True)
+    book.put("t.flac", tapped)
+    assert PracticeBook.from_json(book.to_json()).entries["t.flac"] == tapped
+    assert PracticeBook.from_json(json.dumps({
+        "a": {"bpm": 400.0}, "b": {"first_beat_s": 1.0}, "c": {"bpm": 90, "first_beat_s": -1},
+        "d": {"bpm": 90.0, "first_beat_s": 2.0}})).entries == {
+        "d": Adjustments(bpm=90.0, first_beat_s=2.0)}
     assert PracticeBook.from_json("[" * 5000).entries == {}
     assert PracticeBook.from_json('{"a": {"speed": NaN}}').entries == {}
 

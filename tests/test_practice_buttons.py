@@ -141,3 +141,45 @@ def test_a_change_after_the_stick_is_pulled_still_works(tmp_path, run_sim):
     assert [change["key"] for change in changes] == [1, 2]
     assert show.dominant_hz(changes[-1]["t"] + 0.1, 6.9) == pytest.approx(493.9, rel=0.01)
     assert not show.named("warning")[1:]  # only the stick's own "plays from memory"
+
+
+def band_onsets(show: Show, low_hz: float, high_hz: float, after_s: float) -> list[float]:
+    """When each sound in ``low_hz..high_hz`` starts, after ``after_s``."""
+    data, rate = show.audio()
+    spectrum = np.fft.rfft(data[:, 0].astype(np.float64))
+    hz = np.fft.rfftfreq(len(data), 1 / rate)
+    spectrum[(hz < low_hz) | (hz > high_hz)] = 0.0
+    band = np.abs(np.fft.irfft(spectrum, len(data)))
+    loud = np.flatnonzero(band > 0.05)
+    firsts = loud[np.concatenate(([True], np.diff(loud) > 0.1 * rate))]
+    return [float(at) / rate for at in firsts if at / rate > after_s]
+
+
+def test_a_tempo_tapped_on_next_sets_a_click_on_the_songs_own_beat(tmp_path, run_sim):
+    # A song with no bpm=: a kick every half second from song time 0.3 s (120 bpm).
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    t = np.arange(12 * RATE) / RATE
+    since = (t - 0.3) % 0.5
+    kicks = 0.5 * np.sin(2 * np.pi * 100.0 * t) * np.sin(np.pi * np.minimum(since / 0.04, 1))
+    soundfile.write(stick / "song.wav", np.stack([kicks] * 2, axis=1).astype(np.float32), RATE)
+    # Small periods, so that the simulator's taps land within 3 ms of their times. PLAY at
+    # 2.6 s starts the song a period later; three PLAYs pick the click field; the taps come
+    # as the kicks are heard, the device's buffer of 4 periods after they leave.
+    period = 128
+    latency_s = 4 * period / RATE
+    taps = "".join(f"{2.6 + period / RATE + 0.3 + 0.5 * beat + latency_s:.4f} press next\n"
+                   for beat in range(2, 8))
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n3.0 press play\n"
+                   "3.2 press play\n3.4 press play\n" + taps + "11.0 end\n",
+                   f"[audio]\nperiod_frames = {period}\n")
+    changes = applied(show)
+    assert len(changes) == 3, "from the fourth tap on, each refines the tempo"
+    change = changes[-1]
+    assert change["bpm"] == 120.0 and change["click"] is True
+    kicks_heard = band_onsets(show, 60.0, 160.0, change["t"] + 0.2)
+    clicks = band_onsets(show, 1100.0, 2000.0, change["t"] + 0.2)
+    assert len(clicks) >= 6 and len(kicks_heard) >= len(clicks)
+    for click in clicks:
+        nearest = min(kicks_heard, key=lambda kick: abs(kick - click))
+        assert abs(click - nearest) < 0.004, (clicks, kicks_heard)

@@ -111,7 +111,7 @@ class OutputPump:
         self._xruns_seen = sink.xruns
         self._engine.cue_live = sink.cue_pair != 0 and self._engine.channels == 4
         self._post(ev.AudioOutputs(sink.output_pair, sink.cue_pair, sink.cue_warning,
-                                   sink.config.channels))
+                                   sink.config.channels, sink.config.latency_s))
 
     def _lose(self, message: str) -> None:
         self._engine.halt()

@@ -57,11 +57,11 @@ class GestureDetector:
         self._last_edge[key] = edge.t
         if edge.pressed:
             self._down_since[key] = edge.t
-            return [Gesture(edge.button, "down", edge.source)]
+            return [Gesture(edge.button, "down", edge.source, edge.t)]
         gestures = self.poll(edge.t)
         down_since = self._down_since.pop(key)
         if self._reported.pop(key, None) is None and edge.t - down_since < self.hold_s:
-            gestures.append(Gesture(edge.button, "press", edge.source))
+            gestures.append(Gesture(edge.button, "press", edge.source, edge.t))
         return gestures
 
     def poll(self, now: float) -> list[Gesture]:

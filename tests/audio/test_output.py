@@ -115,7 +115,7 @@ def test_xruns_are_posted_as_they_are_counted():
     sink.xruns = 2
     pump.pump()
     pump.pump()
-    assert posted == [ev.AudioOutputs(1, 0), ev.Xrun(2)]
+    assert posted == [ev.AudioOutputs(1, 0, latency_s=4 * PERIOD / RATE), ev.Xrun(2)]
 
 
 class BlockSink(RecordingSink):
