@@ -235,9 +235,7 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     start_frame = min(round(request.start_s * in_rate), source_frames)
     width = mapping.width if guide is None else 4
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
-    # A stereo song is read straight into the block it is resampled from.
-    buses = block if mapping.columns is None else np.zeros((BLOCK_FRAMES, width), np.float32)
-    # Until here the song's frames are its buses as decoded; a guide widens them to both.
+    # From here on the song's frames are its buses; a guide widens them to both.
     tail = HeldTail(frames_out, round(END_FADE_S * out_rate), width)
     # Song time runs up to the stretcher, output time after it: the looper works in the
     # song's frames, so a loop at 80 % still goes round at the same place.
@@ -271,9 +269,7 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
         "loop_frames": [looper.start, looper.end] if looper is not None else None,
         "guide_error": guide_error,
     })
-    resampler = (soxr.ResampleStream(in_rate, out_rate, mapping.width, dtype="float32",
-                                     quality="HQ")
-                 if in_rate != out_rate else None)
+    buses = _Buses(mapping, in_rate, out_rate)
     sink: HeldTail | _Stretching | SectionLooper = song_out if looper is None else looper
     block_frames = FIRST_BLOCK_FRAMES
     decoded_frames = 0
@@ -288,15 +284,13 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
             break
         decoded_frames += frames
         block_frames = min(2 * block_frames, BLOCK_FRAMES)
-        if mapping.columns is not None:
-            np.take(block[:frames], mapping.columns, axis=1, out=buses[:frames])
-        song = resampler.resample_chunk(buses[:frames]) if resampler else buses[:frames]
+        song = buses.lay(block[:frames])
         sink.put(guide.lay_on(song) if guide is not None else song)
         if looper is not None and looper.holding_whole_section:
             # From here on the section plays from its copy, until the player lets go.
             looper.loop()
-    if resampler is not None:
-        song = resampler.resample_chunk(buses[:0], last=True)
+    song = buses.finish()
+    if len(song):
         sink.put(guide.lay_on(song) if guide is not None else song)
     if looper is not None:
         # The song ended before the loop's end: it plays out, unlooped.
@@ -308,6 +302,44 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     tail.finish(fade=error is not None)
     if error is not None:
         raise error
+
+
+class _Buses:
+    """A song's source channels laid on its buses at the output rate. Only the channels
+    the buses take are resampled, each once: a mono song, or a split track's music side,
+    is resampled once and then put on both sides it plays on."""
+
+    def __init__(self, mapping: BusMapping, in_rate: int, out_rate: int) -> None:
+        columns = mapping.columns
+        self._picked = None if columns is None else sorted(set(columns))
+        """The source channels the buses take (None: both of a stereo song, as they are)."""
+        self._spread = None if columns is None or self._picked is None else [
+            self._picked.index(column) for column in columns]
+        """Which picked channel feeds each channel of the buses."""
+        self._width = mapping.width
+        resampled = 2 if self._picked is None else len(self._picked)
+        self._picked_block = (None if self._picked is None
+                              else np.zeros((BLOCK_FRAMES, resampled), np.float32))
+        self._resampler = (soxr.ResampleStream(in_rate, out_rate, resampled, dtype="float32",
+                                               quality="HQ")
+                           if in_rate != out_rate else None)
+
+    def lay(self, frames: np.ndarray) -> np.ndarray:
+        """The buses of the song's next ``frames`` (source channels, at its rate)."""
+        if self._picked is not None and self._picked_block is not None:
+            frames = np.take(frames, self._picked, axis=1,
+                             out=self._picked_block[:len(frames)])
+        if self._resampler is not None:
+            frames = self._resampler.resample_chunk(frames)
+        return frames if self._spread is None else np.take(frames, self._spread, axis=1)
+
+    def finish(self) -> np.ndarray:
+        """The last frames the resampler held back, on the buses (none without one)."""
+        if self._resampler is None:
+            return np.zeros((0, self._width), np.float32)
+        width = 2 if self._picked is None else len(self._picked)
+        frames = self._resampler.resample_chunk(np.zeros((0, width), np.float32), last=True)
+        return frames if self._spread is None else np.take(frames, self._spread, axis=1)
 
 
 class _Stretching:

@@ -127,3 +127,17 @@ def test_the_launcher_hands_the_guide_to_the_decoder_it_forks(song: Path,
 def test_a_guide_needs_the_cue_bus() -> None:
     with pytest.raises(ValueError, match="needs the cue bus"):
         DecodeRequest(OUT_RATE, guide=True)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_a_guide_joins_a_mono_song_and_a_songs_own_cue_channels(tmp_path: Path,
+                                                                channels: int) -> None:
+    wave = chirp(SONG_RATE)
+    song = tmp_path / "song.flac"
+    soundfile.write(song, np.stack([wave] * channels, axis=1) if channels > 1 else wave,
+                    SONG_RATE)
+    frames, stream = decode(song, write_guide(tmp_path / "guide.flac"))
+    assert stream.header.channels == 4
+    np.testing.assert_allclose(frames[:, 0], frames[:, 1], atol=1e-6)
+    own = 1.0 if channels == 4 else 0.0  # a four-channel song's 3-4 are its own cue too
+    np.testing.assert_allclose(frames[:, 2], (1.0 + own) * frames[:, 0], atol=2e-6)
