@@ -146,23 +146,28 @@ class BlockEncoder:
             raise ValueError(f"block of {frames} frames is over the maximum {self.max_frames}")
         targets = self._targets
         main_silent = False
-        if block.shape[1] == 4 and (not self.cue_pair or not block[:, 2:].any()):
-            main = self._main[:frames]
-            np.copyto(main, block[:, :2])
-            block = main
-        elif block.shape[1] == 4:
-            main_silent = not block[:, :2].any()
+        # A sum of squares over the block answers two questions in one pass: zero means
+        # digital silence (it cannot cancel), and a NaN from a corrupt float file makes
+        # it non-finite. Of both buses, one pass gives each column's.
+        if block.shape[1] == 4:
+            column_energy = np.einsum("ij,ij->j", block, block)
+            main_energy = float(column_energy[0] + column_energy[1])
+            cue_energy = float(column_energy[2] + column_energy[3])
+            if not self.cue_pair or cue_energy == 0.0:
+                main = self._main[:frames]
+                np.copyto(main, block[:, :2])
+                block, energy = main, main_energy
+            else:
+                main_silent, energy = main_energy == 0.0, main_energy + cue_energy
+        else:
+            samples = block if block.flags.c_contiguous else np.ascontiguousarray(block)
+            samples = samples.reshape(-1)
+            energy = float(np.dot(samples, samples))
         if block.shape[1] == 2 and self.cue_pair:
             # A main bus alone: the cue bus is digitally silent, never dithered.
             self._out[:frames, targets[1][0]].fill(0)
             targets = targets[:1]
         width = 1 if self._width == 1 else 2 * len(targets)
-        samples = block if block.flags.c_contiguous else np.ascontiguousarray(block)
-        samples = samples.reshape(-1)
-        # One dot product over the block answers two questions in one pass: zero means
-        # digital silence (a sum of squares cannot cancel), and a NaN from a corrupt float
-        # file makes it non-finite.
-        energy = float(np.dot(samples, samples))
         if energy == 0.0:
             # The stream runs on between songs, writing silence: dithering it would put a
             # -96 dB hiss on the PA in every pause. Exact digital silence stays exact.
