@@ -225,6 +225,12 @@ class BlockEncoder:
         if self._width == 1:
             np.copyto(self._out[:frames, targets[0][0]], work, casting="unsafe")
             return
+        if work.shape[1] == self.device_channels and all(
+                columns == bus for columns, bus in targets):
+            # The buses are the device's channels in order (main 1-2, cue 3-4 on four):
+            # one contiguous copy, not a strided one a pair.
+            np.copyto(self._out[:frames], work, casting="unsafe")
+            return
         for columns, bus in targets:
             np.copyto(self._out[:frames, columns], work[:, bus], casting="unsafe")
 
