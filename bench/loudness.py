@@ -58,7 +58,7 @@ def run(report: Report, *, song: Path, seconds: float, reps: int, repo: Path) ->
     }
     cpu_s: dict[str, list[float]] = {name: [] for name in contenders}
     lufs: dict[str, float] = {}
-    stdin = json.dumps(os.fsdecode(song)) + "\n"
+    stdin = json.dumps([os.fsdecode(song), None]) + "\n"  # a song, not a split track
     names = list(contenders)
     for turn in range(reps):
         for name in names[turn % len(names):] + names[:turn % len(names)]:
