@@ -128,9 +128,8 @@ def run(fd: int, request: DecodeRequest, ring_fd: int | None = None,
         return EXIT_BAD_FILE
     mapping = bus_mapping(source.channels, request)
     guide, guide_error = _open_guide(guide_fd, request)
-    width = 4 if guide is not None else mapping.width
     try:
-        frames_out = _frames_out(ring_fd, out, width)
+        frames_out = _frames_out(ring_fd, out, _stream_width(mapping, guide))
     except (OSError, ValueError) as exc:
         source.close()
         _write_line(out, {"ok": False, "error": f"decoder cannot start ({exc})"})
@@ -166,6 +165,11 @@ def _open_guide(guide_fd: int | None, request: DecodeRequest) -> tuple[GuideTrac
         return GuideTrack(_open(guide_fd), request.out_rate), None
     except DecodeError as exc:
         return None, f"guide track: {exc}"
+
+
+def _stream_width(mapping: BusMapping, guide: GuideTrack | None) -> int:
+    """The stream's channels: the song's buses, widened to both by a guide track."""
+    return 4 if guide is not None else mapping.width
 
 
 def _frames_out(ring_fd: int | None, out: BinaryIO, channels: int) -> FramesOut:
@@ -233,7 +237,7 @@ def _decode(source: Source, request: DecodeRequest, out: BinaryIO,
     in_rate, out_rate = source.rate, request.out_rate
     source_frames = max(0, source.frames)
     start_frame = min(round(request.start_s * in_rate), source_frames)
-    width = mapping.width if guide is None else 4
+    width = _stream_width(mapping, guide)
     block = np.zeros((BLOCK_FRAMES, source.channels), np.float32)
     # From here on the song's frames are its buses; a guide widens them to both.
     tail = HeldTail(frames_out, round(END_FADE_S * out_rate), width)
@@ -310,35 +314,34 @@ class _Buses:
     is resampled once and then put on both sides it plays on."""
 
     def __init__(self, mapping: BusMapping, in_rate: int, out_rate: int) -> None:
-        columns = mapping.columns
-        self._picked = None if columns is None else sorted(set(columns))
-        """The source channels the buses take (None: both of a stereo song, as they are)."""
-        self._spread = None if columns is None or self._picked is None else [
-            self._picked.index(column) for column in columns]
-        """Which picked channel feeds each channel of the buses."""
-        self._width = mapping.width
-        resampled = 2 if self._picked is None else len(self._picked)
-        self._picked_block = (None if self._picked is None
-                              else np.zeros((BLOCK_FRAMES, resampled), np.float32))
-        self._resampler = (soxr.ResampleStream(in_rate, out_rate, resampled, dtype="float32",
-                                               quality="HQ")
+        # The source channels the buses take (a stereo song's both, as they are), and
+        # which of them feeds each channel of the buses.
+        picked = [0, 1] if mapping.columns is None else sorted(set(mapping.columns))
+        self._picked = None if mapping.columns is None else picked
+        self._spread = None if mapping.columns is None else [
+            picked.index(column) for column in mapping.columns]
+        self._picked_block = np.zeros((BLOCK_FRAMES, len(picked)), np.float32)
+        self._resampler = (soxr.ResampleStream(in_rate, out_rate, len(picked),
+                                               dtype="float32", quality="HQ")
                            if in_rate != out_rate else None)
 
     def lay(self, frames: np.ndarray) -> np.ndarray:
         """The buses of the song's next ``frames`` (source channels, at its rate)."""
-        if self._picked is not None and self._picked_block is not None:
+        if self._picked is not None:
             frames = np.take(frames, self._picked, axis=1,
                              out=self._picked_block[:len(frames)])
         if self._resampler is not None:
             frames = self._resampler.resample_chunk(frames)
-        return frames if self._spread is None else np.take(frames, self._spread, axis=1)
+        return self._spread_out(frames)
 
     def finish(self) -> np.ndarray:
         """The last frames the resampler held back, on the buses (none without one)."""
-        if self._resampler is None:
-            return np.zeros((0, self._width), np.float32)
-        width = 2 if self._picked is None else len(self._picked)
-        frames = self._resampler.resample_chunk(np.zeros((0, width), np.float32), last=True)
+        frames = self._picked_block[:0]
+        if self._resampler is not None:
+            frames = self._resampler.resample_chunk(frames, last=True)
+        return self._spread_out(frames)
+
+    def _spread_out(self, frames: np.ndarray) -> np.ndarray:
         return frames if self._spread is None else np.take(frames, self._spread, axis=1)
 
 

@@ -236,12 +236,12 @@ class Engine:
         without a jump. Otherwise (a jump back to a loop's start) the crossfade is at once.
         A paused or cued song is replaced silently. When the swap is done the engine says
         :class:`~stagebox.events.TrackReplaced`; if ``replaces`` is no longer the current
-        song (it ended, or was stopped) the new one is retired unheard.
+        song (it ended, or was stopped) the new one is retired unheard. ``source`` knows its
+        width already (a stream is handed over once its header has come).
         """
         clicks = (ClickTrack(beats, self.rate, start_frames, speed, section)
                   if beats is not None else None)
-        voice = _Voice(load_id, _Primed(source, min(self.max_frames, PRIME_FRAMES),
-                                        self.channels),
+        voice = _Voice(load_id, _Primed(source, min(self.max_frames, PRIME_FRAMES)),
                        _db_to_gain(gain_db), start_frames, clicks, section, speed)
         self._commands.append(_Swap(voice, replaces, follow))
 
@@ -552,7 +552,8 @@ class Engine:
         start (the song went round its loop meanwhile) counts as reached: the jump is
         shorter than the change took."""
         behind = round((song_frames - _song_frames(voice)) / voice.speed)
-        scratch = _columns(self._scratch, voice.source)
+        # Read and dropped: into whichever buffer is the stream's own width.
+        scratch = self._scratch if voice.source.channels == self.channels else self._narrow
         while behind > 0:
             got = voice.source.read(scratch[:min(behind, len(scratch))])
             if got == 0:
@@ -638,18 +639,18 @@ class Engine:
 
 class _Primed:
     """A song's stream with its first frames read ahead into a buffer of its own (made on
-    the main loop, ``channels`` wide: the widest the stream may be), so the engine can
+    the main loop, once the stream's header has said how wide it is), so the engine can
     tell that its decoder is under way."""
 
-    def __init__(self, source: FrameSource, frames: int, channels: int) -> None:
+    def __init__(self, source: FrameSource, frames: int) -> None:
         self._source = source
-        self._buffer = np.zeros((frames, channels), np.float32)
+        self._buffer = np.zeros((frames, source.channels), np.float32)
         self._first = self._last = 0
 
     def prime(self) -> bool:
         """Read ahead into the buffer; True once it holds frames (or the song is over)."""
         if self._last == 0:
-            self._last = self._source.read(_columns(self._buffer, self._source))
+            self._last = self._source.read(self._buffer)
         return self._last > 0 or self._source.finished
 
     def read(self, out: np.ndarray) -> int:
@@ -657,7 +658,7 @@ class _Primed:
         got = 0
         if self._first < self._last:
             got = min(len(out), self._last - self._first)
-            out[:got] = self._buffer[self._first:self._first + got, :out.shape[1]]
+            out[:got] = self._buffer[self._first:self._first + got]
             self._first += got
         if got < len(out):
             got += self._source.read(out[got:])
@@ -706,13 +707,6 @@ def _scale_main(block: np.ndarray, gain: float | np.ndarray) -> None:
     else:
         main = _pairs(block)[:, 0]
         main *= gain
-
-
-def _columns(block: np.ndarray, source: FrameSource) -> np.ndarray:
-    """The columns of ``block`` that ``source`` fills: all of them, or the main bus's
-    when the stream is narrower than the engine."""
-    channels = source.channels
-    return block if channels == block.shape[1] else block[:, :channels]
 
 
 def _db_to_gain(db: float) -> float:

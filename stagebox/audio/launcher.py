@@ -300,9 +300,9 @@ class _Connection:
         message = f'{{"id": {request_id}, "request": {request.to_json()}}}'
         try:
             # The guide's descriptor, if any, last: the launcher knows from the request.
-            fds = files.descriptors
-            socket.send_fds(self._socket, [message.encode()], [*fds[:3], out_write, err_write,
-                                                               *fds[3:]])
+            guide = [files.guide] if files.guide is not None else []
+            socket.send_fds(self._socket, [message.encode()],
+                            [files.song, files.ring, files.room, out_write, err_write, *guide])
             if not decoder._answered.wait(REPLY_TIMEOUT_S):
                 raise LauncherLost("it did not answer")
         except OSError as exc:

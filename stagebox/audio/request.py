@@ -122,9 +122,3 @@ class DecoderFiles(NamedTuple):
     """The read end of the pipe that brings the player's read counts."""
     guide: int | None = None
     """The guide track's memory file, for a request with ``guide``."""
-
-    @property
-    def descriptors(self) -> list[int]:
-        """The descriptors in the order the decoder takes them (the guide's last)."""
-        return [self.song, self.ring, self.room,
-                *([self.guide] if self.guide is not None else [])]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from stagebox.media.model import SPLITS, AfterSong, Meter, MidiMessage, Section, Song, Split
 from stagebox.media.safepath import quote
@@ -43,6 +43,7 @@ _TIME = re.compile(rf"^(?:([0-9]{{1,3}}):(?=[0-5][0-9](?:$|\.)))?({_NUMBER})$")
 _METER = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 _AFTER_SONG: tuple[AfterSong, ...] = ("stop", "next")
 _ON_OFF = {"on": True, "off": False}
+_Choice = TypeVar("_Choice", bound=str)
 MIDI_MAX_MESSAGES = 16
 """More than a rig needs at one song change, and a bound on what a stick can make the box send."""
 
@@ -73,10 +74,7 @@ def parse_gain_db(text: str) -> float:
 
 def parse_then(text: str) -> AfterSong:
     """``stop`` or ``next`` (any case): what happens when the song ends."""
-    for choice in _AFTER_SONG:
-        if text.casefold() == choice:
-            return choice
-    raise ValueError(f"then {quote(text)} is not stop or next")
+    return _one_of("then", text, _AFTER_SONG)
 
 
 def parse_key(text: str) -> int:
@@ -164,10 +162,15 @@ def parse_on_off(text: str) -> bool:
 
 def parse_split(text: str) -> Split:
     """``click-left`` or ``click-right`` (any case): the side the click is on."""
-    for choice in SPLITS:
+    return _one_of("split", text, SPLITS)
+
+
+def _one_of(option: str, text: str, choices: tuple[_Choice, ...]) -> _Choice:
+    """The one of ``choices`` that ``text`` is, in any case; ValueError naming them."""
+    for choice in choices:
         if text.casefold() == choice:
             return choice
-    raise ValueError(f"split {quote(text)} is not click-left or click-right")
+    raise ValueError(f"{option} {quote(text)} is not {' or '.join(choices)}")
 
 
 def parse_cue(text: str) -> Path:

@@ -10,21 +10,26 @@ import pytest
 import soundfile
 from test_track import CHANNEL_HZ, OUT_RATE, dominant_hz, write_tones
 
-from stagebox.audio.decode_worker import bus_mapping
+from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import load_into_memory
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 
 
-def decode_buses(path: Path, most_frames: int = 10**9,
+def decode_buses(path: Path, most_frames: int = 10**9, guide: Path | None = None,
+                 launcher: DecoderLauncher | None = None,
                  **request: object) -> tuple[np.ndarray, TrackStream]:
     """The frames of ``path`` (up to ``most_frames``: a looped song never ends) as the
-    decoder lays them on the buses ``request`` asks for."""
-    fd = load_into_memory(path, 100_000_000)
+    decoder lays them on the buses ``request`` asks for, with the guide track ``guide``."""
+    fds = [load_into_memory(file, 100_000_000) for file in (path, guide) if file is not None]
     try:
-        stream = TrackStream.open(fd, DecodeRequest(OUT_RATE, **request), wait_for_data=True)
+        stream = TrackStream.open(fds[0], DecodeRequest(OUT_RATE, guide=guide is not None,
+                                                        **request),  # type: ignore[arg-type]
+                                  wait_for_data=True, launcher=launcher,
+                                  guide_fd=fds[1] if guide is not None else None)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
     try:
         assert stream.wait_ready(20.0) and stream.error is None
         out = np.zeros((10_000, stream.channels), np.float32)
@@ -107,12 +112,12 @@ def test_the_cue_bus_keeps_pace_with_the_main_bus_through_key_speed_and_a_loop(
     np.testing.assert_allclose(envelope_main, envelope_cue, atol=1e-5)
 
 
-def test_every_source_width_maps_onto_the_buses_it_asks_for() -> None:
-    plain, cue = DecodeRequest(OUT_RATE), DecodeRequest(OUT_RATE, cue_bus=True)
-    assert bus_mapping(1, cue).columns == (0, 0)
-    assert bus_mapping(2, plain).columns is None
-    assert bus_mapping(8, plain).columns == (0, 1)
-    assert bus_mapping(8, cue).columns == (0, 1, 2, 3)
-    split = DecodeRequest(OUT_RATE, cue_bus=True, split="click-right")
-    assert bus_mapping(2, split).columns == (0, 0, 1, 1)
-    assert bus_mapping(1, split).columns == (0, 0)
+@pytest.mark.parametrize("options", [{}, {"cue_bus": True},
+                                     {"cue_bus": True, "split": "click-right"}])
+def test_a_mono_song_plays_on_both_main_sides_and_leaves_the_cue_bus_alone(
+        tmp_path: Path, options: dict) -> None:
+    path = tmp_path / "mono.wav"
+    write_tones(path, 44100, 1, 1.0)
+    frames, stream = decode_buses(path, **options)
+    assert stream.header.channels == 2
+    assert tones_of(frames) == [round(CHANNEL_HZ[0])] * 2

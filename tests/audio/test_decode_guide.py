@@ -3,16 +3,15 @@ resampling, a resume, a loop and a key or speed change."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+from test_decode_buses import decode_buses
 from test_track import OUT_RATE
 
 from stagebox.audio.launcher import DecoderLauncher
-from stagebox.audio.memfile import load_into_memory
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 
@@ -43,26 +42,8 @@ def write_guide(path: Path, rate: int = SONG_RATE, seconds: float = SECONDS) -> 
 def decode(song: Path, guide: Path | None, most_frames: int = 10**9,
            launcher: DecoderLauncher | None = None,
            **request: object) -> tuple[np.ndarray, TrackStream]:
-    fds = [load_into_memory(path, 100_000_000) for path in (song, guide) if path is not None]
-    try:
-        stream = TrackStream.open(fds[0], DecodeRequest(OUT_RATE, cue_bus=True,
-                                                        guide=guide is not None, **request),
-                                  wait_for_data=True, launcher=launcher,
-                                  guide_fd=fds[1] if guide is not None else None)
-    finally:
-        for fd in fds:
-            os.close(fd)
-    try:
-        assert stream.wait_ready(20.0) and stream.error is None
-        out = np.zeros((10_000, stream.channels), np.float32)
-        parts, frames = [], 0
-        while not stream.finished and frames < most_frames:
-            got = stream.read(out)
-            parts.append(out[:got].copy())
-            frames += got
-        return np.concatenate(parts), stream
-    finally:
-        stream.close()
+    """``song`` decoded with a cue bus, and the guide track ``guide`` on it."""
+    return decode_buses(song, most_frames, guide, launcher, cue_bus=True, **request)
 
 
 def test_the_guide_plays_on_the_cue_bus_in_step_with_the_song_which_it_leaves_alone(
