@@ -1,8 +1,9 @@
 """Seeded random shows in the simulator, checked for what a musician would notice.
 
 Each seed makes a small stick (a few short sine songs, some joined with ``then=next``, a
-broken file) and a random script (presses, holds of every button and length, stick
-inserts and removes, interface unplugs and replugs, xruns), runs ``stagebox sim`` on
+broken file) and a random script (presses, holds of every button and length on the panel,
+a page-turner pedal and a MIDI foot controller, program changes, stick inserts and
+removes, interface unplugs and replugs, xruns), runs ``stagebox sim`` on
 them in a child process, and when the script ends in a power cut, runs a second script on
 the same state folder. Each run is checked for:
 
@@ -50,6 +51,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import write_tone
 
 BUTTONS = ("play", "next", "prev", "menu")
+PEDAL_KEYS = ("KEY_SPACE", "KEY_ENTER", "KEY_PAGEDOWN", "KEY_RIGHT", "KEY_PAGEUP",
+              "KEY_LEFT", "KEY_A")
+"""The default keymap's keys (play, next, prev) and one it leaves unmapped."""
+MIDI_SWITCHES = (81, 82, 80, 83, 20)
+"""The default MIDI map's footswitch controllers (play, next, prev, menu) and one it
+leaves unmapped."""
+MIDI_RELEASE_S = 0.05
+"""A MIDI footswitch tapped: its controller's 0 this long after its 127."""
 HOLD_LENGTHS_S = (0.1, 0.5, 0.9, 1.5, 3.5)
 """Shorter than a hold (0.8 s), a hold, and MENU's long hold (3 s): shut down."""
 HOLD_WEIGHTS = (3, 3, 3, 3, 1)
@@ -132,14 +141,14 @@ def make_stick(rng: random.Random, root: Path) -> list[ToneSong]:
 
 def random_script(rng: random.Random, actions: int) -> str:
     """A script of ``actions`` random actions after an insert, ending in ``end`` or (one
-    time in three) ``powercut``. One button at a time; a stick or an interface only goes
-    in when it is out."""
+    time in three) ``powercut``. One button at a time, whichever input it is on; a stick
+    or an interface only goes in when it is out."""
     lines = ["0.2 insert"]
     t, stick_in, plugged = 0.2, True, True
     for _ in range(actions):
         t += rng.choice([0.05, 0.2, 0.5, 1.0, 2.0])
-        kind = rng.choices(["press", "hold", "stick", "interface", "xrun"],
-                           weights=[50, 25, 8, 8, 4])[0]
+        kind = rng.choices(["press", "hold", "pedal", "midi", "stick", "interface", "xrun"],
+                           weights=[40, 20, 10, 10, 8, 8, 4])[0]
         if kind == "press":
             lines.append(f"{t:.2f} press {rng.choices(BUTTONS, weights=[4, 2, 2, 1])[0]}")
         elif kind == "hold":
@@ -147,6 +156,17 @@ def random_script(rng: random.Random, actions: int) -> str:
             hold_s = rng.choices(HOLD_LENGTHS_S, weights=HOLD_WEIGHTS)[0]
             lines.append(f"{t:.2f} hold {button} {hold_s}")
             t += hold_s
+        elif kind == "pedal":
+            key = rng.choice(PEDAL_KEYS)
+            if rng.random() < 0.5:
+                lines.append(f"{t:.2f} hid {key}")
+            else:
+                hold_s = rng.choice(HOLD_LENGTHS_S[:-1])
+                lines.append(f"{t:.2f} hid-hold {key} {hold_s}")
+                t += hold_s
+        elif kind == "midi":
+            t, midi_lines = _midi_action(rng, t)
+            lines += midi_lines
         elif kind == "stick":
             lines.append(f"{t:.2f} {'remove' if stick_in else 'insert'}")
             stick_in = not stick_in
@@ -161,6 +181,17 @@ def random_script(rng: random.Random, actions: int) -> str:
     lines.append(f"{t + rng.choice([0.5, 2.0, 4.0]):.2f} "
                  f"{'powercut' if rng.random() < 1 / 3 else 'end'}")
     return "\n".join(lines) + "\n"
+
+
+def _midi_action(rng: random.Random, t: float) -> tuple[float, list[str]]:
+    """A foot controller's switch tapped or held, or a program change (some beyond the
+    setlist); the time after it and its script lines."""
+    if rng.random() < 0.3:
+        return t, [f"{t:.2f} midi pc {rng.randint(0, 6)}"]
+    control = rng.choice(MIDI_SWITCHES)
+    held_s = rng.choices((MIDI_RELEASE_S, *HOLD_LENGTHS_S), weights=(3, *HOLD_WEIGHTS))[0]
+    return t + held_s, [f"{t:.2f} midi cc {control} 127",
+                        f"{t + held_s:.2f} midi cc {control} 0"]
 
 
 GAPS = "gaps.json"
