@@ -265,20 +265,46 @@ class AlsaSink:
             raise DeviceLost(str(exc)) from exc
 
 
-def open_configured(config: Config, max_block_frames: int = 4096) -> AlsaSink:
+def open_configured(config: Config, max_block_frames: int = 4096,
+                    cards: Callable[[], list[tuple[int, str]]] | None = None,
+                    pcm_factory: PcmFactory = alsaaudio.PCM) -> AlsaSink:
     """Open the device the ``audio`` settings name, as they ask (see :meth:`AlsaSink.open`).
 
-    ``max_block_frames`` is the longest block the caller will write.
+    ``max_block_frames`` is the longest block the caller will write. ``default`` is
+    ALSA's default (card 0) if that can play, else the first card that can
+    (``plughw:CARD=<id>,DEV=0``): a USB MIDI controller plugged in before the
+    interface is a sound card too, card 0, with nothing to play on.
     """
     fmt = config["audio.sample_format"]
-    return AlsaSink.open(device=config["audio.device"], rate=config["audio.rate"],
-                         channels=config["audio.channels"],
-                         sample_format=None if fmt == "auto" else fmt,
-                         period_frames=config["audio.period_frames"],
-                         periods=config["audio.periods"],
-                         output_pair=config["audio.output_pair"],
-                         cue_pair=config["audio.cue_pair"],
-                         max_block_frames=max_block_frames)
+
+    def open_device(device: str) -> AlsaSink:
+        return AlsaSink.open(device=device, rate=config["audio.rate"],
+                             channels=config["audio.channels"],
+                             sample_format=None if fmt == "auto" else fmt,
+                             period_frames=config["audio.period_frames"],
+                             periods=config["audio.periods"],
+                             output_pair=config["audio.output_pair"],
+                             cue_pair=config["audio.cue_pair"],
+                             max_block_frames=max_block_frames, pcm_factory=pcm_factory)
+
+    device = config["audio.device"]
+    try:
+        return open_device(device)
+    except DeviceLost:
+        if device != "default":
+            raise
+        for _, card_id in (cards or sound_cards)():
+            with contextlib.suppress(DeviceLost):
+                return open_device(f"plughw:CARD={card_id},DEV=0")
+        raise
+
+
+def sound_cards() -> list[tuple[int, str]]:
+    """The sound cards as (index, id), in index order; none if ALSA cannot say."""
+    try:
+        return list(zip(alsaaudio.card_indexes(), alsaaudio.cards(), strict=True))
+    except (alsaaudio.ALSAAudioError, ValueError):
+        return []
 
 
 def list_devices() -> list[DeviceInfo]:
@@ -286,11 +312,7 @@ def list_devices() -> list[DeviceInfo]:
     and each card as ``hw:`` and ``plughw:`` (``stagebox devices``; main thread)."""
     devices = [DeviceInfo("default", "the system's default output")]
     devices += [DeviceInfo(name) for name in alsaaudio.pcms(alsaaudio.PCM_PLAYBACK)]
-    try:
-        cards = list(zip(alsaaudio.card_indexes(), alsaaudio.cards(), strict=True))
-    except (alsaaudio.ALSAAudioError, ValueError):
-        cards = []
-    for index, card_id in cards:
+    for index, card_id in sound_cards():
         try:
             name, long_name = alsaaudio.card_name(index)
         except alsaaudio.ALSAAudioError:

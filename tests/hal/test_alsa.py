@@ -9,7 +9,8 @@ import alsaaudio
 import numpy as np
 import pytest
 
-from stagebox.hal.alsa import AlsaSink, list_devices, probe
+from stagebox.config import Config
+from stagebox.hal.alsa import AlsaSink, list_devices, open_configured, probe
 from stagebox.hal.audio import SAMPLE_FORMATS, DeviceLost
 from stagebox.hal.formats import BlockEncoder, decode
 
@@ -309,3 +310,52 @@ def test_a_device_with_no_usable_format_is_refused_with_a_message():
 def test_a_busy_device_is_reported_at_once_without_trying_every_setting():
     with pytest.raises(DeviceLost, match="busy"):
         AlsaSink.open("hw:0", pcm_factory=FakeDevice(["S16_LE"], [2], [48000], busy=True))
+
+
+# --- which device "default" is -------------------------------------------------------
+
+CARDS = [(0, "Controller"), (1, "Device")]
+"""A USB MIDI controller plugged in first (card 0: nothing to play on), then the interface."""
+
+
+def pcms_where(playable: set[str], opened: list[str]):
+    """A PCM factory: the null plugin for the devices in ``playable``, ALSA's refusal of a
+    card with no playback device for the rest; ``opened`` lists what was tried."""
+    def factory(**kwargs):
+        opened.append(kwargs["device"])
+        if kwargs["device"] not in playable:
+            raise alsaaudio.ALSAAudioError(f"No such file or directory [{kwargs['device']}]")
+        return alsaaudio.PCM(**{**kwargs, "device": "null"})
+    return factory
+
+
+def test_default_plays_on_the_first_card_that_can_when_card_0_cannot():
+    opened: list[str] = []
+    sink = open_configured(Config({"audio.device": "default"}), cards=lambda: CARDS,
+                           pcm_factory=pcms_where({"plughw:CARD=Device,DEV=0"}, opened))
+    assert sink.config.device == "plughw:CARD=Device,DEV=0"
+    assert opened[0] == "default" and "plughw:CARD=Controller,DEV=0" in opened
+    sink.close()
+
+
+def test_default_is_alsas_own_when_it_can_play():
+    opened: list[str] = []
+    sink = open_configured(Config({"audio.device": "default"}), cards=lambda: CARDS,
+                           pcm_factory=pcms_where({"default"}, opened))
+    assert sink.config.device == "default"
+    assert set(opened) == {"default"}
+    sink.close()
+
+
+def test_a_named_device_that_cannot_play_is_lost_not_replaced():
+    opened: list[str] = []
+    with pytest.raises(DeviceLost):
+        open_configured(Config({"audio.device": "hw:CARD=Other,DEV=0"}), cards=lambda: CARDS,
+                        pcm_factory=pcms_where({"plughw:CARD=Device,DEV=0"}, opened))
+    assert set(opened) == {"hw:CARD=Other,DEV=0"}
+
+
+def test_no_card_that_can_play_is_the_interface_missing():
+    with pytest.raises(DeviceLost):
+        open_configured(Config({"audio.device": "default"}), cards=lambda: CARDS,
+                        pcm_factory=pcms_where(set(), []))
