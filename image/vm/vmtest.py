@@ -40,7 +40,13 @@ SONGS = (  # file name, tone in Hz, seconds: each song a tone of its own, told a
     ("01 Tone A440.flac", 440.0, 120),
     ("02 Tone E660.wav", 660.0, 8),
 )
-SETLIST = "# make vm-test\n01 Tone A440.flac\n02 Tone E660.wav | then=stop\n"
+SETLIST = "# make vm-test\n01 Tone A440.flac | midi=pc:5\n02 Tone E660.wav | then=stop\n"
+SONG_1_MIDI = "c0 05"
+"""Song 1's ``midi=pc:5`` on the default out channel 1, as bytes on the wire."""
+PEDAL_NAME = "QEMU USB Keyboard"
+"""In what the kernel calls QEMU's usb-kbd: a page turner is a USB keyboard to the kernel."""
+EVIOCGRAB = 0x40044590
+"""_IOW('E', 0x90, int): a grab of an event device already grabbed fails with EBUSY."""
 BOOT_TIMEOUT_S = 1200.0
 """From QEMU's start to the agent's first answer: TCG arm64 on a busy machine is slow."""
 EVENT_TIMEOUT_S = 300.0
@@ -432,12 +438,23 @@ class Run:
                               "ActiveEnterTimestampMonotonic,Result")
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
-    def wait_journal(self, what: str, text: str, timeout_s: float = EVENT_TIMEOUT_S) -> str:
-        """Until the daemon's journal of this boot holds ``text``; the journal."""
+    def wait_journal(self, what: str, text: str, timeout_s: float = EVENT_TIMEOUT_S,
+                     after: int = 0) -> str:
+        """Until the daemon's journal of this boot holds ``text`` in a line after the
+        first ``after``; the journal."""
         def probe() -> str:
             journal = self.journal()
-            return journal if text in journal else ""
+            return journal if text in "\n".join(journal.splitlines()[after:]) else ""
         return wait_until(what, probe, timeout_s, 2.0)
+
+    def journal_lines(self) -> int:
+        """How many lines the daemon's journal of this boot holds now."""
+        return len(self.journal().splitlines())
+
+    def said_since(self, lines: int, *words: str) -> str:
+        """The daemon's journal lines after the first ``lines`` holding any of ``words``."""
+        return "\n".join(line for line in self.journal().splitlines()[lines:]
+                         if any(word in line for word in words))
 
     def boot(self, first: bool) -> None:
         """Until the agent answers and stagebox.service has left 'activating'."""
@@ -573,6 +590,81 @@ class Run:
         c.passed = "ro" in options and {"nosuid", "nodev", "noexec"} <= set(options)
         c.detail = line + "\n" + "\n".join(entry for entry in journal.splitlines()
                                            if "stick_" in entry or "scan_" in entry)
+
+    def check_pedal(self) -> None:
+        """A USB keyboard plugged in is taken as a pedal, grabbed, and its keys cue songs."""
+        c = self.report.check("USB pedal hot-plugged", f"QEMU's usb-kbd ({PEDAL_NAME}, a "
+                              "page turner to the kernel) plugged after boot: udev gives its "
+                              "event device to the stagebox group, the daemon opens and grabs "
+                              "it (a second grab gets EBUSY), PageDown cues song 2, PageUp "
+                              "song 1 again, and its unplugging is noticed")
+        since = self.journal_lines()
+        try:
+            self.qmp.execute("device_add", driver="usb-kbd", id="pedaldev", bus="xhci.0")
+            self.wait_journal("the daemon's input_added for the pedal",
+                              "input_added {'source': 'hid:", 120, since)
+            node = self.agent.out(
+                "for d in /sys/class/input/event*; do grep -q "
+                f"{shlex.quote(PEDAL_NAME)} $d/device/name 2>/dev/null && "
+                "echo /dev/input/${d##*/}; done").strip()
+            grab = self.agent.out(
+                f"stat -c '%n %G %a' {node}; python3 -c 'import fcntl, os, sys\n"
+                f"fd = os.open(sys.argv[1], os.O_RDONLY)\ntry:\n"
+                f"    fcntl.ioctl(fd, {EVIOCGRAB}, 1)\n    print(\"grabbed by us\")\n"
+                f"except OSError as e:\n    print(\"second grab:\", os.strerror(e.errno))' "
+                f"{node}")
+            self.qmp.execute("send-key", keys=[{"type": "qcode", "data": "pgdn"}],
+                             **{"hold-time": 150})
+            self.wait_journal("song 2 cued by PageDown", "'state': 'cued', 'index': 1",
+                              120, since)
+            self.qmp.execute("send-key", keys=[{"type": "qcode", "data": "pgup"}],
+                             **{"hold-time": 150})
+            self.wait_journal("song 1 cued by PageUp", "'state': 'cued', 'index': 0", 120,
+                              since)
+            self.qmp.execute("device_del", id="pedaldev")
+            self.qmp.wait_event("DEVICE_DELETED", 60, device="pedaldev")
+            self.wait_journal("the daemon's input_gone", "input_gone {'source': 'hid:", 120,
+                              since)
+            c.passed = "stagebox" in grab.split("\n")[0] and "Device or resource busy" in grab
+            c.detail = f"{grab}\n"
+        except TestFailure as exc:
+            c.detail = f"{exc}\n"
+        c.detail += self.said_since(since, "input_", "button", "'state'", "pedal", "Pedal")
+
+    def check_midi(self) -> None:
+        """A MIDI port on the sequencer (snd-virmidi) is followed, read and written."""
+        c = self.report.check("MIDI port hot-plugged", "snd-virmidi loaded after boot: the "
+                              "daemon opens its sequencer port through the unit's device "
+                              "cgroup; a footswitch's CC 82 127 then 0 in running status "
+                              "(bytes written to the raw MIDI device) cues song 2; program "
+                              f"change 0 cues song 1, whose midi=pc:5 comes back out "
+                              f"({SONG_1_MIDI} read from the raw MIDI device)")
+        since = self.journal_lines()
+        try:
+            self.agent.out("modprobe snd-virmidi midi_devs=1")
+            card = wait_until("the VirMIDI card", lambda: next((
+                line.split()[0] for line in self.agent.out(
+                    "cat /proc/asound/cards").splitlines() if "VirMIDI" in line), ""), 60)
+            raw = f"/dev/snd/midiC{card}D0"
+            self.wait_journal("the daemon's input_added for the port",
+                              "input_added {'source': 'midi:", 120, since)
+            self.agent.out(f"rm -f /run/sbvm-midi-in; setsid -f sh -c 'timeout 300 head -c 2 "
+                           f"{raw} | od -An -tx1 > /run/sbvm-midi-in' </dev/null >/dev/null")
+            self.agent.out(f"printf '\\260\\122\\177\\122\\000' > {raw}")
+            self.wait_journal("song 2 cued by the footswitch", "'state': 'cued', 'index': 1",
+                              120, since)
+            self.agent.out(f"printf '\\300\\000' > {raw}")
+            self.wait_journal("song 1 cued by program change 0",
+                              "'state': 'cued', 'index': 0", 120, since)
+            heard = wait_until("song 1's program change on the raw MIDI device", lambda: (
+                self.agent.out("cat /run/sbvm-midi-in 2>/dev/null").strip()), 120, 2.0)
+            devices = self.agent.out("/opt/stagebox/venv/bin/stagebox devices 2>&1 | "
+                                     "sed -n '/^Pedals/,$p'")
+            c.passed = heard == SONG_1_MIDI
+            c.detail = f"read back: {heard!r}\n$ stagebox devices (its inputs)\n{devices}\n"
+        except TestFailure as exc:
+            c.detail = f"{exc}\n"
+        c.detail += self.said_since(since, "input_", "button", "'state'", "midi", "MIDI")
 
     def check_realtime(self) -> None:
         """One thread of the daemon runs SCHED_FIFO."""
@@ -730,8 +822,8 @@ class Run:
             for step in (lambda: self.check_ready("first boot"),
                          lambda: self.record_timings("first boot"),
                          self.check_overlay_root, self.check_flood, self.check_stick,
-                         self.check_realtime, self.check_playback,
-                         self.check_state_partition, self.check_state_mount):
+                         self.check_pedal, self.check_midi, self.check_realtime,
+                         self.check_playback, self.check_state_partition, self.check_state_mount):
                 self.step(step)
             c, saved = self.hard_reset()
             self.boot(first=False)
