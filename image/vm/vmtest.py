@@ -709,25 +709,23 @@ class Run:
         """Wait for the daemon to open the interface, press PLAY, and listen in the
         host's WAV: (song 1's tone heard, what was seen)."""
         problem = ""
-        journal_before = len(self.journal().splitlines())
+        since = self.journal_lines()
         before = len(wav_samples(self.vm.wav))
         try:
             self.wait_journal("the daemon's 'Audio interface back'", "Audio interface back",
-                              120)
+                              120, since)
             self.press("tap play")
-            self.wait_journal("the song to start", "track_started", 120)
+            self.wait_journal("the song to start", "track_started", 120, since)
             wait_until("5 s of sound in the host's WAV", lambda: loud_tone(
                 wav_samples(self.vm.wav)[before:])[0] >= 5.0, 120, 2.0)
         except TestFailure as exc:
             problem = f"{exc}\n"
         seconds, hz = loud_tone(wav_samples(self.vm.wav)[before:])
         passed = seconds >= 5.0 and abs(hz - SONGS[0][1]) < 5.0
-        lines = self.journal().splitlines()[journal_before:]
-        said = [line for line in lines if any(w in line for w in (
-            "audio", "Audio", "ALSA", "track_", "button", "permitted"))]
+        said = self.said_since(since, "audio", "Audio", "ALSA", "track_", "button", "permitted")
         return passed, (f"{problem}host WAV: {seconds:.1f} s of sound, dominant {hz:.1f} Hz "
                         f"(song 1 is {SONGS[0][1]:.0f} Hz)\ndaemon's journal since:\n"
-                        + "\n".join(said[-15:]))
+                        + "\n".join(said.splitlines()[-15:]))
 
     def device_cgroup_evidence(self) -> str:
         """Whether stagebox.service's device cgroup lets its processes open the card, and a

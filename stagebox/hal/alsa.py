@@ -265,8 +265,16 @@ class AlsaSink:
             raise DeviceLost(str(exc)) from exc
 
 
+def sound_cards() -> list[tuple[int, str]]:
+    """The sound cards as (index, id), in index order; none if ALSA cannot say."""
+    try:
+        return list(zip(alsaaudio.card_indexes(), alsaaudio.cards(), strict=True))
+    except (alsaaudio.ALSAAudioError, ValueError):
+        return []
+
+
 def open_configured(config: Config, max_block_frames: int = 4096,
-                    cards: Callable[[], list[tuple[int, str]]] | None = None,
+                    cards: Callable[[], list[tuple[int, str]]] = sound_cards,
                     pcm_factory: PcmFactory = alsaaudio.PCM) -> AlsaSink:
     """Open the device the ``audio`` settings name, as they ask (see :meth:`AlsaSink.open`).
 
@@ -293,18 +301,10 @@ def open_configured(config: Config, max_block_frames: int = 4096,
     except DeviceLost:
         if device != "default":
             raise
-        for _, card_id in (cards or sound_cards)():
+        for _, card_id in cards():
             with contextlib.suppress(DeviceLost):
                 return open_device(f"plughw:CARD={card_id},DEV=0")
         raise
-
-
-def sound_cards() -> list[tuple[int, str]]:
-    """The sound cards as (index, id), in index order; none if ALSA cannot say."""
-    try:
-        return list(zip(alsaaudio.card_indexes(), alsaaudio.cards(), strict=True))
-    except (alsaaudio.ALSAAudioError, ValueError):
-        return []
 
 
 def list_devices() -> list[DeviceInfo]:
