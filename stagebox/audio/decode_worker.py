@@ -63,8 +63,11 @@ from stagebox.audio.rubberband import RubberBandUnavailable
 from stagebox.audio.sources import Source, SourceError, open_source
 from stagebox.audio.stretch import Stretcher
 
-FIRST_BLOCK_FRAMES = 8192
-"""Source frames decoded for the first write: the song's first frames arrive quickly."""
+FIRST_BLOCK_FRAMES = 4096
+"""Source frames decoded for the first write: the song's first frames arrive quickly. A
+stream with a key or speed gives its first frames only once Rubber Band's delay has been
+fed, after the second block: 15 ms after the header with a first block of 4,096 frames,
+38 ms with 8,192 (on the README's VM), and a key change waits for them."""
 BLOCK_FRAMES = 65536
 """Source frames decoded per block once under way (the first blocks double up to it).
 Each block is a call into libsndfile and soxr and a count that wakes the player: at 8192
