@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -94,6 +95,14 @@ class PacedSink:
             return 0
         played = (self._clock() - self._origin_s) * self.config.rate
         return max(0, min(self.config.buffer_frames, round(self.frames_written - played)))
+
+    def reopen(self, period_frames: int, periods: int) -> PacedSink:
+        """Open the modelled device again with a buffer of ``periods`` of
+        ``period_frames``: its stream starts afresh at the next write."""
+        self.config = replace(self.config, period_frames=period_frames,
+                              buffer_frames=period_frames * periods)
+        self._origin_s = None
+        return self
 
     def close(self) -> None:
         """Nothing to release."""

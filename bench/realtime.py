@@ -24,6 +24,9 @@ from stagebox import ONE_THREAD_ENV
 RATE = 48000
 DEFAULT_PERIOD = 1024
 DEFAULT_PERIODS = 4
+PRACTICE_PERIOD = 512
+PRACTICE_PERIODS = 4
+"""Practice mode's buffer (``practice.period_frames`` and ``practice.periods``)."""
 GOAL_CPU_PERCENT = 2.0
 GOAL_P99_MS = 30.0
 BUSY_LOOPS = 2
@@ -97,8 +100,10 @@ def latency(report: Report, *, stick: Path, presses: int, work: Path, repo: Path
 def practice(report: Report, *, stick: Path, key_stick: Path, practice_stick: Path,
              presses: int, soak_s: float, scan_stick: Path, work: Path, repo: Path) -> None:
     """Practice in real time: PLAY to first frame with key +2 (rendered ahead while
-    cued), a key change while playing to its first frame out, and xruns in the soak with
-    key and speed on beside the CPU hogs, at the default buffer."""
+    cued), at the default buffer; a key change while playing to its first frame out, at
+    practice mode's buffer, idle and beside the CPU hogs; and xruns in the soak with key
+    and speed on beside the CPU hogs, in show mode at the default buffer and in practice
+    mode at its own."""
     result = rtbox("latency", key_stick, work, repo, "--presses", str(presses),
                    "--fade-s", str(LATENCY_FADE_S))
     _note_failure(report, "practice start", result)
@@ -108,36 +113,50 @@ def practice(report: Report, *, stick: Path, key_stick: Path, practice_stick: Pa
     report.add(Row("practice", f"ms from PLAY's press edge to the first frame out, key +2, "
                    f"{presses} presses, {buffer}, p99", f"{p99:.1f} ms", "", "",
                    f"< {GOAL_P99_MS:g} ms", None if math.isnan(p99) else p99 < GOAL_P99_MS))
-    result = rtbox("change", stick, work, repo, "--presses", str(presses))
-    _note_failure(report, "practice change", result)
+    practice_buffer = f"{PRACTICE_PERIOD}×{PRACTICE_PERIODS} (practice mode's buffer)"
+    for loaded in (False, True):
+        _change(report, stick=stick, presses=presses, buffer=practice_buffer, loaded=loaded,
+                work=work, repo=repo)
+    for mode, buffer_name, options in (("show", buffer, ()),
+                                       ("practice", practice_buffer, ("--practice",))):
+        with _busy_loops(BUSY_LOOPS):
+            result = rtbox("soak", practice_stick, work, repo, "--seconds", str(soak_s),
+                           "--after-song", "next", "--scan-stick", str(scan_stick), *options)
+        _note_failure(report, f"practice soak, {mode} mode", result)
+        xruns = report.figure(f"practice.soak_{mode}_xruns", result.get("xruns", math.nan))
+        report.add(Row("practice", f"xruns, {soak_s:g} s at {PRACTICE_OPTIONS} in {mode} mode "
+                       f"beside {BUSY_LOOPS} CPU hogs and scans, {buffer_name}", f"{xruns}",
+                       "", "", "0", None if math.isnan(xruns) else xruns == 0))
+
+
+def _change(report: Report, *, stick: Path, presses: int, buffer: str, loaded: bool,
+            work: Path, repo: Path) -> None:
+    """A key change while playing in practice mode, ``presses`` times, idle or beside the
+    CPU hogs: to its first frame out, and to the engine's swap."""
+    with _busy_loops(BUSY_LOOPS if loaded else 0):
+        result = rtbox("change", stick, work, repo, "--presses", str(presses))
+    where = f"beside {BUSY_LOOPS} CPU hogs" if loaded else "idle"
+    _note_failure(report, f"practice change, {where}", result)
+    tag = "_loaded" if loaded else ""
     change_ms = np.array(result.get("heard_after_s", [math.nan])) * 1000
-    p50 = report.figure("practice.change_p50_ms", float(np.percentile(change_ms, 50)))
-    p99 = report.figure("practice.change_p99_ms", float(np.percentile(change_ms, 99)))
+    p50 = report.figure(f"practice.change{tag}_p50_ms", float(np.percentile(change_ms, 50)))
+    p99 = report.figure(f"practice.change{tag}_p99_ms", float(np.percentile(change_ms, 99)))
     report.add(Row("practice", f"ms from a key change's tap (NEXT/PREV released, practice "
                    f"mode, song playing) to the new key's first frame out, {presses} changes, "
-                   f"{buffer}, p50 / p99", f"{p50:.0f} / {p99:.0f} ms", "", "",
+                   f"{buffer}, {where}, p50 / p99", f"{p50:.0f} / {p99:.0f} ms", "", "",
                    f"< {GOAL_CHANGE_MS:g} ms",
                    None if math.isnan(p99) else p99 < GOAL_CHANGE_MS))
-    buffer_ms = DEFAULT_PERIOD * DEFAULT_PERIODS / RATE * 1000
     swap_ms = np.array(result.get("swapped_after_s", [math.nan])) * 1000
-    swap_p50 = report.figure("practice.swap_p50_ms", float(np.percentile(swap_ms, 50)))
+    swap_p50 = report.figure(f"practice.swap{tag}_p50_ms", float(np.percentile(swap_ms, 50)))
     report.add(Row("practice", "the same, to the engine's swap (without the device buffer "
                    "ahead of it), p50 / p99",
                    f"{swap_p50:.0f} / {np.percentile(swap_ms, 99):.0f} ms"))
+    buffer_ms = PRACTICE_PERIOD * PRACTICE_PERIODS / RATE * 1000
     report.notes.append(
-        f"practice change: worst {np.nanmax(change_ms):.0f} ms; it includes the device "
-        f"buffer still ahead of the swap (up to {buffer_ms:.0f} ms), a new decoder from "
-        "the launcher, Rubber Band's priming and the 30 ms "
-        f"crossfade's start; xruns {result.get('xruns')}, late frames "
-        f"{result.get('late_frames')}")
-    with _busy_loops(BUSY_LOOPS):
-        result = rtbox("soak", practice_stick, work, repo, "--seconds", str(soak_s),
-                       "--after-song", "next", "--scan-stick", str(scan_stick))
-    _note_failure(report, "practice soak", result)
-    xruns = report.figure("practice.soak_xruns", result.get("xruns", math.nan))
-    report.add(Row("practice", f"xruns, {soak_s:g} s at {PRACTICE_OPTIONS} beside "
-                   f"{BUSY_LOOPS} CPU hogs and scans, {buffer}", f"{xruns}", "", "", "0",
-                   None if math.isnan(xruns) else xruns == 0))
+        f"practice change, {where}: worst {np.nanmax(change_ms):.0f} ms; it includes the "
+        f"device buffer still ahead of the swap (up to {buffer_ms:.0f} ms), a new decoder "
+        "from the launcher, Rubber Band's priming and the 30 ms crossfade's start; xruns "
+        f"{result.get('xruns')}, late frames {result.get('late_frames')}")
 
 
 def buses(report: Report, *, stick: Path, seconds: float, reps: int, work: Path,

@@ -263,6 +263,8 @@ def change(rig: Rig, presses: int) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Wire the box, run the scenario on a driver thread, run the main loop here."""
     config = Config({"audio.period_frames": args.period, "audio.periods": args.periods,
+                     "practice.period_frames": args.practice_period,
+                     "practice.periods": args.practice_periods,
                      "audio.channels": args.channels, "audio.cue_pair": args.cue_pair,
                      "player.after_song": args.after_song, "player.fade_s": args.fade_s,
                      "display.driver": "none"})
@@ -278,12 +280,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     measure_worker=measure_worker, wait_for_data=False, state_store=None,
                     info=("bench",),
                     launcher=launcher)
-    if args.mode == "change":
-        box.player.mode = "practice"  # as the menu sets it: the tests drive the menu
+    if args.mode == "change" or args.practice:
+        # As the menu sets it (the tests drive the menu): the output runs with the
+        # practice buffer from the first silence on.
+        box.player.mode = "practice"
+        box.engine.set_practising(True)
     factory = MockFactory()
     panel = ButtonPanel(config.button_pins, box.post, clock, pin_factory=factory)
     rig = Rig(box, sink, factory, config, SimMedia(box.post), scan_worker)
-    output = OutputThread(OutputPump(box.engine, lambda: sink, box.post, sink))
+    output = OutputThread(OutputPump(
+        box.engine, lambda practising: sink.reopen(*config.buffer_shape(practising)),
+        box.post, sink))
     gc.collect()
     gc.freeze()
     output.start()
@@ -321,7 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         launcher.close()
     if failure:
         raise failure[0]
-    return {**rig.result, "period": args.period, "periods": args.periods,
+    return {**rig.result, "period": sink.config.period_frames,
+            "periods": sink.config.buffer_frames // sink.config.period_frames,
             "buffer_frames": sink.config.buffer_frames}
 
 
@@ -334,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--period", type=int, default=1024)
     parser.add_argument("--periods", type=int, default=4)
+    parser.add_argument("--practice", action="store_true",
+                        help="in practice mode (change always is), at the practice buffer")
+    parser.add_argument("--practice-period", type=int, default=512)
+    parser.add_argument("--practice-periods", type=int, default=4)
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--cue-pair", type=int, default=0)
     parser.add_argument("--after-song", default="stop", choices=("stop", "next"))

@@ -257,6 +257,8 @@ class Box:
                     self.engine.discard(load_id)
                 else:
                     self._close_stream(load_id)
+            case cmd.SetPractising(on=on):
+                self.engine.set_practising(on)
             case cmd.SetVolume(volume_db=volume_db):
                 self.engine.set_volume(volume_db)
             case cmd.SetGain(load_id=load_id, gain_db=gain_db):

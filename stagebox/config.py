@@ -129,6 +129,12 @@ SCHEMA: tuple[Setting, ...] = (
             "How key= and speed= are rendered (Rubber Band): 'faster' (a Pi 4 keeps up "
             "with two songs at once) or 'finer' (exact pitch, about 2.5 times the CPU).",
             choices=("faster", "finer")),
+    Setting("practice", "period_frames", 512,
+            "Frames per ALSA period in practice mode: a shorter buffer, so that a key or "
+            "speed change is heard sooner (show mode keeps audio.period_frames).",
+            minimum=64, maximum=16384),
+    Setting("practice", "periods", 4, "Periods in the ALSA buffer in practice mode.",
+            minimum=2, maximum=32),
     Setting("buttons", "prev_pin", 5, "PREV button."),
     Setting("buttons", "play_pin", 6, "PLAY button."),
     Setting("buttons", "next_pin", 13, "NEXT button."),
@@ -193,6 +199,12 @@ class Config:
     def button_pins(self) -> dict[ButtonName, int]:
         """BCM pin of each button, by button name."""
         return {name: self[f"buttons.{name}_pin"] for name in BUTTONS}
+
+    def buffer_shape(self, practice: bool) -> tuple[int, int]:
+        """(frames per period, periods) the device is opened with, in practice mode or
+        in show mode."""
+        section = "practice" if practice else "audio"
+        return self[f"{section}.period_frames"], self[f"{section}.periods"]
 
     @property
     def pedal_keys(self) -> dict[str, ButtonName]:

@@ -162,7 +162,9 @@ def _run(config: Config, config_warnings: list[str], running: contextlib.ExitSta
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    output = OutputThread(OutputPump(box.engine, lambda: open_configured(config), box.post, sink))
+    output = OutputThread(OutputPump(
+        box.engine, lambda practising: open_configured(config, practising=practising),
+        box.post, sink))
     notifier = Notifier.from_environment()
     output.start()
     running.callback(_stop_output, output)

@@ -169,6 +169,14 @@ class SetVolume:
 
 
 @dataclass(frozen=True)
+class SetPractising:
+    """The box has gone into practice mode (``on``) or back to show mode: the output may
+    trade headroom for quicker changes."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class Notify:
     """Tell the performer: a banner on the screen and a line in the log."""
 
@@ -205,8 +213,8 @@ class SendMidi:
 
 Command = (
     Scan | Load | Cue | QueueNext | Swap | RememberPractice | Play | Pause | Stop | Discard
-    | SetVolume | Notify | Record | Remember | ShutDown | SendMidi | SetGain | Measure
-    | StopMeasuring
+    | SetVolume | SetPractising | Notify | Record | Remember | ShutDown | SendMidi | SetGain
+    | Measure | StopMeasuring
 )
 
 
@@ -497,6 +505,8 @@ class Player:
         if event.warning and event.warning != self._outputs.warning:
             self._notify(event.warning, "warning")
         self._outputs = event
+        self._record("audio_outputs", main_pair=event.main_pair, cue_pair=event.cue_pair,
+                     buffer_ms=round(event.latency_s * 1000.0, 1))
 
     def _on_Xrun(self, event: ev.Xrun) -> None:  # noqa: N802
         self.xruns = event.total
@@ -680,6 +690,7 @@ class Player:
             self.mode = result.mode
             self.practice_field = 0
             self._record("mode", mode=result.mode)
+            self._emit(SetPractising(result.mode == "practice"))
             self._apply_practice()
         elif isinstance(result, ResetPracticeChoice):
             self._reset_practice()

@@ -55,8 +55,11 @@ def test_the_quick_benchmark_produces_every_figure_and_writes_the_table(tmp_path
                  for kind in ("pss", "rss")]
     expected += [f"loudness.{name}.cpu_s_per_min" for name in ("stagebox", "ebur128",
                                                                "pyloudnorm")]
-    expected += ["practice.key_latency_p99_ms", "practice.change_p50_ms",
-                 "practice.change_p99_ms", "practice.soak_xruns"]
+    expected += ["practice.key_latency_p99_ms", "practice.soak_show_xruns",
+                 "practice.soak_practice_xruns"]
+    expected += [f"practice.{figure}{load}_{percentile}_ms" for figure in ("change", "swap")
+                 for load in ("", "_loaded") for percentile in ("p50", "p99")
+                 if (figure, percentile) != ("swap", "p99")]
     expected += ["loudness.ratio_ebur128", "loudness.ratio_pyloudnorm",
                  "loudness.stagebox.peak_pss_mb"]
     expected += [f"loudness.{name}.peak_rss_mb" for name in ("stagebox", "ebur128",
@@ -152,6 +155,20 @@ def test_a_drop_sends_the_next_frames_out_at_once_without_an_xrun():
     sink.drop()
     sink.write(block(sound_from=0))
     assert sink.onsets_s == pytest.approx([time.now_s])
+    assert sink.xruns == 0
+
+
+def test_a_paced_sink_opened_again_with_a_shorter_buffer_holds_only_that_much():
+    time = FakeTime()
+    sink = paced_sink(time)
+    for _ in range(6):
+        sink.write(block())
+    sink.reopen(PERIOD // 2, 4)
+    for _ in range(4):
+        sink.write(block()[:PERIOD // 2])
+    assert sink.delay_frames() == 2 * PERIOD
+    sink.write(block(sound_from=0)[:PERIOD // 2])
+    assert sink.onsets_s == pytest.approx([time.now_s + 3 * PERIOD // 2 / RATE])
     assert sink.xruns == 0
 
 

@@ -172,7 +172,7 @@ def test_a_tempo_tapped_on_next_sets_a_click_on_the_songs_own_beat(tmp_path, run
                    for beat in range(2, 8))
     show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n3.0 press play\n"
                    "3.2 press play\n3.4 press play\n" + taps + "11.0 end\n",
-                   f"[audio]\nperiod_frames = {period}\n")
+                   f"[audio]\nperiod_frames = {period}\n[practice]\nperiod_frames = {period}\n")
     changes = applied(show)
     assert len(changes) == 3, "from the fourth tap on, each refines the tempo"
     change = changes[-1]
@@ -183,3 +183,24 @@ def test_a_tempo_tapped_on_next_sets_a_click_on_the_songs_own_beat(tmp_path, run
     for click in clicks:
         nearest = min(kicks_heard, key=lambda kick: abs(kick - click))
         assert abs(click - nearest) < 0.004, (clicks, kicks_heard)
+
+
+def test_practice_mode_runs_the_interface_with_its_shorter_buffer_and_show_mode_with_its_own(
+        tmp_path, run_sim):
+    stick = tmp_path / "stick"
+    write_tone(stick / "song.flac", 440.0, 4.0)
+    # Back to show mode while the song plays: the buffer changes only once it has ended.
+    back_to_show = "3.0 press menu\n3.2 press next\n3.4 press next\n3.6 press next\n" \
+                   "3.8 press play\n4.0 press prev\n4.2 press play\n4.4 press menu\n"
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n" + back_to_show
+                   + "9.0 end\n")
+    buffers = [(event["t"], event["buffer_ms"]) for event in show.named("audio_outputs")]
+    assert [ms for _, ms in buffers] == [85.3, 42.7, 85.3]
+    into_practice, back = (event["t"] for event in show.named("mode"))
+    (started,) = show.named("track_started")
+    (ended,) = show.named("track_ended")
+    assert into_practice < buffers[1][0] < started["t"]
+    assert back < ended["t"] < buffers[2][0]
+    # The song played whole and unbroken in practice mode's buffer.
+    assert ended["t"] - started["t"] == pytest.approx(4.0, abs=0.05)
+    assert show.dominant_hz(started["t"] + 0.5, started["t"] + 3.5) == pytest.approx(440, abs=3)

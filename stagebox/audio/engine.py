@@ -148,8 +148,13 @@ class _SetGain:
     gain: float
 
 
+@dataclass(frozen=True)
+class _SetPractising:
+    on: bool
+
+
 _Command = (_Cue | _QueueNext | _Swap | _Play | _Pause | _Stop | _Discard | _SetVolume
-            | _SetGain)
+            | _SetGain | _SetPractising)
 _PLAY, _PAUSE, _STOP = _Play(), _Pause(), _Stop()
 
 
@@ -192,6 +197,9 @@ class Engine:
         """Frames rendered as silence because a decoder had fallen behind."""
         self.silent_run_frames = 0
         """Frames of pure silence (no song sounding) rendered in a row, up to now."""
+        self.practising = False
+        """The box is in practice mode (as of the last block): the output favours quick
+        changes over headroom (:class:`~stagebox.audio.output.OutputPump`)."""
 
     # --- main loop side ------------------------------------------------------------------
 
@@ -269,6 +277,11 @@ class Engine:
         """The song of ``load_id`` plays at ``gain_db``, if nothing of it has sounded yet
         (a song once heard keeps its level: a step mid-song would be a fader ride)."""
         self._commands.append(_SetGain(load_id, _db_to_gain(gain_db)))
+
+    def set_practising(self, on: bool) -> None:
+        """Say whether the box is in practice mode, where a key or speed change should be
+        heard soon (the output thread reads :attr:`practising`)."""
+        self._commands.append(_SetPractising(on))
 
     def take_notices(self) -> list[object]:
         """Events and retired load ids since the last call (main loop)."""
@@ -491,6 +504,8 @@ class Engine:
                     self._do_set_volume(gain)
                 case _SetGain(load_id, gain):
                     self._do_set_gain(load_id, gain)
+                case _SetPractising(on):
+                    self.practising = on
 
     def _do_cue(self, voice: _Voice) -> None:
         self._drop_incoming()

@@ -6,6 +6,12 @@ in step with its clock. The stream runs continuously, silence included, so a sta
 instant and the interface never pops. When the interface goes away the pump says so,
 silences the engine at once (there is nothing left to fade on), and opens the device again
 when it comes back; the player has paused the song at its place meanwhile.
+
+In practice mode the device runs with a shorter buffer (``practice.period_frames`` and
+``practice.periods``), written a period at a time: a key or speed change is heard once
+what the device holds has played, so the buffer is most of the wait. The device is opened
+again with the other buffer only at a silence a buffer long, so nothing heard is cut: a
+mode changed while a song plays takes effect when it pauses or ends.
 """
 
 from __future__ import annotations
@@ -28,14 +34,20 @@ MAX_PASS_FRAMES = 4096
 
 
 class OutputPump:
-    """Moves blocks from ``engine`` to the sink made by ``open_sink`` (output thread)."""
+    """Moves blocks from ``engine`` to the sink made by ``open_sink`` (output thread).
 
-    def __init__(self, engine: Engine, open_sink: Callable[[], AudioSink],
+    ``open_sink(practising)`` opens the device with the buffer of practice mode or of show
+    mode; ``sink``, if given, is one already open for show mode.
+    """
+
+    def __init__(self, engine: Engine, open_sink: Callable[[bool], AudioSink],
                  post: Callable[[object], None], sink: AudioSink | None = None) -> None:
         self._engine = engine
         self._open_sink = open_sink
         self._post = post
         self.sink: AudioSink | None = None
+        self._sink_practising = False
+        """Which mode's buffer :attr:`sink` was opened with."""
         self._lost = False
         self._xruns_seen = 0
         self._music = False
@@ -53,6 +65,12 @@ class OutputPump:
         sink = self.sink
         assert sink is not None
         engine = self._engine
+        if self._sink_practising != engine.practising \
+                and engine.silent_run_frames >= sink.config.buffer_frames:
+            self._reshape()
+            if self.sink is None:
+                return False
+            sink = self.sink
         silent_before = engine.silent_run_frames
         block = engine.render(self.pass_frames(sink))
         self._music = engine.silent_run_frames == 0
@@ -77,11 +95,12 @@ class OutputPump:
         queued silence is dropped. After music, several periods, up to half the
         buffer, so the thread wakes half as often at the default 4 periods. The write
         returns once all of them are in, the buffer full again; at most half the
-        buffer has drained by the time the device lets the write go on.
+        buffer has drained by the time the device lets the write go on. In practice
+        mode always one period, so that a change waits at most that long for its block.
         """
         period = sink.config.period_frames
         periods = 1
-        if self._music:
+        if self._music and not self._engine.practising:
             half_buffer = sink.config.buffer_frames // (2 * period)
             periods = max(1, min(half_buffer, MAX_PASS_FRAMES // period))
         return min(period * periods, self._engine.max_frames)
@@ -92,13 +111,22 @@ class OutputPump:
             self.sink.close()
             self.sink = None
 
+    def _reshape(self) -> None:
+        """Open the device again with the buffer of the engine's mode (at a silence)."""
+        assert self.sink is not None
+        self.sink.close()
+        self.sink = None
+        self._reopen()
+
     def _reopen(self) -> bool:
+        practising = self._engine.practising
         try:
-            sink = self._open_sink()
+            sink = self._open_sink(practising)
         except DeviceLost as exc:
             if not self._lost:
                 self._lose(f"No audio interface: {exc}")
             return False
+        self._sink_practising = practising
         self._attach(sink)
         if self._lost:
             self._lost = False

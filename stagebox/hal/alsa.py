@@ -275,8 +275,10 @@ def sound_cards() -> list[tuple[int, str]]:
 
 def open_configured(config: Config, max_block_frames: int = 4096,
                     cards: Callable[[], list[tuple[int, str]]] = sound_cards,
-                    pcm_factory: PcmFactory = alsaaudio.PCM) -> AlsaSink:
-    """Open the device the ``audio`` settings name, as they ask (see :meth:`AlsaSink.open`).
+                    pcm_factory: PcmFactory = alsaaudio.PCM,
+                    practising: bool = False) -> AlsaSink:
+    """Open the device the ``audio`` settings name, as they ask (see :meth:`AlsaSink.open`),
+    with the buffer of practice mode if ``practising``, else of show mode.
 
     ``max_block_frames`` is the longest block the caller will write. ``default`` is
     ALSA's default (card 0) if that can play, else the first card that can
@@ -284,13 +286,13 @@ def open_configured(config: Config, max_block_frames: int = 4096,
     interface is a sound card too, card 0, with nothing to play on.
     """
     fmt = config["audio.sample_format"]
+    period_frames, periods = config.buffer_shape(practising)
 
     def open_device(device: str) -> AlsaSink:
         return AlsaSink.open(device=device, rate=config["audio.rate"],
                              channels=config["audio.channels"],
                              sample_format=None if fmt == "auto" else fmt,
-                             period_frames=config["audio.period_frames"],
-                             periods=config["audio.periods"],
+                             period_frames=period_frames, periods=periods,
                              output_pair=config["audio.output_pair"],
                              cue_pair=config["audio.cue_pair"],
                              max_block_frames=max_block_frames, pcm_factory=pcm_factory)

@@ -93,7 +93,6 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                    period_frames=config["audio.period_frames"], periods=config["audio.periods"],
                    output_pair=config["audio.output_pair"], cue_pair=config["audio.cue_pair"],
                    wav_path=out / "audio.wav")
-    period = sink.config.period_frames
     # Line-buffered, so what happened before a kill of the simulator is on disk.
     with (out / "events.jsonl").open("w", encoding="utf-8", buffering=1) as events_file, \
             (out / "screens.jsonl").open("w", encoding="utf-8") as screens_file, \
@@ -124,7 +123,9 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
         for warning in inputs.warnings:
             box.notify(warning)
         stick = SimMedia(box.post)
-        pump = OutputPump(box.engine, sink.reopen, box.post, sink)
+        pump = OutputPump(box.engine,
+                          lambda practising: sink.reopen(*config.buffer_shape(practising)),
+                          box.post, sink)
         pending = list(steps)
         try:
             while True:
@@ -140,7 +141,7 @@ def run_show(*, media: Path, steps: list[Step], out: Path, config: Config,
                     _perform(step, media, stick, factory, config, sink, inputs)
                 box.step()
                 if not pump.pump():
-                    clock.advance(period / sink.config.rate)
+                    clock.advance(sink.config.period_frames / sink.config.rate)
         finally:
             panel.close()
             box.close()

@@ -54,7 +54,7 @@ class ArraySource:
 def main(device: str, song_path: str, stall_at_s: float, stall_s: float) -> None:
     engine = Engine(RATE)
     posted: list[object] = []
-    pump = OutputPump(engine, lambda: AlsaSink.open(device, rate=RATE, sample_format="S16_LE"),
+    pump = OutputPump(engine, lambda _: AlsaSink.open(device, rate=RATE, sample_format="S16_LE"),
                       posted.append)
     for _ in range(SILENT_PASSES):
         pump.pump()
