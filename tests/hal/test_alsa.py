@@ -352,3 +352,12 @@ def test_no_card_that_can_play_is_the_interface_missing():
     with pytest.raises(DeviceLost):
         open_configured(Config({"audio.device": "default"}), cards=lambda: CARDS,
                         pcm_factory=pcms_where(set()))
+
+
+def test_practice_mode_opens_the_device_with_the_practice_buffer(tmp_path):
+    config = Config({"audio.device": file_device(tmp_path / "out.raw"),
+                     "practice.period_frames": 256, "practice.periods": 3})
+    for practising, shape in ((False, (1024, 4096)), (True, (256, 768))):
+        sink = open_configured(config, practising=practising)
+        assert (sink.config.period_frames, sink.config.buffer_frames) == shape
+        sink.close()
