@@ -16,6 +16,7 @@ mode changed while a song plays takes effect when it pauses or ends.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -114,6 +115,8 @@ class OutputPump:
     def _reshape(self) -> None:
         """Open the device again with the buffer of the engine's mode (at a silence)."""
         assert self.sink is not None
+        with contextlib.suppress(DeviceLost):
+            self.sink.drop()  # only silence is queued: no need to wait for it to play out
         self.sink.close()
         self.sink = None
         self._reopen()
