@@ -707,6 +707,56 @@ class Run:
                      f"only; this check stays FAILED): {'plays' if passed else 'still silent'}"
                      f"\n{detail}")
 
+    def check_practice_buffer(self) -> None:
+        """Practice mode opens the USB interface again with its shorter buffer, at a silence,
+        and show mode with its own."""
+        c = self.report.check("practice mode's buffer on the interface",
+                              "song 1 paused, the menu's Mode: practice has the daemon open "
+                              "the USB interface again with 4 periods of 512 frames (the "
+                              "kernel's hw_params), song 1 plays on in it, and Mode: show "
+                              "opens it with 4 of 1024 again")
+        since = self.journal_lines()
+        shapes: dict[str, str] = {}
+        seconds, hz = 0.0, 0.0
+        try:
+            shapes["practice"] = self.pause_into("practice", "42.7")
+            before = len(wav_samples(self.vm.wav))
+            self.press("tap play")
+            wait_until("3 s of song 1 in the practice buffer", lambda: loud_tone(
+                wav_samples(self.vm.wav)[before:])[0] >= 3.0, 120, 2.0)
+            seconds, hz = loud_tone(wav_samples(self.vm.wav)[before:])
+            shapes["show"] = self.pause_into("show", "85.3")
+        except TestFailure as exc:
+            c.detail = f"{exc}\n"
+        self.press("tap play")  # the checks after this one need song 1 playing
+        c.passed = (shapes.get("practice") == "period_size: 512\nbuffer_size: 2048"
+                    and shapes.get("show") == "period_size: 1024\nbuffer_size: 4096"
+                    and abs(hz - SONGS[0][1]) < 5.0)
+        c.detail += "".join(f"hw_params in {mode} mode: {shape.replace(chr(10), ', ')}\n"
+                            for mode, shape in shapes.items())
+        c.detail += (f"host WAV in practice mode: {seconds:.1f} s of sound, dominant "
+                     f"{hz:.1f} Hz\n" + self.said_since(since, "audio_outputs", "mode",
+                                                        "'state'", "xrun"))
+
+    def pause_into(self, mode: str, buffer_ms: str) -> str:
+        """Pause the song, choose ``mode`` in the menu, wait for the daemon to open the
+        interface with a buffer of ``buffer_ms``; the kernel's period and buffer sizes."""
+        paused_at = self.journal_lines()
+        self.press("hold play 1.2")
+        self.wait_journal(f"the song paused for {mode} mode", "'state': 'paused'", 60,
+                          paused_at)
+        self.choose_mode(mode)
+        self.wait_journal(f"the {mode} buffer", f"'buffer_ms': {buffer_ms}", 60, paused_at)
+        return self.agent.out("grep -h -e period_size -e buffer_size "
+                              "/proc/asound/card*/pcm*p/sub0/hw_params").strip()
+
+    def choose_mode(self, mode: str) -> None:
+        """The menu, down to its Mode item, changed to ``mode`` (practice is after show),
+        confirmed and closed, as a performer does it."""
+        change = "next" if mode == "practice" else "prev"
+        for button in ("menu", "next", "next", "next", "play", change, "play", "menu"):
+            self.press(f"tap {button}")
+
     def play_song_1(self, since: int) -> tuple[bool, str]:
         """Wait for the daemon to open the interface (in the journal after its first
         ``since`` lines), press PLAY, and listen in the host's WAV: (song 1's tone heard,
@@ -823,7 +873,8 @@ class Run:
                          lambda: self.record_timings("first boot"),
                          self.check_overlay_root, self.check_flood, self.check_stick,
                          self.check_pedal, self.check_midi, self.check_realtime,
-                         self.check_playback, self.check_state_partition, self.check_state_mount):
+                         self.check_playback, self.check_practice_buffer,
+                         self.check_state_partition, self.check_state_mount):
                 self.step(step)
             c, saved = self.hard_reset()
             self.boot(first=False)
