@@ -152,6 +152,15 @@ class TrackEnded:
 
 
 @dataclass(frozen=True)
+class LoopWentRound:
+    """The song of ``load_id`` went back to its loop's start, ``passes`` times so far in
+    this decoding of it."""
+
+    load_id: int
+    passes: int
+
+
+@dataclass(frozen=True)
 class TrackReplaced:
     """The engine crossfaded from the song of ``old_load_id`` into ``new_load_id``: the
     same song decoded anew (another key, speed or loop), which is the current one now."""
@@ -218,6 +227,7 @@ class MeasureFinished:
 
 Event = (
     ButtonEdge | Gesture | StickInserted | StickRemoved | ScanProgress | ScanFinished | ScanFailed
-    | TrackReady | TrackFailed | TrackStarted | TrackEnded | TrackReplaced | AudioDeviceLost
+    | TrackReady | TrackFailed | TrackStarted | TrackEnded | TrackReplaced | LoopWentRound
+    | AudioDeviceLost
     | AudioDeviceBack | AudioOutputs | Xrun | CueSong | LoudnessMeasured | MeasureFinished
 )

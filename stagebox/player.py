@@ -20,7 +20,7 @@ with no audio interface says so and arms nothing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -264,6 +264,9 @@ class Player:
         self._outputs = ev.AudioOutputs(1, 0)
         """The interface last opened: the pairs the buses go to, for the info page, and
         its latency, for a tapped tempo."""
+        self._trainer: tuple[int, float] | None = None
+        """The speed a loop's ``speedup=`` has taken song ``[0]`` to, until another song is
+        cued or its speed is changed on the box."""
         self._taps: tuple[int, Taps] | None = None
         """The tempo being tapped on the click field, and the song's index."""
         self._next_down: tuple[float | None, float] | None = None
@@ -491,6 +494,19 @@ class Player:
         self._current, self._replacement = replacement, None
         self._record("practice_applied", index=self.index, **self._practice_fields())
 
+    def _on_LoopWentRound(self, event: ev.LoopWentRound) -> None:  # noqa: N802
+        """A speed trainer's step: the next pass of the loop a little faster."""
+        current = self._current
+        if self.state != "playing" or current is None or current.load_id != event.load_id \
+                or self._replacement is not None:
+            return
+        song = self._playable(self.index)
+        if not song.speedup or song.loop is None or song.speed >= 1.0:
+            return
+        self._trainer = (self.index, min(1.0, round(song.speed + song.speedup, 3)))
+        self._record("trainer", index=self.index, speed=self._trainer[1], passes=event.passes)
+        self._redecode(Change(self.song_position_s, follow=True))
+
     def _on_AudioDeviceLost(self, event: ev.AudioDeviceLost) -> None:  # noqa: N802
         self.audio_present = False
         self._notify(event.message, "error")
@@ -712,17 +728,21 @@ class Player:
         song = self.song
         if song is None:
             return ()
+        trained = self._trainer[1] if self._trainer and self._trainer[0] == self.index \
+            else None
         texts = field_texts(song, self.practice_book.get(song.rel_path),
-                            practising=self.mode == "practice")
+                            practising=self.mode == "practice", speed=trained)
         return tuple((field, texts[field]) for field in FIELDS if field in texts)
 
     def _playable(self, index: int) -> Song:
         """Song ``index`` as it is to play: with the settings made on the box, in practice
         mode; as the setlist has it, in show mode."""
         song = self.songs[index]
-        if self.mode != "practice":
-            return song
-        return self.practice_book.get(song.rel_path).applied_to(song)
+        if self.mode == "practice":
+            song = self.practice_book.get(song.rel_path).applied_to(song)
+        if self._trainer is not None and self._trainer[0] == index:
+            song = replace(song, speed=self._trainer[1])
+        return song
 
     def _practice_press(self, button: ev.ButtonName) -> None:
         """A tap while a song plays, in practice mode: PLAY picks a field, PREV/NEXT change it."""
@@ -741,6 +761,7 @@ class Player:
             self._notify(outcome.hint, at_once=True)
         if outcome.adjustments == self.practice_book.get(song.rel_path):
             return
+        self._trainer = None
         self.practice_book.put(song.rel_path, outcome.adjustments)
         self._record("practice", field=field, index=self.index, **self._practice_fields())
         self._emit(RememberPractice(self.stick_label, self.practice_book))
@@ -855,6 +876,7 @@ class Player:
         it is still at its start) and it is song ``index``.
         """
         self._release_current()
+        self._trainer = None
         preload, self._next = self._next, None
         if preload is not None and not (use_preload and preload.index == index):
             self._emit(Discard(preload.load_id))

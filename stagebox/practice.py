@@ -239,13 +239,17 @@ def _press_loop(adjustments: Adjustments, song: Song, up: bool,
                    else Change(section.start_s, follow=False))
 
 
-def field_texts(song: Song, adjustments: Adjustments, *, practising: bool) -> dict[Field, str]:
+def field_texts(song: Song, adjustments: Adjustments, *, practising: bool,
+                speed: float | None = None) -> dict[Field, str]:
     """The song screen's words for each field, e.g. ``+2``, ``80%``, ``A-B``, ``clk``.
 
     In show mode only what is not neutral shows; in practice mode every field does, so
-    the one being changed can be seen.
+    the one being changed can be seen. ``speed``: the speed now, where a speed trainer
+    (``speedup=``) has taken it.
     """
     effective = adjustments.applied_to(song) if practising else song
+    if speed is not None:
+        effective = replace(effective, speed=speed)
     texts: dict[Field, str] = {}
     if practising or effective.key_semitones:
         texts["key"] = f"{effective.key_semitones:+d}" if effective.key_semitones else "±0"

@@ -195,3 +195,35 @@ def test_a_five_second_song_at_80_percent_lasts_six_and_a_quarter_at_its_own_pit
     assert show.dominant_hz(first + 1.0, first + 5.0) == pytest.approx(440.0, abs=1)
     # The screen keeps song time: half-way through the playing (3.1 s in) is 2.5 s of song.
     assert "0:02  -0:03" in show.screen_at(first + 3.2)
+
+
+def test_a_speed_trainer_plays_each_pass_of_the_loop_faster_up_to_full_speed(
+        tmp_path: Path, run_sim):
+    # A second of 300 Hz, then the loop: a second of 500 Hz and one of 700 Hz.
+    root = tmp_path / "trainer"
+    rate = 48000
+    t = np.arange(4 * rate) / rate
+    tones = np.where(t < 1, 300.0, np.where(t < 2, 500.0, np.where(t < 3, 700.0, 300.0)))
+    wave = (0.5 * np.sin(2 * np.pi * np.cumsum(tones) / rate)).astype(np.float32)
+    root.mkdir()
+    soundfile.write(root / "song.wav", np.stack([wave, wave], axis=1), rate)
+    (root / "setlist.txt").write_text("song.wav | loop=1-3 speed=80% speedup=10%\n",
+                                      encoding="utf-8")
+    show = run_sim(root, "0.2 insert\n1.0 press play\n14.0 end\n")
+    start_s = song_start_s(show)
+    assert [step["speed"] for step in show.named("trainer")] == [0.9, 1.0]
+    # Each seam is where 700 Hz gives way to 500 Hz again.
+    data, _ = show.audio()
+    window = rate // 100
+    hz = np.fft.rfftfreq(window, 1 / rate)
+    seams, last = [], None
+    for begin in range(round(start_s * rate), len(data) - window, window):
+        level = np.abs(np.fft.rfft(data[begin:begin + window, 0]))
+        tone = max((300.0, 500.0, 700.0), key=lambda f: level[np.abs(hz - f) < 60].max())
+        if last == 700.0 and tone == 500.0:
+            seams.append(begin / rate - start_s)
+        last = tone
+    # Song time 3 s at 80 %, then a pass of 2 s at 90 %, then at 100 % from then on.
+    assert seams[0] == pytest.approx(3.0 / 0.8, abs=0.03)
+    assert np.diff(seams[:4]) == pytest.approx([2.0 / 0.9, 2.0, 2.0], rel=0.02)
+    assert "90%" in show.screen_at(start_s + seams[0] + 1.0)[0]

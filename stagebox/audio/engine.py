@@ -84,6 +84,8 @@ class _Voice:
     """Song frames per frame played (its decoder stretches it so)."""
     frames_played: int = 0
     """The song's frames played so far."""
+    passes: int = 0
+    """Times it went back to its section's start (LoopWentRound says each)."""
     clock_frames: int = 0
     """Output frames since the play: the count-in's and the song's (the clicks' time)."""
     playing: bool = False
@@ -408,6 +410,11 @@ class Engine:
             voice.started = True
             self._notices.append(ev.TrackStarted(voice.load_id))
         voice.frames_played += got
+        if voice.section is not None and got:
+            passes = _passes(voice)
+            if passes > voice.passes:
+                voice.passes = passes
+                self._notices.append(ev.LoopWentRound(voice.load_id, passes))
         covered = lead + got
         if covered:
             voice.sounded = voice.sounded or voice.playing
@@ -701,10 +708,23 @@ class Retired:
 
 def _song_frames(voice: _Voice) -> int:
     """The song frame ``voice`` has reached (round its loop, if it loops)."""
-    frames = voice.start_frames + round(voice.frames_played * voice.speed)
+    frames = _straight_frames(voice)
     if voice.section is not None:
         frames = song_frame(frames, *voice.section)
     return frames
+
+
+def _straight_frames(voice: _Voice) -> int:
+    """The song frame ``voice`` would have reached had it never gone round its loop."""
+    return voice.start_frames + round(voice.frames_played * voice.speed)
+
+
+def _passes(voice: _Voice) -> int:
+    """How many times ``voice`` has gone back to its section's start."""
+    assert voice.section is not None
+    start, end = voice.section
+    frames = _straight_frames(voice)
+    return 0 if frames < end else 1 + (frames - end) // (end - start)
 
 
 def _pairs(block: np.ndarray) -> np.ndarray:

@@ -66,6 +66,9 @@ class Song:
     """Played at this fraction of its tempo, pitch kept, 0.5 to 1.5 (``speed=80%``)."""
     loop: Section | None = None
     """The section practised over and over (``loop=1:02-1:30``)."""
+    speedup: float = 0.0
+    """Each pass of the loop this much faster than the last (0.05: 5 points), up to 100 %
+    (``speedup=5%``); 0: none."""
     bpm: float | None = None
     """The song's tempo in beats a minute (``bpm=120``), for the count-in and click."""
     meter: Meter = Meter()

@@ -24,6 +24,7 @@ GAIN_MAX_DB = 12.0
 KEY_MAX_SEMITONES = 12
 SPEED_MIN = 0.5
 SPEED_MAX = 1.5
+SPEEDUP_MAX = 0.2
 BPM_MIN = 20.0
 BPM_MAX = 300.0
 COUNT_IN_MAX_BARS = 8
@@ -85,6 +86,17 @@ def parse_key(text: str) -> int:
     if abs(semitones) > KEY_MAX_SEMITONES:
         raise ValueError(f"key {quote(text)} not in -12..+12")
     return semitones
+
+
+def parse_speedup(text: str) -> float:
+    """``5%`` or ``5`` → 0.05: how much faster each pass of a loop is; 0.5 % to 20 %."""
+    match = _SPEED.match(text)
+    if match is None:
+        raise ValueError(f"speedup {quote(text)} is not a percentage")
+    step = round(float(match.group(1)), 1) / 100.0
+    if not 0.005 <= step <= SPEEDUP_MAX:
+        raise ValueError(f"speedup {quote(text)} not in 0.5%..20%")
+    return step
 
 
 def parse_speed(text: str) -> float:
@@ -226,6 +238,9 @@ SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option f
                "Tempo in percent, 50 to 150, pitch kept: speed=80%."),
     SongOption("loop", "loop", parse_section, _format_section,
                "Practise this section over and over: loop=1:02-1:30 (or seconds)."),
+    SongOption("speedup", "speedup", parse_speedup, lambda step: f"{100.0 * step:.1f}%",
+               "A speed trainer (needs loop=): each pass of the loop this much faster, up "
+               "to 100 %: speedup=5%."),
     SongOption("bpm", "bpm", parse_bpm, repr,
                "The song's tempo, 20 to 300 beats a minute, for count-in and click: bpm=120."),
     SongOption("meter", "meter", parse_meter, str,

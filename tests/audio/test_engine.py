@@ -301,3 +301,18 @@ def test_play_and_pause_in_one_batch_leave_the_song_silent_and_in_place():
     engine.pause()
     assert not render(engine, 0.3).any()
     assert engine.position_s(1) == place
+
+
+def test_a_looping_song_says_each_time_it_goes_back_to_its_loops_start():
+    # A stream that plays song frames 0.. with the section 0.5-1.0 s looped at 80 %.
+    engine = Engine(RATE)
+    section = (RATE // 2, RATE)
+    engine.cue(1, ToneSource(3.0), 0.0, section=section, speed=0.8)
+    engine.play()
+    rounds = []
+    for _ in range(round(3.0 * RATE / 1024)):
+        engine.render(1024)
+        rounds += [n for n in engine.take_notices() if isinstance(n, ev.LoopWentRound)]
+    # Song frames reach 1.0 s at 1.25 s of output, then each half second of song (0.625
+    # s of output) goes round again: 1.25, 1.875, 2.5 s.
+    assert rounds == [ev.LoopWentRound(1, 1), ev.LoopWentRound(1, 2), ev.LoopWentRound(1, 3)]
