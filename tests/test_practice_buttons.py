@@ -204,3 +204,18 @@ def test_practice_mode_runs_the_interface_with_its_shorter_buffer_and_show_mode_
     # The song played whole and unbroken in practice mode's buffer.
     assert ended["t"] - started["t"] == pytest.approx(4.0, abs=0.05)
     assert show.dominant_hz(started["t"] + 0.5, started["t"] + 3.5) == pytest.approx(440, abs=3)
+
+
+def test_a_speed_trainer_also_speeds_up_a_loop_set_from_the_buttons(tmp_path, run_sim):
+    stick = tmp_path / "stick"
+    write_steps(stick / "steps.wav")
+    (stick / "setlist.txt").write_text("steps.wav | speed=80% speedup=10%\n", encoding="utf-8")
+    # PLAY twice picks the loop field; NEXT sets A, then B (going back to A).
+    show = run_sim(stick, "0.2 insert\n" + INTO_PRACTICE + "2.6 press play\n3.0 press play\n"
+                   "3.2 press play\n4.8 press next\n6.9 press next\n14.0 end\n")
+    (jump, *steps) = applied(show)
+    assert jump["loop"] is not None and jump["speed"] == 0.8
+    assert [step["speed"] for step in show.named("trainer")] == [0.9, 1.0]
+    assert [step["speed"] for step in steps] == [0.9, 1.0]
+    assert "90%" in show.screen_at(steps[0]["t"] + 0.5)[0]
+    assert "100%" in show.screen_at(steps[1]["t"] + 0.5)[0]

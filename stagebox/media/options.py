@@ -239,8 +239,8 @@ SONG_OPTIONS: Mapping[str, SongOption] = MappingProxyType({option.name: option f
     SongOption("loop", "loop", parse_section, _format_section,
                "Practise this section over and over: loop=1:02-1:30 (or seconds)."),
     SongOption("speedup", "speedup", parse_speedup, lambda step: f"{100.0 * step:.1f}%",
-               "A speed trainer (needs loop=): each pass of the loop this much faster, up "
-               "to 100 %: speedup=5%."),
+               "A speed trainer (with loop=, or an A-B loop set on the box): each pass of "
+               "the loop this much faster, up to 100 %: speedup=5%."),
     SongOption("bpm", "bpm", parse_bpm, repr,
                "The song's tempo, 20 to 300 beats a minute, for count-in and click: bpm=120."),
     SongOption("meter", "meter", parse_meter, str,
