@@ -728,10 +728,9 @@ class Player:
         song = self.song
         if song is None:
             return ()
-        trained = self._trainer[1] if self._trainer and self._trainer[0] == self.index \
-            else None
         texts = field_texts(song, self.practice_book.get(song.rel_path),
-                            practising=self.mode == "practice", speed=trained)
+                            practising=self.mode == "practice",
+                            speed=self._playable(self.index).speed)
         return tuple((field, texts[field]) for field in FIELDS if field in texts)
 
     def _playable(self, index: int) -> Song:

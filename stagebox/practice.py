@@ -244,8 +244,8 @@ def field_texts(song: Song, adjustments: Adjustments, *, practising: bool,
     """The song screen's words for each field, e.g. ``+2``, ``80%``, ``A-B``, ``clk``.
 
     In show mode only what is not neutral shows; in practice mode every field does, so
-    the one being changed can be seen. ``speed``: the speed now, where a speed trainer
-    (``speedup=``) has taken it.
+    the one being changed can be seen. ``speed``: the speed it plays at now, if not the
+    one the settings give (a speed trainer, ``speedup=``, moves it).
     """
     effective = adjustments.applied_to(song) if practising else song
     if speed is not None:

@@ -125,16 +125,13 @@ class SimSink:
         :meth:`reopen`. The recording goes on; :meth:`finish` ends it."""
         self._closed = True
 
-    def reopen(self, period_frames: int | None = None, periods: int | None = None) -> SimSink:
-        """Open the device again, as the output thread does when it returns, with another
-        buffer if asked (periods of ``period_frames``)."""
+    def reopen(self, period_frames: int, periods: int) -> SimSink:
+        """Open the device again, as the output thread does when it returns, with a buffer
+        of ``periods`` of ``period_frames``."""
         if self._unplugged:
             raise DeviceLost("simulated interface unplugged")
         self._closed = False
-        config = self.config
-        period_frames = period_frames or config.period_frames
-        periods = periods or config.buffer_frames // config.period_frames
-        self.config = replace(config, period_frames=period_frames,
+        self.config = replace(self.config, period_frames=period_frames,
                               buffer_frames=period_frames * periods)
         return self
 
