@@ -12,6 +12,7 @@ A scanner that crashes or hangs costs that scan, never the show.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -78,19 +79,20 @@ def scan_in_child(root: Path, label: str, cache_path: Path | None,
     gone: str | None = None
     try:
         assert child.stdout is not None
-        while line := child.stdout.readline(MAX_LINE_BYTES + 1):
-            message = _message(line)
-            if "progress" in message:
-                if progress is not None:
-                    done, total = message["progress"]
-                    progress(int(done), int(total))
-            elif "gone" in message:
-                gone = str(message["gone"])
-            else:
-                reader.take(message, len(line))
-                # A thread that holds the GIL keeps it, against a waiting thread, for up
-                # to the interpreter's switch interval (5 ms): let the output thread in.
-                time.sleep(GIL_PAUSE_S)
+        with kept_from_the_collector():
+            while line := child.stdout.readline(MAX_LINE_BYTES + 1):
+                message = _message(line)
+                if "progress" in message:
+                    if progress is not None:
+                        done, total = message["progress"]
+                        progress(int(done), int(total))
+                elif "gone" in message:
+                    gone = str(message["gone"])
+                else:
+                    reader.take(message, len(line))
+                    # A thread that holds the GIL keeps it, against a waiting thread, for
+                    # up to the interpreter's switch interval (5 ms): let the output in.
+                    time.sleep(GIL_PAUSE_S)
         status = child.wait()
     except (TypeError, ValueError, RecursionError) as exc:
         raise ScanError(f"the scanner said something malformed ({exc})") from None
@@ -103,6 +105,28 @@ def scan_in_child(root: Path, label: str, cache_path: Path | None,
     if status != 0 or reader.library is None:
         raise ScanError(f"the scanner failed ({_status_text(status)})")
     return reader.library
+
+
+@contextlib.contextmanager
+def kept_from_the_collector() -> Iterator[None]:
+    """Build long-lived objects that hold no cycles (a library) out of the cyclic garbage
+    collector's reach: no automatic collection while they are built, and everything the
+    process holds then frozen (:func:`gc.freeze`), as the box froze what it made at start.
+
+    A full collection walks every object it tracks with the GIL held: with a library of
+    10,000 songs that is 14 ms of the output thread's time, during the scan and again at
+    each full collection of the show. Reference counting still frees the songs when the
+    library is replaced. A cycle that another thread leaves as garbage in that moment is
+    never collected: a few bytes, against a show that never stalls.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _message(line: bytes) -> dict[str, Any]:

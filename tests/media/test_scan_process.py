@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -214,6 +215,28 @@ def test_a_long_setlist_comes_in_bounded_lines_and_arrives_whole_and_in_order(tm
     played, reverse = library.setlists
     # The same song in two setlists is one object in the box's memory, not two.
     assert played.songs[0] is reverse.songs[-1]
+
+
+def test_a_scanned_library_is_kept_out_of_the_collectors_sweeps(tmp_path: Path):
+    """A full collection walks all it tracks with the GIL held: not 2,000 songs."""
+    stick = long_setlist_stick(tmp_path / "stick", files=2000, repeats=1)
+    collections: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(note)
+    try:
+        library = scan_in_child(stick, "GIG", None)
+    finally:
+        gc.callbacks.remove(note)
+    assert gc.isenabled()
+    assert collections == [], "no collection ran while the songs were built"
+    tracked = {id(thing) for generation in range(3) for thing in gc.get_objects(generation)}
+    songs = library.setlists[0].songs
+    assert len(songs) == 2000
+    assert not any(id(song) in tracked for song in songs)
 
 
 def library_of(*setlists: Setlist) -> Library:
