@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import IO, Protocol
 
 from stagebox import ONE_THREAD_ENV
@@ -525,19 +526,8 @@ def serve(channel: socket.socket) -> None:
     main thread; it has no other)."""
     # Imported here, not by the box: these are the libraries the launcher exists to hold.
     from stagebox.audio import decode_worker
-    from stagebox.audio.sources import load_ffmpeg
 
-    # FFmpeg too, though only some songs need it. Measured on the development VM, a
-    # 4-minute M4A, a 1-minute MP3 and a FLAC, twelve starts each (request to header,
-    # median; PSS of the launcher and one decoder holding a full ring): imported here, an
-    # M4A's decoder starts in 76-98 ms and an MP3's in 26-38 ms, against 171-184 and
-    # 118-124 ms when each decoder imports it; an FFmpeg decoder's PSS is 23 MB against
-    # 31, the launcher's 19 against 12, and a libsndfile decoder's 18 against 15. So a
-    # show with any MP3 or M4A takes no more memory with it here, and a stick of only
-    # WAV and FLAC about 11 MB more (PSS, launcher and one decoder).
-    with contextlib.suppress(ImportError):
-        load_ffmpeg()
-
+    ffmpeg = _FFmpegOnDemand()
     # Each decoder is handed back as a pidfd: without them (Linux < 5.3, or a seccomp
     # filter), fail here, before "ready", and the box starts its decoders on their own.
     os.close(os.pidfd_open(os.getpid()))
@@ -567,7 +557,7 @@ def serve(channel: socket.socket) -> None:
                 if not data:
                     return
                 child = _fork_decoder(channel, data, fds, (wake_read, wake_write),
-                                      decode_worker.run)
+                                      decode_worker.run, ffmpeg.load_for)
                 if child:
                     children.add(child)
     except OSError:
@@ -578,6 +568,40 @@ def serve(channel: socket.socket) -> None:
             os.kill(pid, signal.SIGKILL)
         for pid in children:
             os.waitpid(pid, 0)
+
+
+class _FFmpegOnDemand:
+    """FFmpeg (PyAV) loaded into the launcher before the first decoder whose song may need
+    it is forked, so that it and every later one share it.
+
+    Measured on the development VM, a 4-minute M4A, a 1-minute MP3 and a FLAC, twelve
+    starts each (request to header, median): an M4A's decoder starts in 76-98 ms and an
+    MP3's in 26-38 ms with FFmpeg in the launcher, against 171-184 and 118-124 ms when the
+    decoder imports it. But held, it costs a show of only WAV and FLAC 10 MB (PSS of the
+    launcher and its decoders): so only a song that may need it loads it. The first such
+    song's decoder waits for the import (about 0.1 s), once, as it is cued.
+    """
+
+    def __init__(self) -> None:
+        self.loaded = False
+
+    def load_for(self, song_fds: list[int]) -> None:
+        """Load FFmpeg now if a song in ``song_fds`` (memory files) is not of a kind
+        libsndfile decodes (:func:`~stagebox.audio.sources.sndfile_kind`)."""
+        from stagebox.audio.sources import SNDFILE_HEAD_BYTES, load_ffmpeg, sndfile_kind
+
+        if self.loaded:
+            return
+        try:
+            if all(sndfile_kind(os.pread(fd, SNDFILE_HEAD_BYTES, 0)) for fd in song_fds):
+                return
+        except OSError:
+            return  # not a file to read: the decoder will say so
+        self.loaded = True
+        with contextlib.suppress(ImportError):  # then no decoder has it: each says so
+            load_ffmpeg()
+        # Like what the launcher made at its start, FFmpeg's objects live as long as it.
+        gc.freeze()
 
 
 def _drain(fd: int) -> None:
@@ -598,8 +622,10 @@ def _reap(channel: socket.socket, children: set[int]) -> None:
 
 
 def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
-                  wake_fds: tuple[int, int], decode: _Decode) -> int:
-    """Fork one decoder; its pid (0 if none was started). Closes ``fds`` here."""
+                  wake_fds: tuple[int, int], decode: _Decode,
+                  before_fork: Callable[[list[int]], None]) -> int:
+    """Fork one decoder; its pid (0 if none was started). ``before_fork`` is given the
+    song's memory files (and its guide track's) first. Closes ``fds`` here."""
     try:
         message = json.loads(data)
         request_id = int(message["id"])
@@ -613,6 +639,7 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
             os.close(fd)
         channel.send(json.dumps({"failed": request_id, "errno": errno.EBADF}).encode())
         return 0
+    before_fork([fds[0], *fds[REQUEST_FDS:]])
     try:
         pid = os.fork()
     except OSError as exc:

@@ -148,6 +148,30 @@ def test_ffmpeg_songs_and_early_ends_play_through_a_forked_decoder_as_through_a_
     np.testing.assert_array_equal(frames, expected)
 
 
+def holds_ffmpeg(pid: int | None) -> bool:
+    return "libavcodec" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_launcher_holds_ffmpeg_only_once_a_song_may_need_it(
+        tmp_path: Path, song: Path, launcher: DecoderLauncher) -> None:
+    m4a = tmp_path / "song.m4a"
+    real_files.encode_with_ffmpeg(m4a, real_files.chirp(1.0, 44100), 44100, "aac", "mp4")
+    frames, stream = play(song, launcher)
+    assert stream.error is None and len(frames) > OUT_RATE // 2
+    assert not holds_ffmpeg(launcher.pid), "a FLAC needs no FFmpeg"
+
+    expected, _ = play(m4a, None)
+    stream = open_stream(m4a, launcher)
+    try:
+        assert stream.wait_ready(WAIT_S)
+        assert holds_ffmpeg(launcher.pid)
+        frames = read_all(stream)
+    finally:
+        stream.close()
+    assert stream.error is None
+    np.testing.assert_array_equal(frames, expected)
+
+
 def test_a_decoder_is_forked_by_the_launcher(long_song: Path, launcher: DecoderLauncher) -> None:
     # Ten seconds of song overfill the ring and the pipe: the decoder is still running.
     stream = open_stream(long_song, launcher, ring_s=0.2)
