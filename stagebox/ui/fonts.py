@@ -3,14 +3,13 @@
 Shipping the files (rather than asking the system) keeps every pixel the same on the Pi, in
 the simulator and in the golden-image tests. So does the ``BASIC`` layout engine: with libraqm
 (present on some machines, not others) the same text would be kerned and shaped differently.
-Fonts are opened on first use and kept, so a frame never reads a file.
+Fonts are opened on first use and kept.
 """
 
 from __future__ import annotations
 
 import functools
-import io
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from PIL import ImageFont
@@ -23,6 +22,7 @@ FONT_FILES: dict[Face, str] = {
     "condensed": "DejaVuSansCondensed.ttf",
     "condensed-bold": "DejaVuSansCondensed-Bold.ttf",
 }
+FONTS_FOLDER = Path(__file__).with_name("fonts")
 
 
 class FontBook:
@@ -33,7 +33,6 @@ class FontBook:
     """
 
     def __init__(self) -> None:
-        self._data: dict[Face, bytes] = {}
         self._fonts: dict[tuple[Face, int], ImageFont.FreeTypeFont] = {}
 
     def get(self, face: Face, size_px: int) -> ImageFont.FreeTypeFont:
@@ -41,18 +40,13 @@ class FontBook:
         key = (face, size_px)
         font = self._fonts.get(key)
         if font is None:
-            font = ImageFont.truetype(io.BytesIO(self._file_data(face)), size_px,
+            # By path, not by the file's bytes: FreeType maps the file, and all the sizes
+            # of a face share its pages; from bytes, each size kept its own copy of the
+            # file (700 KB, 7 MB of the box's memory for the screens' faces and sizes).
+            font = ImageFont.truetype(FONTS_FOLDER / FONT_FILES[face], size_px,
                                       layout_engine=ImageFont.Layout.BASIC)
             self._fonts[key] = font
         return font
-
-    def _file_data(self, face: Face) -> bytes:
-        data = self._data.get(face)
-        if data is None:
-            path = resources.files("stagebox.ui").joinpath("fonts", FONT_FILES[face])
-            data = path.read_bytes()
-            self._data[face] = data
-        return data
 
 
 @functools.cache
