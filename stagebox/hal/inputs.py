@@ -37,6 +37,7 @@ from stagebox.hal.pedal import (
     Pedal,
     PedalNode,
     can_type,
+    evdev,
     find_pedal_nodes,
     open_event_device,
 )
@@ -65,7 +66,7 @@ class InputSet:
                  open_device: Callable[[str], EventDevice] = open_event_device,
                  midi_backend: MidiBackend | None = None) -> None:
         # Imported here, after READY=1, with the rest of the inputs.
-        from evdev import ecodes
+        ecodes = evdev().ecodes
 
         self._config = config
         self._post = post

@@ -14,9 +14,11 @@ import errno
 import logging
 import os
 import select
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
 from stagebox.events import InputGone
@@ -67,12 +69,24 @@ class PedalNode:
     """udev's stagebox rule matched it (so the service may open it)."""
 
 
+def evdev() -> ModuleType:
+    """python-evdev, imported without its asyncio reader.
+
+    Its devices take that reader when asyncio can be imported, and the plain one when it
+    cannot: the box reads with ``select`` and never uses the first, and asyncio's import
+    alone is 6 MB of the box's memory. Imported when needed (tens of milliseconds), never
+    by this module.
+    """
+    # A module of None is one that cannot be imported.
+    sys.modules.setdefault("evdev.eventio_async", None)  # type: ignore[arg-type]
+    import evdev as module
+
+    return module
+
+
 def open_event_device(path: str) -> EventDevice:
     """The evdev device at ``path``; OSError when it cannot be opened."""
-    # Imported when a pedal is there: evdev's package import costs tens of milliseconds.
-    from evdev import InputDevice
-
-    return InputDevice(path)  # type: ignore[return-value]
+    return evdev().InputDevice(path)
 
 
 def find_pedal_nodes() -> tuple[list[PedalNode], bool]:

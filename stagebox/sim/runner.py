@@ -29,6 +29,7 @@ from stagebox.daemon import build_box
 from stagebox.hal.buttons import ButtonPanel
 from stagebox.hal.display import open_dummy
 from stagebox.hal.media_watch import SimMedia
+from stagebox.hal.pedal import evdev
 from stagebox.hal.sim_audio import SimSink
 from stagebox.hal.sim_inputs import (
     SIM_MIDI_SOURCE,
@@ -153,8 +154,7 @@ class _SimInputs:
 
     def __init__(self, config: Config, post: Callable[[object], None],
                  now: Callable[[], float]) -> None:
-        # Imported for the simulator only: the box imports evdev where it opens a pedal.
-        from evdev import ecodes
+        ecodes = evdev().ecodes
 
         codes, self.warnings = key_codes(config.pedal_keys, ecodes.ecodes)
         self.pedal = SimPedal(KeyTranslator(codes, SIM_PEDAL_SOURCE, post, now),

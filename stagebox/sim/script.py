@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stagebox.events import BUTTONS
+from stagebox.hal.pedal import evdev
 from stagebox.inputs.keymap import suggest
 
 PRESS_S = 0.05
@@ -113,8 +114,7 @@ def parse_script(text: str, base: Path | None = None) -> list[Step]:
 
 def _key_steps(action: str, args: list[str], t: float, seq: int, number: int) -> list[Step]:
     """``hid KEYNAME`` or ``hid-hold KEYNAME SECONDS``: a pedal's key down, then up."""
-    # Imported for a script that has a pedal in it only.
-    from evdev import ecodes
+    ecodes = evdev().ecodes  # for a script that has a pedal in it only
 
     wanted = 2 if action == "hid-hold" else 1
     if len(args) != wanted:

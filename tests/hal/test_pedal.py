@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import queue
+import subprocess
+import sys
 
 import pytest
 from evdev import ecodes
@@ -89,3 +91,14 @@ def test_a_device_is_a_pedal_when_it_can_type_a_key_of_the_keymap():
     keys = {ecodes.KEY_PAGEDOWN, ecodes.KEY_SPACE}
     assert can_type(FakeEventDevice("k", [ecodes.KEY_A, ecodes.KEY_SPACE]), keys)
     assert not can_type(FakeEventDevice("m", [ecodes.BTN_LEFT, ecodes.BTN_RIGHT]), keys)
+
+
+def test_the_box_reads_pedals_without_loading_asyncio():
+    # A fresh interpreter, as the box is: this one has evdev's asyncio reader already.
+    said = subprocess.run(
+        [sys.executable, "-c", "import sys\n"
+         "from stagebox.hal.pedal import evdev\n"
+         "device = evdev().InputDevice\n"
+         "print(device.__mro__[1].__module__, 'asyncio' in sys.modules)"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert said == ["evdev.eventio", "False"]
