@@ -586,14 +586,14 @@ class _FFmpegOnDemand:
         self.loaded = False
 
     def load_for(self, song_fds: list[int]) -> None:
-        """Load FFmpeg now if a song in ``song_fds`` (memory files) is not of a kind
-        libsndfile decodes (:func:`~stagebox.audio.sources.sndfile_kind`)."""
-        from stagebox.audio.sources import SNDFILE_HEAD_BYTES, load_ffmpeg, sndfile_kind
+        """Load FFmpeg now if a song in ``song_fds`` (memory files) is one that FFmpeg
+        decodes first (:func:`~stagebox.audio.sources.sniff`: a few bounded reads)."""
+        from stagebox.audio.sources import load_ffmpeg, sniff
 
         if self.loaded:
             return
         try:
-            if all(sndfile_kind(os.pread(fd, SNDFILE_HEAD_BYTES, 0)) for fd in song_fds):
+            if not any(sniff(fd, os.fstat(fd).st_size).ffmpeg_first for fd in song_fds):
                 return
         except OSError:
             return  # not a file to read: the decoder will say so

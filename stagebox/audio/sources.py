@@ -151,24 +151,6 @@ def sniff(fd: int, file_bytes: int) -> Sniff:
     return Sniff(ffmpeg_first=ffmpeg_first, length_in_header=ffmpeg_first)
 
 
-SNDFILE_HEAD_BYTES = 64
-"""What :func:`sndfile_kind` looks at."""
-
-
-def sndfile_kind(head: bytes) -> bool:
-    """Whether a file beginning with ``head`` (its first :data:`SNDFILE_HEAD_BYTES`) is of a
-    kind libsndfile decodes as a rule: WAV, AIFF, FLAC without ID3 tags, Ogg Vorbis.
-
-    A first look for a process that forks decoders and wants to know whether to hold FFmpeg
-    for them; :func:`sniff` decides for each song, and a decoder imports FFmpeg itself if
-    its song needs it after all (a WAV whose sizes are 0, say).
-    """
-    return ((head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE")
-            or (head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"))
-            or head[:4] == b"fLaC"
-            or (head[:4] == b"OggS" and b"OpusHead" not in head))
-
-
 def _ogg_ends_whole(tail: bytes) -> bool:
     """True if the last Ogg page in ``tail`` (the file's last bytes) is complete and ends
     its stream: a copy cut short stops mid-page, or after a page that is not the last."""

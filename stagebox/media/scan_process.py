@@ -79,7 +79,7 @@ def scan_in_child(root: Path, label: str, cache_path: Path | None,
     gone: str | None = None
     try:
         assert child.stdout is not None
-        with kept_from_the_collector():
+        with _kept_from_the_collector():
             while line := child.stdout.readline(MAX_LINE_BYTES + 1):
                 message = _message(line)
                 if "progress" in message:
@@ -108,7 +108,7 @@ def scan_in_child(root: Path, label: str, cache_path: Path | None,
 
 
 @contextlib.contextmanager
-def kept_from_the_collector() -> Iterator[None]:
+def _kept_from_the_collector() -> Iterator[None]:
     """Build long-lived objects that hold no cycles (a library) out of the cyclic garbage
     collector's reach: no automatic collection while they are built, and everything the
     process holds then frozen (:func:`gc.freeze`), as the box froze what it made at start.

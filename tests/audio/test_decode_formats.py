@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 from real_files import chirp, decode, dominant_hz, encode_with_ffmpeg, tone
-
-from stagebox.audio.sources import SNDFILE_HEAD_BYTES, sndfile_kind
 
 OUT_RATE = 48000
 SECONDS = 3.0
@@ -81,23 +78,3 @@ def test_start_position_is_exact_in_song_time(tmp_path: Path, codec: str, contai
     np.testing.assert_allclose(rest[200:], whole[start + 200:], atol=2e-3)
 
 
-
-KINDS = [("wav", None, None, 44100), ("aiff", None, None, 44100), ("flac", None, None, 44100),
-         ("ogg", None, None, 44100), ("mp3", "libmp3lame", "mp3", 44100),
-         *[(extension, codec, container, rate)
-           for codec, container, extension, rate, *_ in FORMATS]]
-
-
-@pytest.mark.parametrize(("extension", "codec", "container", "rate"), KINDS,
-                         ids=[f"{codec or 'soundfile'}.{extension}"
-                              for extension, codec, *_ in KINDS])
-def test_the_launchers_first_look_tells_libsndfiles_kinds_from_ffmpegs(
-        tmp_path: Path, extension: str, codec: str | None, container: str | None,
-        rate: int) -> None:
-    path = tmp_path / f"song.{extension}"
-    if codec is None:
-        soundfile.write(path, tone(0.5, rate), rate)
-    else:
-        encode_with_ffmpeg(path, tone(0.5, rate), rate, codec, container)
-    head = path.read_bytes()[:SNDFILE_HEAD_BYTES]
-    assert sndfile_kind(head) == (codec is None)
