@@ -2,7 +2,8 @@
 
 The default setlist is, first match wins: ``setlist.txt`` at the stick's root; else the first
 ``*.m3u``/``*.m3u8`` at the root (natural order); else "All songs": every audio file on the
-stick, folders included, in natural order of their paths. Every ``setlists/*.txt`` is an extra
+stick, folders included, in natural order of their paths, but the guide tracks that setlists
+name (``cue=``), which are for the musician's ears only. Every ``setlists/*.txt`` is an extra
 setlist the menu offers. Names match case-insensitively; hidden files and folders (``.x``,
 macOS ``._x`` AppleDouble files, ``.Trashes``) and Windows' system folders are skipped.
 
@@ -129,6 +130,8 @@ def scan_stick(root: Path, progress: Progress | None = None, label: str = "",
         if extra.readable and not extra.items:
             extra.warnings.insert(0, _nothing_matched(extra))
         pending.append(extra)
+    if pending[0].name == ALL_SONGS:
+        _leave_out_guides(pending[0], pending[1:])
     found = _read_titles(pending, progress, titles or TitleCache())
     _open_root(root)
     return Library(root=root,
@@ -498,6 +501,16 @@ def _all_songs(root_real: Path, top: Sequence[os.DirEntry[str]],
         walk.warnings.append("No audio files on the stick")
     stick_warnings += walk.warnings
     return _PendingSetlist(ALL_SONGS, walk.items)
+
+
+def _leave_out_guides(all_songs: _PendingSetlist, setlists: Sequence[_PendingSetlist]) -> None:
+    """Take out of "All songs" the files ``setlists`` play as guide tracks (and never as
+    songs): spoken cues on the main outputs would reach the audience."""
+    songs = {item.real_path for setlist in setlists for item in setlist.items}
+    guides = {item.options["cue"] for setlist in setlists for item in setlist.items
+              if "cue" in item.options} - songs
+    if guides:
+        all_songs.items = [item for item in all_songs.items if item.real_path not in guides]
 
 
 def _kinds(counts: Counter[str]) -> str:

@@ -137,6 +137,17 @@ def test_a_guide_track_is_found_as_its_song_is_and_a_bad_one_left_out(
     assert link.endswith("; the song plays without its guide")
 
 
+def test_all_songs_leaves_out_the_guides_setlists_name(stick: Stick) -> None:
+    stick.songs("A.wav", "B.wav", "Guides/Verse Cues.wav", "guides/count.wav")
+    stick.text("setlists/gig.txt", 'A.wav | cue="guides/verse cues.wav"\nB.wav\n'
+                                   "guides/count.wav\n")
+    all_songs, gig = stick.scan().setlists
+    assert all_songs.name == "All songs"
+    assert rel_paths(all_songs) == ["A.wav", "B.wav", "guides/count.wav"], \
+        "a guide is left out; a file a setlist also plays as a song stays"
+    assert gig.songs[0].cue == (stick.root / "Guides" / "Verse Cues.wav").resolve()
+
+
 def test_a_missing_file_is_a_short_warning_and_the_rest_loads(stick: Stick) -> None:
     stick.songs("A.wav", "Wonderwall.mp3", "C.wav")
     stick.text("setlist.txt", "# gig\nA.wav\n\nWondrwall.mp3\nC.wav\n")
