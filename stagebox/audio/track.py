@@ -271,9 +271,10 @@ class TrackStream:
     def duration_s(self) -> float | None:
         """The whole song's length, once the header has arrived.
 
-        A song whose decoder ended early (cut short, damaged) is as long as the frames it
-        really sent, known once they are all counted: up to a ring ahead of playback, so
-        the screen's remaining time is put right before the song reaches its early end.
+        A song whose decoder ended early (cut short, damaged) is as long as the song the
+        frames it really sent hold (at a slower speed, fewer than were sent), known once
+        they are all counted: up to a ring ahead of playback, so the screen's remaining
+        time is put right before the song reaches its early end.
         """
         header = self._header
         if header is None:
@@ -281,7 +282,8 @@ class TrackStream:
         frames = header.frames
         counts_read = self._counts_ended or not self._wait_for_data
         if self._ended and self._error is not None and counts_read:
-            frames = min(frames, header.start_frames + self._written_frames)
+            song_frames = round(self._written_frames * self.request.speed)
+            frames = min(frames, header.start_frames + song_frames)
         return frames / self.out_rate
 
     @property

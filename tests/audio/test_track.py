@@ -194,6 +194,27 @@ def test_truncated_flac_plays_what_is_there_then_ends_with_a_message(tmp_path: P
     np.testing.assert_allclose(frames[:len(frames) // 2], whole[:len(frames) // 2], atol=1e-4)
 
 
+def test_a_song_cut_short_at_a_slower_speed_is_as_long_as_the_song_it_holds(
+        tmp_path: Path) -> None:
+    # The screen counts song time (at 80 % a second of the song takes 1.25 s), so the
+    # real length is the song's frames the decoder had, not the stretched frames it sent.
+    path = tmp_path / "song.flac"
+    write_chirp(path, 44100, 4.0)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    held, _ = decode(path)
+    fd = load_into_memory(path, 100_000_000)
+    try:
+        stream = TrackStream.open(fd, DecodeRequest(OUT_RATE, speed=0.8), wait_for_data=True)
+    finally:
+        os.close(fd)
+    try:
+        played = read_all(stream)
+    finally:
+        stream.close()
+    assert len(played) == pytest.approx(len(held) / 0.8, abs=0.01 * OUT_RATE)
+    assert stream.duration_s == pytest.approx(len(held) / OUT_RATE, abs=0.01)
+
+
 def test_on_stage_a_song_cut_short_shows_its_real_length_before_playback_reaches_it(
         tmp_path: Path) -> None:
     # In real time the decoder runs a ring ahead of playback: a song shorter than the ring
