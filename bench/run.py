@@ -14,12 +14,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import gil, loudness, media, memory, ready, realtime, scan, stretch, throughput
+from bench import (
+    gil,
+    loudness,
+    media,
+    memory,
+    ready,
+    realtime,
+    scan,
+    seek,
+    stretch,
+    throughput,
+)
 from bench.report import HEADER, Report, machine_lines
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("throughput", "steady", "latency", "soak", "memory", "scan", "gil", "ready",
-              "stretch", "practice", "loudness", "buses")
+              "stretch", "practice", "seek", "loudness", "buses")
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,8 @@ class Sizes:
     practice_presses: int
     """PLAYs with key +2, and key changes while playing."""
     practice_soak_s: float
+    seek_reps: int
+    """Starts of each song at each place and key."""
     buses_s: float
     """Each turn of the buses benchmark, on each device."""
     buses_reps: int
@@ -81,6 +94,8 @@ class Sizes:
             f"{realtime.PRACTICE_OPTIONS}",
             f"Loudness: a {self.loudness_s:g} s song of the same music, 44.1 kHz FLAC, each "
             f"contender {self.loudness_reps} times, in turns",
+            f"Seek: {self.seek_reps} starts of the throughput songs at the top and the middle, "
+            "key 0 and +2, in turns",
             f"Buses: the same song as a split track ({realtime.BUSES_OPTIONS}), "
             f"{self.buses_s:g} s on each device, {self.buses_reps} turns",
         ]
@@ -90,13 +105,13 @@ FULL = Sizes(music_s=600.0, throughput_reps=15, steady_s=60.0, presses=200,
              soak_runs=((1024, 4, 600.0), (1024, 2, 30.0), (512, 2, 30.0), (256, 2, 30.0)),
              memory_songs=45, memory_song_s=240.0, scan_files=2000, gil_setlist_lines=10_000,
              gil_scans=3, ready_runs=30, stretch_s=60.0, stretch_reps=5, loudness_s=240.0,
-             loudness_reps=5, practice_presses=100, practice_soak_s=300.0, buses_s=30.0,
-             buses_reps=5)
+             loudness_reps=5, practice_presses=100, practice_soak_s=300.0, seek_reps=20,
+             buses_s=30.0, buses_reps=5)
 QUICK = Sizes(music_s=8.0, throughput_reps=2, steady_s=2.0, presses=10,
               soak_runs=((1024, 4, 2.0),), memory_songs=3, memory_song_s=10.0, scan_files=100,
               gil_setlist_lines=300, gil_scans=1, ready_runs=3, stretch_s=3.0, stretch_reps=1,
               loudness_s=8.0, loudness_reps=1, practice_presses=4, practice_soak_s=2.0,
-              buses_s=2.0, buses_reps=1)
+              seek_reps=2, buses_s=2.0, buses_reps=1)
 
 
 def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
@@ -142,6 +157,9 @@ def run(sizes: Sizes, work: Path, only: tuple[str, ...]) -> Report:
                                                           realtime.PRACTICE_OPTIONS),
                           presses=sizes.practice_presses, soak_s=sizes.practice_soak_s,
                           scan_stick=scan_stick, work=work, repo=REPO)
+    if "seek" in only:
+        seek.run(report, flac=song, mp3=media.music_mp3(work, song), seconds=sizes.music_s,
+                 reps=sizes.seek_reps)
     if "stretch" in only:
         stretch.run(report, seconds=sizes.stretch_s, reps=sizes.stretch_reps, work=work,
                     repo=REPO)

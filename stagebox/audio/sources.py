@@ -18,6 +18,13 @@ of five, decoded to float32 frames through this module: libsndfile 49-53 ms of C
 FFmpeg 61-63 ms (a bare PyAV loop 54-55 ms), about a fifth more; opening it (which counts
 the packets, for the true length) 9 ms more.
 
+A start inside a song is exact to the sample in every format. Where the container's
+index says where each packet is (MP4, Ogg, WavPack, Matroska) FFmpeg seeks by time; an
+MP3 has no index, so the packets counted at open time note each one's first byte, and a
+start seeks to the byte of the packet before it (a start at 5:00 of a 10-minute MP3
+decoded 5 minutes to get there, 0.4 s on the development VM; now about 1 ms after the
+count). An ASF (WMA) decodes from the top.
+
 FFmpeg reads the memory file through a fresh open of ``/proc/self/fd/N``: its own file
 protocol reads it, with no Python callback per block. Only the audio demuxers in
 :data:`FFMPEG_DEMUXERS` may open it: a playlist-like demuxer (HLS, concat) would open
@@ -27,9 +34,11 @@ other files or the network.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import struct
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
@@ -96,6 +105,11 @@ _SNIFF_BYTES = 4096
 _MAX_HEADER_CHUNKS = 64
 _EXACT_SEEK_DEMUXERS = ("mov", "ogg", "wv", "matroska")
 """FFmpeg's demuxers whose index gives each packet's exact place in the song."""
+_BYTE_INDEXED_DEMUXERS = ("mp3",)
+"""FFmpeg's demuxers whose packets each start at a byte of their own, and whose seek by
+time lands only near the place (from a VBR MP3's table of contents, or its bitrate): the
+packets counted at open time say where each one is, and a seek goes to its byte (see
+:meth:`FFmpegSource._seek_by_bytes`)."""
 SEEK_PREROLL_S = 0.5
 """How far before a start an FFmpeg seek lands: the decoder needs the audio before it to
 make the start right (AAC's overlapping windows, Opus's 80 ms of pre-roll)."""
@@ -364,23 +378,69 @@ _SAMPLE_TYPES: dict[str, tuple[type[np.generic], float]] = {
 
 
 class _Packets:
-    """The sum of a stream's packets (see :meth:`FFmpegSource._count_packets`)."""
+    """The sum of a stream's packets (see :meth:`FFmpegSource._count_packets`), and with
+    ``placed``, where each one is."""
 
-    def __init__(self) -> None:
+    def __init__(self, placed: bool) -> None:
         self.count = 0
         self.ticks = 0
         """Their durations, in the stream's time base."""
         self.longest_ticks = 0
         self.skipped_frames = 0
+        self.first_skipped_frames = 0
+        """The priming the first packet's decoder drops (an MP3's encoder delay)."""
+        self.bytes: array[int] | None = array("q") if placed else None
+        """Each packet's first byte in the file, in order."""
+        self.ticks_before: array[int] = array("q")
+        """Each packet's place in the stream: the durations of the packets before it."""
 
     def add(self, packet: Packet) -> None:
         duration = packet.duration or 0
+        if self.bytes is not None:
+            if packet.pos is None or packet.pos < 0:
+                self.bytes = None
+            else:
+                self.bytes.append(packet.pos)
+                self.ticks_before.append(self.ticks)
         self.count += 1
         self.ticks += duration
         self.longest_ticks = max(self.longest_ticks, duration)
         if packet.has_sidedata("skip_samples"):
             start, end = struct.unpack("<II", bytes(packet.get_sidedata("skip_samples"))[:8])
             self.skipped_frames += start + end
+            if self.count == 1:
+                self.first_skipped_frames = start
+
+
+@dataclass(frozen=True)
+class _ByteIndex:
+    """Where each packet of a stream starts, in the file and in the song."""
+
+    bytes: np.ndarray
+    """Each packet's first byte, rising."""
+    frames: np.ndarray
+    """The song frame its first frame is (the priming dropped)."""
+
+    @classmethod
+    def of(cls, counted: _Packets, to_frames: float) -> _ByteIndex | None:
+        """The index of ``counted``, or None if its packets do not each start at a byte of
+        their own (several in one container packet, or not said)."""
+        if counted.bytes is None or not counted.bytes:
+            return None
+        places = np.frombuffer(counted.bytes, np.int64)
+        if np.any(places[1:] <= places[:-1]):
+            return None
+        ticks = np.frombuffer(counted.ticks_before, np.int64)
+        frames = np.rint(ticks * float(to_frames)).astype(np.int64) \
+            - counted.first_skipped_frames
+        return cls(places, frames)
+
+    def packet_before(self, frame: int) -> tuple[int, int] | None:
+        """The first byte and song frame of the last packet that starts at or before song
+        frame ``frame`` (after the first: one the priming is dropped from is no place to
+        start), or None."""
+        at = int(np.searchsorted(self.frames, frame, side="right")) - 1
+        return (int(self.bytes[at]), int(self.frames[at])) if at >= 1 else None
 
 
 class FFmpegSource:
@@ -405,13 +465,16 @@ class FFmpegSource:
             codec = context.name
             self.format = (_CODEC_NAMES.get(codec) or codec.upper()
                            if not codec.startswith("pcm_") else "WAV")
-            counted = self._count_packets(container, stream)
+            demuxer = container.format.name.split(",")[0]
+            counted = self._count_packets(container, stream,
+                                          placed=demuxer in _BYTE_INDEXED_DEMUXERS)
         except (av.FFmpegError, IndexError, ValueError, TypeError, MemoryError) as exc:
             raise SourceError("not a sound file") from exc
         finally:
             container.close()
         to_frames = (stream.time_base or 0) * self.rate
         self.frames = max(0, round(counted.ticks * to_frames) - counted.skipped_frames)
+        self._byte_index = _ByteIndex.of(counted, float(to_frames)) if to_frames else None
         # The demuxers differ in whether a packet's duration already leaves out the padding
         # the decoder drops: packets that fall short of the header's length by more than
         # one packet and all the padding are a file that is cut short, whatever they mean.
@@ -430,6 +493,9 @@ class FFmpegSource:
         self._pending: list[np.ndarray] = [np.zeros(0, np.float32)]
         """The decoded frame not yet read, a view of each channel."""
         self._offset = 0
+        self._frames_left: int | None = None
+        """Frames to the song's end, where this source ends it itself (after a seek by
+        bytes): else FFmpeg does, dropping the encoder's padding."""
         self._pending_pts: int | None = None
         self._scale = 1.0
         self._last_byte = 0
@@ -446,11 +512,12 @@ class FFmpegSource:
         except (self._av.FFmpegError, OSError, ValueError, MemoryError) as exc:
             raise SourceError("not a sound file") from exc
 
-    def _count_packets(self, container: InputContainer, stream: AudioStream) -> _Packets:
+    def _count_packets(self, container: InputContainer, stream: AudioStream,
+                       placed: bool) -> _Packets:
         """Add up the packets' durations and the priming and padding the demuxer asks the
         decoder to drop (from an MP3's LAME tag, an Opus pre-skip): the song's true
-        length, without decoding it."""
-        counted = _Packets()
+        length, without decoding it. With ``placed``, note where each packet starts."""
+        counted = _Packets(placed)
         # Damaged or cut short: the packets before the damage are what the song holds.
         with contextlib.suppress(self._av.FFmpegError):
             for packet in container.demux(stream):
@@ -458,17 +525,26 @@ class FFmpegSource:
                     counted.add(packet)
         return counted
 
-    def _decoded_frames(self) -> Iterator[AudioFrame]:
-        """The decoded frames, each at the song's rate: a stream that changes its rate
-        midway (a 22 kHz MP3 joined with ``cat`` to a 44.1 kHz one) is converted by
-        FFmpeg's resampler. Channels are matched up in :meth:`_next_frames`."""
+    def _decoded_frames(self, packets: Iterable[Packet[AudioStream]] | None = None,
+                        bare: bool = False) -> Iterator[AudioFrame]:
+        """The decoded frames of ``packets`` (else the stream's from where it is), each
+        at the song's rate: a stream that changes its rate midway (a 22 kHz MP3 joined
+        with ``cat`` to a 44.1 kHz one) is converted by FFmpeg's resampler. Channels are
+        matched up in :meth:`_next_frames`.
+
+        ``bare`` decodes the packets without what the demuxer says to drop: after a seek
+        by bytes, its idea of the time (and so of where the padding starts) is a guess.
+        """
         converter = None
         converting = None  # the frames' rate, layout and format the converter takes
-        for packet in self._container.demux(self._stream):
+        for packet in packets if packets is not None else self._container.demux(self._stream):
             if packet.size and packet.pos is not None and packet.pos >= 0:
                 self._last_byte = packet.pos + packet.size
                 self._largest_packet_bytes = max(self._largest_packet_bytes, packet.size)
-            for frame in packet.decode():
+            decoded = (packet.decode() if not bare else
+                       self._stream.decode(self._av.Packet(bytes(packet))) if packet.size
+                       else ())
+            for frame in decoded:
                 kind = (None if frame.sample_rate == self.rate
                         else (frame.sample_rate, frame.layout.name, frame.format.name))
                 if kind != converting and converter is not None:
@@ -487,14 +563,16 @@ class FFmpegSource:
             yield from converter.resample(None)
 
     def skip_to(self, frame: int) -> None:
-        """Go to ``frame`` exactly: where the container's index places each packet exactly
-        (MP4, Ogg, WavPack, Matroska), seek to :data:`SEEK_PREROLL_S` before it and decode
-        from there; else (a VBR MP3 or an ASF, where a seek lands only near the place)
-        decode from the top. Then drop the frames before ``frame``."""
+        """Go to ``frame`` exactly: seek to :data:`SEEK_PREROLL_S` before it and decode
+        from there where the place a seek lands is known exactly, from the container's
+        index (MP4, Ogg, WavPack, Matroska) or the packets counted at open time (MP3);
+        else (an ASF, whose seeks land only near the place) decode from the top. Then
+        drop the frames before ``frame``."""
         at_frame = 0
         preroll_frames = round(SEEK_PREROLL_S * self.rate)
         demuxer = self._container.format.name.split(",")[0]
-        if frame > 2 * preroll_frames and demuxer in _EXACT_SEEK_DEMUXERS:
+        if frame > 2 * preroll_frames and (demuxer in _EXACT_SEEK_DEMUXERS
+                                           or self._byte_index is not None):
             at_frame = self._seek_before(frame - preroll_frames)
         block = np.zeros((65536, self.channels), np.float32)
         frame -= at_frame
@@ -508,7 +586,8 @@ class FFmpegSource:
         """Seek to a packet at or before ``frame``; the frame decoding resumes at (0, and
         back at the top, if the stream cannot say)."""
         try:
-            at_frame = self._seek_by_index(frame)
+            at_frame = (self._seek_by_bytes(frame) if self._byte_index is not None
+                        else self._seek_by_index(frame))
         except (self._av.FFmpegError, SourceError):
             at_frame = None
         if at_frame is not None:
@@ -521,8 +600,29 @@ class FFmpegSource:
         self._frames = self._decoded_frames()
         self._pending = [np.zeros(0, np.float32)]
         self._offset = 0
+        self._frames_left = None
         self._error = None
         return 0
+
+    def _seek_by_bytes(self, frame: int) -> int | None:
+        """Seek to the first byte of the last packet counted at open time that starts at
+        or before ``frame``; the frame decoding resumes at, or None if the demuxer does
+        not start there. From there this source decodes the packets bare and ends the
+        song itself, where the count says it ends."""
+        assert self._byte_index is not None
+        place = self._byte_index.packet_before(frame)
+        if place is None:
+            return None
+        at_byte, at_frame = place
+        self._container.seek(at_byte, unsupported_byte_offset=True)
+        self._stream.codec_context.flush_buffers()
+        packets = self._container.demux(self._stream)
+        first = next((packet for packet in packets if packet.size), None)
+        if first is None or first.pos != at_byte:
+            return None
+        self._frames = self._decoded_frames(itertools.chain((first,), packets), bare=True)
+        self._frames_left = max(0, self.frames - at_frame)
+        return at_frame
 
     def _seek_by_index(self, frame: int) -> int | None:
         """Seek through the container's index to a packet at or before ``frame``; the frame
@@ -545,7 +645,7 @@ class FFmpegSource:
         if self._error is not None:
             raise self._error
         filled = 0
-        wanted = len(out)
+        wanted = len(out) if self._frames_left is None else min(len(out), self._frames_left)
         while filled < wanted:
             if self._offset == len(self._pending[0]):
                 try:
@@ -570,6 +670,8 @@ class FFmpegSource:
                         target -= 1.0
             self._offset = start + count
             filled += count
+        if self._frames_left is not None:
+            self._frames_left -= filled
         return filled
 
     def _next_frames(self) -> bool:
