@@ -153,9 +153,12 @@ def sniff(fd: int, file_bytes: int) -> Sniff:
         cut_short = not _ogg_ends_whole(tail)
         return Sniff(ffmpeg_first=cut_short or b"OpusHead" in head[:512],
                      ogg_cut_short=cut_short)
-    body = head[_id3_bytes(head):]
+    id3 = _id3_bytes(head)
+    # Cover art makes a tag of hundreds of kilobytes: the audio starts after it.
+    body = head if not id3 else head[id3:] if id3 + 512 <= len(head) \
+        else os.pread(fd, _SNIFF_BYTES, id3)
     if body[:4] == b"fLaC":
-        return Sniff(ffmpeg_first=body is not head)
+        return Sniff(ffmpeg_first=bool(id3))
     if len(body) >= 2 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0:
         return Sniff(ffmpeg_first=True, length_in_header=False,
                      mpeg_frames=_xing_frames(body[:200]))
@@ -412,6 +415,31 @@ class _Packets:
                 self.first_skipped_frames = start
 
 
+class _TagSkipper:
+    """Tells an MP3's packets that are no MPEG frame: the ID3 tags between songs joined
+    with ``cat`` (the second song's ID3v2 tag, whose cover art FFmpeg hands on in pieces
+    that may look like frames; the first song's ID3v1 or APE tag). The decoder refuses
+    them as bad data. One a pass over the packets, in order."""
+
+    def __init__(self, mp3: bool) -> None:
+        self._mp3 = mp3
+        self._tag_end = 0
+        """The byte after the ID3v2 tag the packets are in, while they are."""
+
+    def is_tag(self, packet: Packet) -> bool:
+        if not self._mp3:
+            return False
+        if packet.pos is not None and 0 <= packet.pos < self._tag_end:
+            return True
+        head = bytes(memoryview(packet)[:10])
+        if head[:3] == b"ID3" and packet.pos is not None and packet.pos >= 0:
+            self._tag_end = packet.pos + _id3_bytes(head) + (10 if head[5:6] and
+                                                             head[5] & 0x10 else 0)
+            return True
+        # Anything else is the decoder's to judge: damage within the song is bad data.
+        return head.startswith((b"TAG", b"APETAGEX"))
+
+
 @dataclass(frozen=True)
 class _ByteIndex:
     """Where each packet of a stream starts, in the file and in the song."""
@@ -452,6 +480,7 @@ class FFmpegSource:
         except ImportError as exc:
             raise SourceError("unsupported audio format") from exc
         self._av = av
+        self._mp3 = False
         self._path = f"/proc/self/fd/{fd}"
         self._file_bytes = file_bytes
         container = self._open()
@@ -466,6 +495,7 @@ class FFmpegSource:
             self.format = (_CODEC_NAMES.get(codec) or codec.upper()
                            if not codec.startswith("pcm_") else "WAV")
             demuxer = container.format.name.split(",")[0]
+            self._mp3 = demuxer == "mp3"
             counted = self._count_packets(container, stream,
                                           placed=demuxer in _BYTE_INDEXED_DEMUXERS)
         except (av.FFmpegError, IndexError, ValueError, TypeError, MemoryError) as exc:
@@ -519,9 +549,10 @@ class FFmpegSource:
         length, without decoding it. With ``placed``, note where each packet starts."""
         counted = _Packets(placed)
         # Damaged or cut short: the packets before the damage are what the song holds.
+        tags = _TagSkipper(self._mp3)
         with contextlib.suppress(self._av.FFmpegError):
             for packet in container.demux(stream):
-                if packet.size:
+                if packet.size and not tags.is_tag(packet):
                     counted.add(packet)
         return counted
 
@@ -537,7 +568,10 @@ class FFmpegSource:
         """
         converter = None
         converting = None  # the frames' rate, layout and format the converter takes
+        tags = _TagSkipper(self._mp3)
         for packet in packets if packets is not None else self._container.demux(self._stream):
+            if packet.size and tags.is_tag(packet):
+                continue
             if packet.size and packet.pos is not None and packet.pos >= 0:
                 self._last_byte = packet.pos + packet.size
                 self._largest_packet_bytes = max(self._largest_packet_bytes, packet.size)
