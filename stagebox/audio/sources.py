@@ -33,6 +33,7 @@ other files or the network.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -110,6 +111,9 @@ _BYTE_INDEXED_DEMUXERS = ("mp3",)
 time lands only near the place (from a VBR MP3's table of contents, or its bitrate): the
 packets counted at open time say where each one is, and a seek goes to its byte (see
 :meth:`FFmpegSource._seek_by_bytes`)."""
+MP3_PADDED_PACKETS = 4
+"""An MP3's last packets FFmpeg may mark with padding to drop: a LAME tag's padding is
+under two frames."""
 SEEK_PREROLL_S = 0.5
 """How far before a start an FFmpeg seek lands: the decoder needs the audio before it to
 make the start right (AAC's overlapping windows, Opus's 80 ms of pre-roll)."""
@@ -397,7 +401,8 @@ class _Packets:
         self.ticks_before: array[int] = array("q")
         """Each packet's place in the stream: the durations of the packets before it."""
 
-    def add(self, packet: Packet) -> None:
+    def add(self, packet: Packet, skips: bool = True) -> None:
+        """Count ``packet``; with ``skips``, what it asks the decoder to drop too."""
         duration = packet.duration or 0
         if self.bytes is not None:
             if packet.pos is None or packet.pos < 0:
@@ -408,10 +413,16 @@ class _Packets:
         self.count += 1
         self.ticks += duration
         self.longest_ticks = max(self.longest_ticks, duration)
+        if skips:
+            self.add_skips(packet, first=self.count == 1)
+
+    def add_skips(self, packet: Packet, first: bool = False) -> None:
+        """Count the priming and padding ``packet`` (counted already) asks the decoder to
+        drop; ``first``: it is the stream's first packet."""
         if packet.has_sidedata("skip_samples"):
             start, end = struct.unpack("<II", bytes(packet.get_sidedata("skip_samples"))[:8])
             self.skipped_frames += start + end
-            if self.count == 1:
+            if first:
                 self.first_skipped_frames = start
 
 
@@ -548,12 +559,22 @@ class FFmpegSource:
         decoder to drop (from an MP3's LAME tag, an Opus pre-skip): the song's true
         length, without decoding it. With ``placed``, note where each packet starts."""
         counted = _Packets(placed)
-        # Damaged or cut short: the packets before the damage are what the song holds.
         tags = _TagSkipper(self._mp3)
+        # FFmpeg marks what to drop on an MP3's first packet (the encoder's delay) and
+        # its last few (the padding, by their times) only: asking every packet was a
+        # fifth of the count's time.
+        last: collections.deque[Packet] | None = \
+            collections.deque(maxlen=MP3_PADDED_PACKETS) if self._mp3 else None
+        # Damaged or cut short: the packets before the damage are what the song holds.
         with contextlib.suppress(self._av.FFmpegError):
             for packet in container.demux(stream):
                 if packet.size and not tags.is_tag(packet):
-                    counted.add(packet)
+                    first = counted.count == 0
+                    counted.add(packet, skips=last is None or first)
+                    if last is not None and not first:
+                        last.append(packet)
+        for packet in last or ():
+            counted.add_skips(packet)
         return counted
 
     def _decoded_frames(self, packets: Iterable[Packet[AudioStream]] | None = None,
