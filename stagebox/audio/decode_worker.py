@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="ring to put the frames in (else they go to stdout)")
     parser.add_argument("--guide-fd", type=int, default=None,
                         help="memory file of the request's guide track")
+    parser.add_argument("--count-fd", type=int, default=None,
+                        help="the song's count file: read if whole, else written")
     args = parser.parse_args(argv)
-    return run(args.fd, args.request, args.ring_fd, args.guide_fd)
+    return run(args.fd, args.request, args.ring_fd, args.guide_fd, args.count_fd)
 
 
 def _request(text: str) -> DecodeRequest:
@@ -112,11 +114,12 @@ def _request(text: str) -> DecodeRequest:
 
 
 def run(fd: int, request: DecodeRequest, ring_fd: int | None = None,
-        guide_fd: int | None = None) -> int:
+        guide_fd: int | None = None, count_fd: int | None = None) -> int:
     """Carry out ``request`` on the memory file ``fd``; the exit status.
 
     The frames go into the ring in the memory file ``ring_fd`` if one is given, else to
-    stdout; ``guide_fd`` is the memory file of the request's guide track. Limits this
+    stdout; ``guide_fd`` is the memory file of the request's guide track, ``count_fd`` the
+    song's count file (:mod:`stagebox.audio.packet_count`). Limits this
     process's address space and core dumps first, so call it only in the decoder's own
     process (its main thread).
     """
@@ -125,7 +128,7 @@ def run(fd: int, request: DecodeRequest, ring_fd: int | None = None,
     _limit_resources()
     out = sys.stdout.buffer
     try:
-        source = _open(fd)
+        source = _open(fd, count_fd)
     except DecodeError as exc:
         _write_line(out, {"ok": False, "error": str(exc)})
         return EXIT_BAD_FILE
@@ -195,11 +198,11 @@ def _limit_resources() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
-def _open(fd: int) -> Source:
+def _open(fd: int, count_fd: int | None = None) -> Source:
     """Open the memory file ``fd``; libsndfile and FFmpeg both read it by descriptor, with
     no Python callback per block."""
     try:
-        source = open_source(fd)
+        source = open_source(fd, count_fd)
     except SourceError as exc:
         raise DecodeError(str(exc)) from exc
     if not MIN_SOURCE_RATE <= source.rate <= MAX_SOURCE_RATE:

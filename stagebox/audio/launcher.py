@@ -64,7 +64,7 @@ REAP_POLL_S = 0.01
 MESSAGE_MAX_BYTES = 4096
 REQUEST_FDS = 5
 """The descriptors of a request: song, ring, room, stdout and stderr (a guide track's
-memory file comes after them)."""
+memory file and the song's count file, each if there is one, come after them)."""
 
 
 class DecoderProcess(Protocol):
@@ -108,6 +108,9 @@ def spawn_decoder(request: DecodeRequest, files: DecoderFiles) -> subprocess.Pop
     if files.guide is not None:
         command += ["--guide-fd", str(files.guide)]
         passed.append(files.guide)
+    if files.count_file is not None:
+        command += ["--count-fd", str(files.count_file)]
+        passed.append(files.count_file)
     return subprocess.Popen(command, pass_fds=passed, stdin=files.room,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **ONE_THREAD_ENV}, bufsize=0)
@@ -298,12 +301,15 @@ class _Connection:
                                   os.fdopen(err_read, "rb", buffering=0))
         with self._lock:
             self._waiting[request_id] = decoder
-        message = f'{{"id": {request_id}, "request": {request.to_json()}}}'
+        counted = files.count_file is not None
+        message = (f'{{"id": {request_id}, "request": {request.to_json()}, '
+                   f'"count": {json.dumps(counted)}}}')
         try:
-            # The guide's descriptor, if any, last: the launcher knows from the request.
-            guide = [files.guide] if files.guide is not None else []
+            # The guide's descriptor and the count file's, if any, last: the launcher
+            # knows from the request and the message.
+            extra = [fd for fd in (files.guide, files.count_file) if fd is not None]
             socket.send_fds(self._socket, [message.encode()],
-                            [files.song, files.ring, files.room, out_write, err_write, *guide])
+                            [files.song, files.ring, files.room, out_write, err_write, *extra])
             if not decoder._answered.wait(REPLY_TIMEOUT_S):
                 raise LauncherLost("it did not answer")
         except OSError as exc:
@@ -630,22 +636,25 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
         message = json.loads(data)
         request_id = int(message["id"])
         request = DecodeRequest.from_fields(message["request"])
+        counted = message.get("count", False)
+        if not isinstance(counted, bool):
+            raise TypeError("count")
     except (ValueError, KeyError, TypeError):
         for fd in fds:
             os.close(fd)
         return 0
-    if len(fds) != REQUEST_FDS + request.guide:
+    if len(fds) != REQUEST_FDS + request.guide + counted:
         for fd in fds:
             os.close(fd)
         channel.send(json.dumps({"failed": request_id, "errno": errno.EBADF}).encode())
         return 0
-    before_fork([fds[0], *fds[REQUEST_FDS:]])
+    before_fork([fds[0], *fds[REQUEST_FDS:REQUEST_FDS + request.guide]])
     try:
         pid = os.fork()
     except OSError as exc:
         pid = -exc.errno if exc.errno else -errno.EIO
     if pid == 0:
-        _be_decoder(channel, fds, wake_fds, request, decode)
+        _be_decoder(channel, fds, wake_fds, request, counted, decode)
     for fd in fds:
         os.close(fd)
     if pid < 0:
@@ -663,11 +672,11 @@ def _fork_decoder(channel: socket.socket, data: bytes, fds: list[int],
 
 class _Decode(Protocol):
     def __call__(self, fd: int, request: DecodeRequest, ring_fd: int,
-                 guide_fd: int | None) -> int: ...
+                 guide_fd: int | None, count_fd: int | None) -> int: ...
 
 
 def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int],
-                request: DecodeRequest, decode: _Decode) -> None:
+                request: DecodeRequest, counted: bool, decode: _Decode) -> None:
     """The forked child: become a decoder with the room pipe as stdin and the output
     pipes as stdout and stderr; never returns."""
     status = 1
@@ -677,7 +686,7 @@ def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int
         channel.close()
         for fd in wake_fds:
             os.close(fd)
-        memfd, ring_fd, room_fd, out_write, err_write, *guide = fds
+        memfd, ring_fd, room_fd, out_write, err_write, *extra = fds
         os.dup2(room_fd, 0)
         os.dup2(out_write, 1)
         os.dup2(err_write, 2)
@@ -689,7 +698,8 @@ def _be_decoder(channel: socket.socket, fds: list[int], wake_fds: tuple[int, int
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-        status = decode(memfd, request, ring_fd, guide[0] if guide else None)
+        status = decode(memfd, request, ring_fd, extra[0] if request.guide else None,
+                        extra[-1] if counted else None)
     except BaseException:
         traceback.print_exc()
     finally:

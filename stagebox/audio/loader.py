@@ -23,6 +23,7 @@ from pathlib import Path
 
 from stagebox.audio.launcher import DecoderLauncher
 from stagebox.audio.memfile import NoRoomError, TrackLoadError, load_into_memory
+from stagebox.audio.packet_count import new_count_file
 from stagebox.audio.request import DecodeRequest
 from stagebox.audio.stretch import Engine
 from stagebox.audio.track import TrackStream
@@ -89,6 +90,8 @@ class _Held:
     """The song's bytes and its guide track's."""
     memory: int
     guide_fd: int | None = None
+    count_fd: int | None = None
+    """The song's count file, shared by the loads of it (:mod:`~stagebox.audio.packet_count`)."""
 
 
 class Loader:
@@ -155,9 +158,7 @@ class Loader:
                 self._waiting.discard(load_id)
                 self._let_go.add(load_id)
         if held is not None:
-            os.close(held.fd)
-            if held.guide_fd is not None:
-                os.close(held.guide_fd)
+            _close(held.fd, held.guide_fd, held.count_fd)
 
     def _load_and_post(self, load_id: int, song: Song, start_s: float,
                        same_file_as: int | None) -> None:
@@ -174,11 +175,15 @@ class Loader:
             fd = _reopen(shared.fd) if shared is not None else None
             guide_fd = (_reopen(shared.guide_fd)
                         if shared is not None and shared.guide_fd is not None else None)
-        self._post(self._load_now(load_id, song, start_s, room_bytes, fd, guide_fd,
+            # The same file: what its first decoder counted, the next need not count again.
+            count_fd = (os.dup(shared.count_fd)
+                        if shared is not None and shared.count_fd is not None else None)
+        self._post(self._load_now(load_id, song, start_s, room_bytes, fd, guide_fd, count_fd,
                                   shared.memory if shared is not None else load_id))
 
     def _load_now(self, load_id: int, song: Song, start_s: float, room_bytes: int | None,
-                  fd: int | None, guide_fd: int | None, memory: int) -> TrackReady | TrackFailed:
+                  fd: int | None, guide_fd: int | None, count_fd: int | None,
+                  memory: int) -> TrackReady | TrackFailed:
         warning = None
         if fd is None:
             try:
@@ -190,23 +195,26 @@ class Loader:
             if song.cue is not None and self._cue_bus:
                 guide_fd, warning = self._load_guide(song.cue, fd, room_bytes)
         try:
+            if count_fd is None:
+                count_fd = new_count_file()
             size_bytes = sum(os.fstat(held).st_size for held in (fd, guide_fd)
                              if held is not None)
             request = decode_request(song, self.rate, start_s, self._stretch_engine,
                                      self._cue_bus, guide=guide_fd is not None)
             stream = TrackStream.open(fd, request, ring_s=self._ring_s,
                                       wait_for_data=self._wait_for_data,
-                                      launcher=self._launcher, guide_fd=guide_fd)
+                                      launcher=self._launcher, guide_fd=guide_fd,
+                                      count_fd=count_fd)
         except OSError as exc:
-            _close(fd, guide_fd)
+            _close(fd, guide_fd, count_fd)
             return TrackFailed(load_id, f"decoder did not start: {exc.strerror}")
         if not stream.wait_ready(HEADER_TIMEOUT_S) or stream.error:
-            _close(fd, guide_fd)
+            _close(fd, guide_fd, count_fd)
             message = stream.error or "decoder did not answer"
             stream.close()
             return TrackFailed(load_id, message)
         with self._lock:
-            self._held[load_id] = _Held(fd, size_bytes, memory, guide_fd)
+            self._held[load_id] = _Held(fd, size_bytes, memory, guide_fd, count_fd)
         log.info("loaded %s (%.1f s)", song.rel_path, stream.duration_s or 0.0)
         guide_error = stream.header.guide_error if stream.header is not None else None
         return TrackReady(load_id, stream.duration_s, stream, warning or guide_error)

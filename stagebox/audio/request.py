@@ -122,3 +122,5 @@ class DecoderFiles(NamedTuple):
     """The read end of the pipe that brings the player's read counts."""
     guide: int | None = None
     """The guide track's memory file, for a request with ``guide``."""
+    count_file: int | None = None
+    """The song's count file (:mod:`stagebox.audio.packet_count`), if it has one."""

@@ -39,13 +39,15 @@ import itertools
 import os
 import struct
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import soundfile
+
+from stagebox.audio.packet_count import PacketCount
 
 if TYPE_CHECKING:
     # PyAV is imported when a song needs it (see load_ffmpeg).
@@ -246,11 +248,12 @@ def _aiff_frames(fd: int) -> int | None:
     return None
 
 
-def open_source(fd: int) -> Source:
+def open_source(fd: int, count_fd: int | None = None) -> Source:
     """Open the memory file ``fd`` with the library its content calls for.
 
     A fresh open file description of it, so this process's reads never move the offset of
-    another decoder started from the same memory file. Raises :class:`SourceError`.
+    another decoder started from the same memory file. ``count_fd`` is the song's count
+    file (:mod:`stagebox.audio.packet_count`), if it has one. Raises :class:`SourceError`.
     """
     try:
         own_fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
@@ -260,13 +263,15 @@ def open_source(fd: int) -> Source:
     try:
         file_bytes = os.fstat(own_fd).st_size
         found = sniff(own_fd, file_bytes)
-        openers: list[type[SndfileSource | FFmpegSource]] = [SndfileSource, FFmpegSource]
+        openers: list[Callable[[], Source]] = [
+            lambda: SndfileSource(own_fd, file_bytes, found),
+            lambda: FFmpegSource(own_fd, file_bytes, found, count_fd)]
         if found.ffmpeg_first:
             openers.reverse()
         first_error = None
         for opener in openers:
             try:
-                source = opener(own_fd, file_bytes, found)
+                source = opener()
             except SourceError as exc:
                 first_error = first_error or exc
                 continue
@@ -416,6 +421,19 @@ class _Packets:
         if skips:
             self.add_skips(packet, first=self.count == 1)
 
+    def places(self, to_frames: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each packet's first byte and the song frame it starts at (the priming
+        dropped), or None if the packets do not each start at a byte of their own
+        (several in one container packet, or not said)."""
+        if self.bytes is None or not self.bytes:
+            return None
+        place_bytes = np.frombuffer(self.bytes, np.int64)
+        if np.any(place_bytes[1:] <= place_bytes[:-1]):
+            return None
+        ticks = np.frombuffer(self.ticks_before, np.int64)
+        place_frames = np.rint(ticks * to_frames).astype(np.int64) - self.first_skipped_frames
+        return place_bytes, place_frames
+
     def add_skips(self, packet: Packet, first: bool = False) -> None:
         """Count the priming and padding ``packet`` (counted already) asks the decoder to
         drop; ``first``: it is the stream's first packet."""
@@ -451,41 +469,27 @@ class _TagSkipper:
         return head.startswith((b"TAG", b"APETAGEX"))
 
 
-@dataclass(frozen=True)
 class _ByteIndex:
-    """Where each packet of a stream starts, in the file and in the song."""
+    """Where each packet of a stream starts, in the file and in the song (from a
+    :class:`~stagebox.audio.packet_count.PacketCount`)."""
 
-    bytes: np.ndarray
-    """Each packet's first byte, rising."""
-    frames: np.ndarray
-    """The song frame its first frame is (the priming dropped)."""
-
-    @classmethod
-    def of(cls, counted: _Packets, to_frames: float) -> _ByteIndex | None:
-        """The index of ``counted``, or None if its packets do not each start at a byte of
-        their own (several in one container packet, or not said)."""
-        if counted.bytes is None or not counted.bytes:
-            return None
-        places = np.frombuffer(counted.bytes, np.int64)
-        if np.any(places[1:] <= places[:-1]):
-            return None
-        ticks = np.frombuffer(counted.ticks_before, np.int64)
-        frames = np.rint(ticks * float(to_frames)).astype(np.int64) \
-            - counted.first_skipped_frames
-        return cls(places, frames)
+    def __init__(self, place_bytes: np.ndarray, place_frames: np.ndarray) -> None:
+        self._bytes = place_bytes
+        self._frames = place_frames
 
     def packet_before(self, frame: int) -> tuple[int, int] | None:
         """The first byte and song frame of the last packet that starts at or before song
         frame ``frame`` (after the first: one the priming is dropped from is no place to
         start), or None."""
-        at = int(np.searchsorted(self.frames, frame, side="right")) - 1
-        return (int(self.bytes[at]), int(self.frames[at])) if at >= 1 else None
+        at = int(np.searchsorted(self._frames, frame, side="right")) - 1
+        return (int(self._bytes[at]), int(self._frames[at])) if at >= 1 else None
 
 
 class FFmpegSource:
     """A song FFmpeg decodes (through PyAV), one audio stream, on this thread only."""
 
-    def __init__(self, fd: int, file_bytes: int, found: Sniff) -> None:
+    def __init__(self, fd: int, file_bytes: int, found: Sniff,
+                 count_fd: int | None = None) -> None:
         try:
             av = load_ffmpeg()
         except ImportError as exc:
@@ -507,26 +511,22 @@ class FFmpegSource:
                            if not codec.startswith("pcm_") else "WAV")
             demuxer = container.format.name.split(",")[0]
             self._mp3 = demuxer == "mp3"
-            counted = self._count_packets(container, stream,
-                                          placed=demuxer in _BYTE_INDEXED_DEMUXERS)
+            count = PacketCount.read(count_fd, file_bytes) if count_fd is not None else None
+            if count is None:
+                count = self._count_packets(container, stream, found,
+                                            placed=demuxer in _BYTE_INDEXED_DEMUXERS)
+                if count_fd is not None:
+                    with contextlib.suppress(OSError):
+                        count.write(count_fd)
         except (av.FFmpegError, IndexError, ValueError, TypeError, MemoryError) as exc:
             raise SourceError("not a sound file") from exc
         finally:
             container.close()
-        to_frames = (stream.time_base or 0) * self.rate
-        self.frames = max(0, round(counted.ticks * to_frames) - counted.skipped_frames)
-        self._byte_index = _ByteIndex.of(counted, float(to_frames)) if to_frames else None
-        # The demuxers differ in whether a packet's duration already leaves out the padding
-        # the decoder drops: packets that fall short of the header's length by more than
-        # one packet and all the padding are a file that is cut short, whatever they mean.
-        slack_ticks = counted.longest_ticks + counted.skipped_frames / to_frames \
-            if to_frames else 0
-        self._cut_short = found.ogg_cut_short or bool(
-            found.length_in_header and stream.duration
-            and counted.ticks + slack_ticks < stream.duration)
-        if found.mpeg_frames is not None:
-            # The Xing frame is not a packet; a ``cat`` medley has more than it counts.
-            self._cut_short = counted.count + 1 < found.mpeg_frames
+        self.frames = count.frames
+        self._cut_short = count.cut_short
+        self._byte_index = (_ByteIndex(count.place_bytes, count.place_frames)
+                            if count.place_bytes is not None and count.place_frames is not None
+                            else None)
         self._container = self._open()
         self._stream = self._container.streams.audio[0]
         self._stream.codec_context.thread_type = "NONE"
@@ -553,11 +553,12 @@ class FFmpegSource:
         except (self._av.FFmpegError, OSError, ValueError, MemoryError) as exc:
             raise SourceError("not a sound file") from exc
 
-    def _count_packets(self, container: InputContainer, stream: AudioStream,
-                       placed: bool) -> _Packets:
+    def _count_packets(self, container: InputContainer, stream: AudioStream, found: Sniff,
+                       placed: bool) -> PacketCount:
         """Add up the packets' durations and the priming and padding the demuxer asks the
         decoder to drop (from an MP3's LAME tag, an Opus pre-skip): the song's true
-        length, without decoding it. With ``placed``, note where each packet starts."""
+        length, and whether it is cut short, without decoding it. With ``placed``, note
+        where each packet starts."""
         counted = _Packets(placed)
         tags = _TagSkipper(self._mp3)
         # FFmpeg marks what to drop on an MP3's first packet (the encoder's delay) and
@@ -575,7 +576,22 @@ class FFmpegSource:
                         last.append(packet)
         for packet in last or ():
             counted.add_skips(packet)
-        return counted
+        to_frames = (stream.time_base or 0) * self.rate
+        frames = max(0, round(counted.ticks * to_frames) - counted.skipped_frames)
+        # The demuxers differ in whether a packet's duration already leaves out the padding
+        # the decoder drops: packets that fall short of the header's length by more than
+        # one packet and all the padding are a file that is cut short, whatever they mean.
+        slack_ticks = counted.longest_ticks + counted.skipped_frames / to_frames \
+            if to_frames else 0
+        cut_short = found.ogg_cut_short or bool(
+            found.length_in_header and stream.duration
+            and counted.ticks + slack_ticks < stream.duration)
+        if found.mpeg_frames is not None:
+            # The Xing frame is not a packet; a ``cat`` medley has more than it counts.
+            cut_short = counted.count + 1 < found.mpeg_frames
+        places = counted.places(float(to_frames)) if to_frames else None
+        return PacketCount(self._file_bytes, frames, cut_short,
+                           *(places if places is not None else (None, None)))
 
     def _decoded_frames(self, packets: Iterable[Packet[AudioStream]] | None = None,
                         bare: bool = False) -> Iterator[AudioFrame]:

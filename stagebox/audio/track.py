@@ -136,11 +136,12 @@ class TrackStream:
              wait_for_data: bool = False, stall_timeout_s: float = 5.0,
              start_timeout_s: float = 10.0,
              launcher: DecoderLauncher | None = None,
-             guide_fd: int | None = None) -> TrackStream:
+             guide_fd: int | None = None, count_fd: int | None = None) -> TrackStream:
         """Start decoding the memory file ``fd`` as ``request`` says (with the guide
-        track's memory file ``guide_fd``, for a request with ``guide``).
+        track's memory file ``guide_fd``, for a request with ``guide``, and the song's
+        count file ``count_fd``, :mod:`~stagebox.audio.packet_count`).
 
-        The caller keeps ``fd`` and ``guide_fd`` (the decoder gets its own copies) and may
+        The caller keeps the descriptors (the decoder gets its own copies) and may
         close them as soon as this returns. ``ring_s`` is how far decoding runs ahead of
         playback. With ``wait_for_data`` (the simulator), :meth:`read` waits for the decoder
         instead of coming back short, so the output is the same on every run. The decoder is killed
@@ -154,7 +155,7 @@ class TrackStream:
                                           round(ring_s * request.out_rate)))
         try:
             room_read, room_write = os.pipe()
-            files = DecoderFiles(fd, ring_fd, room_read, guide_fd)
+            files = DecoderFiles(fd, ring_fd, room_read, guide_fd, count_fd)
             try:
                 process = (launcher.launch(request, files) if launcher is not None
                            else spawn_decoder(request, files))

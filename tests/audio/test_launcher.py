@@ -376,7 +376,8 @@ def test_a_decoder_talks_through_its_pipes_whatever_the_forking_process_did_with
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A launcher forked from a process whose sys.stdout is not fd 1 (a test runner's
     # capture): its decoders must still answer on their pipes, or every song fails.
-    def decode(fd: int, request: DecodeRequest, ring_fd: int, guide_fd: int | None) -> int:
+    def decode(fd: int, request: DecodeRequest, ring_fd: int, guide_fd: int | None,
+               count_fd: int | None) -> int:
         sys.stdout.write(f"header {sys.stdin.fileno()}\n")
         print("why", file=sys.stderr)
         return 0
@@ -390,7 +391,8 @@ def test_a_decoder_talks_through_its_pipes_whatever_the_forking_process_did_with
             monkeypatch.setattr(sys, stream, io.StringIO())
         wake = os.pipe()
         channel, _ = launcher_module.socket.socketpair()
-        launcher_module._be_decoder(channel, fds, wake, DecodeRequest(48000), decode)
+        launcher_module._be_decoder(channel, fds, wake, DecodeRequest(48000), False,
+                                    decode)
     for fd in (memfd, ring_fd, pipes[0][0], pipes[1][1], pipes[2][1]):
         os.close(fd)
     _, status = os.waitpid(pid, 0)
