@@ -26,9 +26,9 @@ MAGIC = b"SBCOUNT1"
 _HEADER = struct.Struct("<8sQqBQ")
 """Magic, the song's bytes, its frames, cut short (0 or 1), the places that follow."""
 _CHECKSUM = struct.Struct("<I")
-MAX_PLACES = 1 << 24
-"""More packets than any song has (a day of MP3 is 3.7 million): a bound on what a
-reader allocates."""
+MAX_PLACES = 1 << 22
+"""More packets than any song has (a day of 48 kHz MP3 is 3.6 million): a bound on what
+a reader allocates (64 MB)."""
 
 
 @dataclass(frozen=True)
