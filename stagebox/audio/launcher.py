@@ -65,6 +65,8 @@ MESSAGE_MAX_BYTES = 4096
 REQUEST_FDS = 5
 """The descriptors of a request: song, ring, room, stdout and stderr (a guide track's
 memory file and the song's count file, each if there is one, come after them)."""
+OPTIONAL_FDS = 2
+"""The guide track's memory file and the song's count file."""
 
 
 class DecoderProcess(Protocol):
@@ -559,7 +561,7 @@ def serve(channel: socket.socket) -> None:
                     _reap(channel, children)
                     continue
                 data, fds, _, _ = socket.recv_fds(channel, MESSAGE_MAX_BYTES,
-                                                  REQUEST_FDS + 1)
+                                                  REQUEST_FDS + OPTIONAL_FDS)
                 if not data:
                     return
                 child = _fork_decoder(channel, data, fds, (wake_read, wake_write),
