@@ -833,8 +833,10 @@ class Player:
         resume = self._resume
         index = self._resume_index(setlist)
         if resume is not None and index is not None:
-            self._cue_from(index, autoplay=False, start_s=resume.position_s)
-            self._record("resumed", index=index, position=resume.position_s)
+            self._cue_from(index, autoplay=False, start_s=resume.position_s,
+                           trainer_speed=resume.trainer_speed)
+            self._record("resumed", index=index, position=resume.position_s,
+                         speed=self._playable(index).speed)
             return
         self._cue_from(0, autoplay=False)
 
@@ -844,8 +846,11 @@ class Player:
         if self.state not in ("cued", "playing", "paused") or setlist is None:
             return None
         song = setlist.songs[self.index]
+        trainer = self._trainer
         return ResumePoint(self.stick_label, setlist.name, self.index, song.rel_path,
-                           round(position_s, 2) if self.state != "cued" else 0.0)
+                           round(position_s, 2) if self.state != "cued" else 0.0,
+                           trainer[1] if trainer is not None and trainer[0] == self.index
+                           else None)
 
     def _resume_index(self, setlist: Setlist) -> int | None:
         """The song to come back to on this setlist, once, after a restart."""
@@ -866,16 +871,22 @@ class Player:
         return names.index(name) if name in names else 0
 
     def _cue_from(self, index: int, *, autoplay: bool, start_s: float = 0.0,
-                  use_preload: bool = False) -> None:
+                  use_preload: bool = False, trainer_speed: float | None = None) -> None:
         """Make song ``index`` the current one, from ``start_s`` in; it plays once ready if
         ``autoplay``, else waits, cued (or paused, when it starts part-way).
 
         The song preloaded to go on into belonged to the song that is no longer current:
         it is dropped, unless ``use_preload`` (the engine has said it did not join it, so
-        it is still at its start) and it is song ``index``.
+        it is still at its start) and it is song ``index``. ``trainer_speed``: how fast the
+        song's speed trainer had got it before a restart, taken if the song still has one
+        that starts slower.
         """
         self._release_current()
         self._trainer = None
+        if trainer_speed is not None and index < len(self.songs):
+            song = self._playable(index)
+            if song.speedup and song.loop is not None and song.speed < trainer_speed <= 1.0:
+                self._trainer = (index, round(float(trainer_speed), 3))
         preload, self._next = self._next, None
         if preload is not None and not (use_preload and preload.index == index):
             self._emit(Discard(preload.load_id))

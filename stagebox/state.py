@@ -45,6 +45,8 @@ class ResumePoint:
     path: str
     """The song's path on the stick, so a changed setlist is not resumed blindly."""
     position_s: float
+    trainer_speed: float | None = None
+    """How fast the song's speed trainer (a loop's ``speedup=``) had got it, if it had."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ def write_atomically(path: Path, payload: bytes) -> None:
 
 
 _RESUME_FIELDS = {field.name for field in fields(ResumePoint)}
+_RESUME_OPTIONAL = {"trainer_speed"}
+MIN_TRAINER_SPEED = 0.25
 
 
 def _fits(name: str, value: object) -> bool:
@@ -202,10 +206,13 @@ def _fits(name: str, value: object) -> bool:
     if name == "after_song":
         return value in ("stop", "next")
     if name == "resume":
-        return isinstance(value, dict) and set(value) == _RESUME_FIELDS and all(
-            isinstance(value[key], str) for key in ("stick", "setlist", "path")) \
+        return isinstance(value, dict) \
+            and _RESUME_FIELDS - _RESUME_OPTIONAL <= set(value) <= _RESUME_FIELDS and all(
+                isinstance(value[key], str) for key in ("stick", "setlist", "path")) \
             and type(value["index"]) is int and value["index"] >= 0 \
-            and _number_in(value["position_s"], 0.0, MAX_POSITION_S)
+            and _number_in(value["position_s"], 0.0, MAX_POSITION_S) \
+            and (value.get("trainer_speed") is None
+                 or _number_in(value["trainer_speed"], MIN_TRAINER_SPEED, 1.0))
     if name == "setlists":
         return isinstance(value, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items())

@@ -139,3 +139,20 @@ def test_a_broken_state_file_and_a_killed_write_are_cleaned_up_at_start(tmp_path
     assert any("State file" in e["message"] for e in show.named("warning"))
     assert show.named("track_started"), "the box runs on the defaults"
     assert not list(state.rglob("*.tmp"))
+
+
+def test_a_speed_trainer_comes_back_at_the_speed_it_had_reached(tmp_path):
+    # A loop of two seconds at 80 %, 10 % faster each pass: cut in the second pass (90 %).
+    root = tmp_path / "PRACTICE"
+    write_tone(root / "song.flac", 440.0, 20.0, rate=44100)
+    (root / "setlist.txt").write_text("song.flac | loop=1-3 speed=80% speedup=10%\n",
+                                      encoding="utf-8")
+    before = sim(tmp_path, root, "0.2 insert\n1 press play\n6.2 powercut\n", "before")
+    assert [step["speed"] for step in before.named("trainer")] == [0.9]
+    after = sim(tmp_path, root, "0.2 insert\n2 press play\n4 end\n", "after")
+    (resumed,) = after.named("resumed")
+    assert resumed["speed"] == 0.9
+    # Back inside the loop at 90 %: at the loop's end the trainer goes on to 100 %.
+    assert "90%" in after.screen_at(2.5)[0]
+    assert [step["speed"] for step in after.named("trainer")] == [1.0]
+    assert after.dominant_hz(2.3, 3.9) == pytest.approx(440.0, abs=3)

@@ -102,6 +102,9 @@ def make_folder(path: Path) -> None:
     "{" + RESUME + "90000.0}}",
     "{" + RESUME + "-1}}",
     "{" + RESUME + "true}}",
+    "{" + RESUME + '1, "trainer_speed": 7}}',
+    "{" + RESUME + '1, "trainer_speed": "fast"}}',
+    "{" + RESUME + '1, "trainer_speed": NaN}}',
     '{"volume_db": "-3", "after_song": 1, "setlists": {"GIG": 2}, "resume": [1, 2]}',
     "[1, 2, 3]",
     '"just a string"',
@@ -131,6 +134,9 @@ def test_a_sane_resume_point_is_kept_and_its_place_is_a_finite_number(tmp_path: 
     store = StateStore(tmp_path)
     store.path.write_text("{" + RESUME + "61.25}}", encoding="utf-8")
     assert store.load() == (SavedState(resume=ResumePoint("GIG", "s", 2, "x", 61.25)), None)
+    store.path.write_text("{" + RESUME + '61.25, "trainer_speed": 0.9}}', encoding="utf-8")
+    assert store.load() == (SavedState(resume=ResumePoint("GIG", "s", 2, "x", 61.25, 0.9)),
+                            None)
 
 
 def test_a_write_killed_part_way_leaves_nothing_after_the_next_start(tmp_path: Path):
