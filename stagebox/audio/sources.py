@@ -23,7 +23,8 @@ index says where each packet is (MP4, Ogg, WavPack, Matroska) FFmpeg seeks by ti
 MP3 has no index, so the packets counted at open time note each one's first byte, and a
 start seeks to the byte of the packet before it (a start at 5:00 of a 10-minute MP3
 decoded 5 minutes to get there, 0.4 s on the development VM; now about 1 ms after the
-count). An ASF (WMA) decodes from the top.
+count, which a song's later decoders read from its count file, see
+:mod:`stagebox.audio.packet_count`). An ASF (WMA) decodes from the top.
 
 FFmpeg reads the memory file through a fresh open of ``/proc/self/fd/N``: its own file
 protocol reads it, with no Python callback per block. Only the audio demuxers in
@@ -113,9 +114,9 @@ _BYTE_INDEXED_DEMUXERS = ("mp3",)
 time lands only near the place (from a VBR MP3's table of contents, or its bitrate): the
 packets counted at open time say where each one is, and a seek goes to its byte (see
 :meth:`FFmpegSource._seek_by_bytes`)."""
-MP3_PADDED_PACKETS = 4
-"""An MP3's last packets FFmpeg may mark with padding to drop: a LAME tag's padding is
-under two frames."""
+MP3_PADDED_PACKETS = 6
+"""An MP3's last packets FFmpeg may mark with padding to drop: a LAME tag's padding is at
+most 4,095 samples, which can reach into five 1,152-sample frames."""
 SEEK_PREROLL_S = 0.5
 """How far before a start an FFmpeg seek lands: the decoder needs the audio before it to
 make the start right (AAC's overlapping windows, Opus's 80 ms of pre-roll)."""
