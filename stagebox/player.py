@@ -501,7 +501,7 @@ class Player:
                 or self._replacement is not None:
             return
         song = self._playable(self.index)
-        if not song.speedup or song.loop is None or song.speed >= 1.0:
+        if not _has_trainer(song) or song.speed >= 1.0:
             return
         self._trainer = (self.index, min(1.0, round(song.speed + song.speedup, 3)))
         self._record("trainer", index=self.index, speed=self._trainer[1], passes=event.passes)
@@ -885,7 +885,7 @@ class Player:
         self._trainer = None
         if trainer_speed is not None and index < len(self.songs):
             song = self._playable(index)
-            if song.speedup and song.loop is not None and song.speed < trainer_speed <= 1.0:
+            if _has_trainer(song) and song.speed < trainer_speed <= 1.0:
                 self._trainer = (index, round(float(trainer_speed), 3))
         preload, self._next = self._next, None
         if preload is not None and not (use_preload and preload.index == index):
@@ -1086,3 +1086,8 @@ _TRANSPORT: dict[tuple[str, str, str], str] = {
     ("playing", "prev", "hold"): "_restart",
     ("ended", "prev", "press"): "_prev_song",
 }
+
+
+def _has_trainer(song: Song) -> bool:
+    """True if ``song`` has a speed trainer: a loop whose passes speed up (``speedup=``)."""
+    return bool(song.speedup) and song.loop is not None

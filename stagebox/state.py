@@ -23,6 +23,8 @@ import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from stagebox.media.options import SPEED_MIN
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "state.json"
@@ -195,7 +197,6 @@ def write_atomically(path: Path, payload: bytes) -> None:
 
 _RESUME_FIELDS = {field.name for field in fields(ResumePoint)}
 _RESUME_OPTIONAL = {"trainer_speed"}
-MIN_TRAINER_SPEED = 0.25
 
 
 def _fits(name: str, value: object) -> bool:
@@ -212,7 +213,7 @@ def _fits(name: str, value: object) -> bool:
             and type(value["index"]) is int and value["index"] >= 0 \
             and _number_in(value["position_s"], 0.0, MAX_POSITION_S) \
             and (value.get("trainer_speed") is None
-                 or _number_in(value["trainer_speed"], MIN_TRAINER_SPEED, 1.0))
+                 or _number_in(value["trainer_speed"], SPEED_MIN, 1.0))
     if name == "setlists":
         return isinstance(value, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items())

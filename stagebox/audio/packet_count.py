@@ -44,6 +44,20 @@ class PacketCount:
     place_frames: np.ndarray | None = None
     """The song frame each of those packets starts at (int64)."""
 
+    @property
+    def placed(self) -> bool:
+        """True if the count says where each packet starts."""
+        return self.place_bytes is not None and self.place_frames is not None
+
+    def packet_before(self, frame: int) -> tuple[int, int] | None:
+        """The first byte and song frame of the last packet that starts at or before song
+        frame ``frame`` (after the first: one the priming is dropped from is no place to
+        start), or None."""
+        if self.place_bytes is None or self.place_frames is None:
+            return None
+        at = int(np.searchsorted(self.place_frames, frame, side="right")) - 1
+        return (int(self.place_bytes[at]), int(self.place_frames[at])) if at >= 1 else None
+
     def write(self, fd: int) -> None:
         """Write the count to the count file ``fd``, from its start."""
         places = self.place_bytes if self.place_bytes is not None else np.zeros(0, np.int64)

@@ -162,8 +162,7 @@ def sniff(fd: int, file_bytes: int) -> Sniff:
                      ogg_cut_short=cut_short)
     id3 = _id3_bytes(head)
     # Cover art makes a tag of hundreds of kilobytes: the audio starts after it.
-    body = head if not id3 else head[id3:] if id3 + 512 <= len(head) \
-        else os.pread(fd, _SNIFF_BYTES, id3)
+    body = head[id3:] if id3 + 512 <= len(head) else os.pread(fd, _SNIFF_BYTES, id3)
     if body[:4] == b"fLaC":
         return Sniff(ffmpeg_first=bool(id3))
     if len(body) >= 2 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0:
@@ -470,22 +469,6 @@ class _TagSkipper:
         return head.startswith((b"TAG", b"APETAGEX"))
 
 
-class _ByteIndex:
-    """Where each packet of a stream starts, in the file and in the song (from a
-    :class:`~stagebox.audio.packet_count.PacketCount`)."""
-
-    def __init__(self, place_bytes: np.ndarray, place_frames: np.ndarray) -> None:
-        self._bytes = place_bytes
-        self._frames = place_frames
-
-    def packet_before(self, frame: int) -> tuple[int, int] | None:
-        """The first byte and song frame of the last packet that starts at or before song
-        frame ``frame`` (after the first: one the priming is dropped from is no place to
-        start), or None."""
-        at = int(np.searchsorted(self._frames, frame, side="right")) - 1
-        return (int(self._bytes[at]), int(self._frames[at])) if at >= 1 else None
-
-
 class FFmpegSource:
     """A song FFmpeg decodes (through PyAV), one audio stream, on this thread only."""
 
@@ -524,10 +507,7 @@ class FFmpegSource:
         finally:
             container.close()
         self.frames = count.frames
-        self._cut_short = count.cut_short
-        self._byte_index = (_ByteIndex(count.place_bytes, count.place_frames)
-                            if count.place_bytes is not None and count.place_frames is not None
-                            else None)
+        self._count = count
         self._container = self._open()
         self._stream = self._container.streams.audio[0]
         self._stream.codec_context.thread_type = "NONE"
@@ -546,7 +526,7 @@ class FFmpegSource:
 
     def ends_short(self, end_frame: int) -> bool:
         # Known at open time: the packets are counted.
-        return self._cut_short
+        return self._count.cut_short
 
     def _open(self) -> InputContainer:
         try:
@@ -644,7 +624,7 @@ class FFmpegSource:
         preroll_frames = round(SEEK_PREROLL_S * self.rate)
         demuxer = self._container.format.name.split(",")[0]
         if frame > 2 * preroll_frames and (demuxer in _EXACT_SEEK_DEMUXERS
-                                           or self._byte_index is not None):
+                                           or self._count.placed):
             at_frame = self._seek_before(frame - preroll_frames)
         block = np.zeros((65536, self.channels), np.float32)
         frame -= at_frame
@@ -658,7 +638,7 @@ class FFmpegSource:
         """Seek to a packet at or before ``frame``; the frame decoding resumes at (0, and
         back at the top, if the stream cannot say)."""
         try:
-            at_frame = (self._seek_by_bytes(frame) if self._byte_index is not None
+            at_frame = (self._seek_by_bytes(frame) if self._count.placed
                         else self._seek_by_index(frame))
         except (self._av.FFmpegError, SourceError):
             at_frame = None
@@ -681,8 +661,7 @@ class FFmpegSource:
         or before ``frame``; the frame decoding resumes at, or None if the demuxer does
         not start there. From there this source decodes the packets bare and ends the
         song itself, where the count says it ends."""
-        assert self._byte_index is not None
-        place = self._byte_index.packet_before(frame)
+        place = self._count.packet_before(frame)
         if place is None:
             return None
         at_byte, at_frame = place

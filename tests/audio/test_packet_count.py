@@ -11,12 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from real_files import chirp, write_vbr_mp3
+from real_files import chirp, decode, write_vbr_mp3
 
 from stagebox.audio.launcher import DecoderLauncher
-from stagebox.audio.memfile import load_into_memory
 from stagebox.audio.packet_count import PacketCount, new_count_file
-from stagebox.audio.request import DecodeRequest
 from stagebox.audio.track import TrackStream
 
 RATE = 44100
@@ -45,20 +43,7 @@ def launcher() -> Iterator[DecoderLauncher]:
 
 def play(path: Path, count_fd: int | None, launcher: DecoderLauncher | None = None,
          start_s: float = START_S) -> tuple[np.ndarray, TrackStream]:
-    fd = load_into_memory(path, 100_000_000)
-    try:
-        stream = TrackStream.open(fd, DecodeRequest(RATE, start_s), wait_for_data=True,
-                                  launcher=launcher, count_fd=count_fd)
-    finally:
-        os.close(fd)
-    parts = [np.zeros((0, 2), np.float32)]
-    out = np.zeros((65536, 2), np.float32)
-    try:
-        while not stream.finished:
-            parts.append(out[:stream.read(out)].copy())
-    finally:
-        stream.close()
-    return np.concatenate(parts), stream
+    return decode(path, RATE, start_s, launcher=launcher, count_fd=count_fd)
 
 
 @pytest.mark.parametrize("through_launcher", [False, True], ids=["spawned", "forked"])
